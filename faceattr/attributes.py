@@ -1,0 +1,23 @@
+"""The 40 CelebA attributes, in the order of ``list_attr_celeba.txt``. Defined here only."""
+
+ATTRIBUTE_NAMES: tuple[str, ...] = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
+    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows",
+    "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup",
+    "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard",
+    "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns",
+    "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
+    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+)
+N_ATTRIBUTES = len(ATTRIBUTE_NAMES)
+assert N_ATTRIBUTES == 40
+
+
+def attribute_index(name: str) -> int:
+    """Index of an attribute by name; the error lists the valid names."""
+    try:
+        return ATTRIBUTE_NAMES.index(name)
+    except ValueError:
+        raise ValueError(
+            f"unknown attribute {name!r}; expected one of: {', '.join(ATTRIBUTE_NAMES)}"
+        ) from None

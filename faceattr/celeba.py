@@ -1,0 +1,205 @@
+"""Reader for CelebA in its official layout (files at the root, or under ``celeba/``)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+from .attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
+from .geometry import CROP_BOX, IMAGE_SIZE, crop_aligned
+from .images import ImageError, load_rgb
+
+ATTR_FILE = "list_attr_celeba.txt"
+PARTITION_FILE = "list_eval_partition.txt"
+IMAGE_DIR = "img_align_celeba"
+SPLITS = {"train": 0, "val": 1, "test": 2}
+SPLIT_CHOICES = ("train", "val", "test", "all")
+
+
+class CelebAError(ValueError):
+    """A CelebA folder that cannot be read; the message names the file (and line)."""
+
+
+def find_root(root: str | os.PathLike) -> Path:
+    """The folder holding the annotation files: ``root`` itself or ``root/celeba``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CelebAError(f"{root}: not a folder")
+    for candidate in (root, root / "celeba"):
+        if (candidate / ATTR_FILE).is_file():
+            return candidate
+    raise CelebAError(
+        f"{root}: no {ATTR_FILE} found there or under {root / 'celeba'}; expected the official "
+        f"CelebA layout ({ATTR_FILE}, {PARTITION_FILE}, {IMAGE_DIR}/)"
+    )
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise CelebAError(f"{path}: missing")
+    # splitlines() accepts CRLF and LF alike.
+    return path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def read_attributes(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """``list_attr_celeba.txt`` -> (file names, labels (N, 40) uint8 in {0, 1})."""
+    path = Path(path)
+    lines = _lines(path)
+    if len(lines) < 2:
+        raise CelebAError(f"{path}: too short; expected a count line and a names line")
+    try:
+        count = int(lines[0].strip())
+    except ValueError:
+        raise CelebAError(f"{path}, line 1: expected the image count, got {lines[0][:40]!r}") from None
+    names = tuple(lines[1].split())
+    if names != ATTRIBUTE_NAMES:
+        raise CelebAError(f"{path}, line 2: expected the 40 CelebA attribute names, got {len(names)} "
+                          f"names starting {' '.join(names[:3])!r}")
+    files, rows = [], []
+    for lineno, line in enumerate(lines[2:], start=3):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != N_ATTRIBUTES + 1:
+            raise CelebAError(f"{path}, line {lineno}: expected a file name and {N_ATTRIBUTES} values, "
+                              f"got {len(tokens)} fields")
+        try:
+            values = [int(t) for t in tokens[1:]]
+        except ValueError:
+            raise CelebAError(f"{path}, line {lineno}: attribute values must be -1 or 1") from None
+        if any(v not in (-1, 1) for v in values):
+            raise CelebAError(f"{path}, line {lineno}: attribute values must be -1 or 1")
+        files.append(tokens[0])
+        rows.append(values)
+    if len(files) != count:
+        raise CelebAError(f"{path}, line 1: says {count} images but {len(files)} rows follow")
+    labels = (np.asarray(rows, dtype=np.int8).reshape(-1, N_ATTRIBUTES) > 0).astype(np.uint8)
+    return files, labels
+
+
+def read_partition(path: str | os.PathLike) -> dict[str, int]:
+    """``list_eval_partition.txt`` -> {file name: 0 train | 1 val | 2 test}."""
+    path = Path(path)
+    out = {}
+    for lineno, line in enumerate(_lines(path), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != 2 or tokens[1] not in ("0", "1", "2"):
+            raise CelebAError(f"{path}, line {lineno}: expected 'NNNNNN.jpg 0|1|2', got {line[:60]!r}")
+        out[tokens[0]] = int(tokens[1])
+    return out
+
+
+def _crop_file(path: str) -> np.ndarray:
+    img = load_rgb(path)
+    try:
+        return crop_aligned(img)
+    except ValueError as e:
+        raise ImageError(f"{path}: {e}") from None
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("FACEATTR_CACHE", Path.home() / ".cache" / "faceattr"))
+
+
+@dataclass
+class CelebA:
+    """One split of a CelebA folder: file names, 0/1 labels, and the 64x64 training crops.
+
+    ``split`` is train, val, test or all; ``max_images`` keeps the first N of the split in file order.
+    Every listed image must exist; the error names the missing ones.
+    """
+
+    root: Path
+    split: str
+    files: list[str]
+    labels: np.ndarray  # (N, 40) uint8, 1 = attribute present
+
+    @classmethod
+    def load(cls, root: str | os.PathLike, split: str = "train", max_images: int | None = None,
+             check_images: bool = True) -> "CelebA":
+        if split not in SPLIT_CHOICES:
+            raise CelebAError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
+        base = find_root(root)
+        files, labels = read_attributes(base / ATTR_FILE)
+        partition = read_partition(base / PARTITION_FILE)
+        unlisted = [f for f in partition if f not in set(files)]
+        if unlisted:
+            raise CelebAError(f"{base / PARTITION_FILE}: {len(unlisted)} image(s) have no row in "
+                              f"{ATTR_FILE}, e.g. {', '.join(unlisted[:5])}")
+        without_split = [f for f in files if f not in partition]
+        if without_split:
+            raise CelebAError(f"{base / ATTR_FILE}: {len(without_split)} image(s) have no row in "
+                              f"{PARTITION_FILE}, e.g. {', '.join(without_split[:5])}")
+        keep = [i for i, f in enumerate(files) if split == "all" or partition[f] == SPLITS[split]]
+        if max_images is not None:
+            if max_images < 1:
+                raise CelebAError(f"max_images must be at least 1, got {max_images}")
+            keep = keep[:max_images]
+        ds = cls(base, split, [files[i] for i in keep], labels[keep])
+        if check_images:
+            missing = [f for f in ds.files if not (base / IMAGE_DIR / f).is_file()]
+            if missing:
+                raise CelebAError(f"{base / IMAGE_DIR}: {len(missing)} listed image(s) missing, "
+                                  f"e.g. {', '.join(missing[:5])}")
+        return ds
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def paths(self) -> list[Path]:
+        return [self.root / IMAGE_DIR / f for f in self.files]
+
+    def cache_key(self) -> str:
+        h = hashlib.sha256()
+        h.update(f"{self.root.resolve()}|{CROP_BOX}|{IMAGE_SIZE}|".encode())
+        for f in self.files:
+            h.update(f.encode() + b"\n")
+        return h.hexdigest()[:16]
+
+    def crops(self, cache_dir: str | os.PathLike | None = None, workers: int | None = None,
+              progress: bool = False) -> np.ndarray:
+        """All images as (N, 64, 64, 3) uint8 training crops.
+
+        Decoded once in ``workers`` processes (default: all cores) and packed to a cache file keyed
+        by the folder and image list, so training is never starved by JPEG decoding.
+        """
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        target = cache / f"crops-{self.cache_key()}-{len(self)}.npy"
+        if target.is_file():
+            arr = np.load(target, mmap_mode="r")
+            if arr.shape == (len(self), IMAGE_SIZE, IMAGE_SIZE, 3):
+                return np.ascontiguousarray(arr)
+        arr = decode_crops([str(p) for p in self.paths()], workers=workers, progress=progress)
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, arr)
+        return arr
+
+
+def decode_crops(paths: list[str], workers: int | None = None, progress: bool = False) -> np.ndarray:
+    """Decode and crop CelebA aligned images in parallel; errors name the file."""
+    workers = workers or os.cpu_count() or 1
+    out = np.empty((len(paths), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    if workers == 1 or len(paths) < 64:
+        it = map(_crop_file, paths)
+        pool = None
+    else:
+        pool = get_context("spawn" if os.name == "nt" else "fork").Pool(workers)
+        it = pool.imap(_crop_file, paths, chunksize=64)
+    try:
+        if progress:
+            from tqdm import tqdm
+            it = tqdm(it, total=len(paths), desc="decoding faces", unit="img")
+        for i, crop in enumerate(it):
+            out[i] = crop
+    finally:
+        if pool is not None:
+            pool.terminate()
+    return out

@@ -1,0 +1,45 @@
+"""Checkpoints (everything needed to resume) and view files (what a user needs to encode/decode)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .atomic import atomic_path
+from .config import ModelConfig
+from .models import VAE
+
+VIEW_FORMAT = "faceattr-view/1"
+
+
+def save(obj: dict, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a torn or foreign file
+        raise ValueError(f"{path}: not a readable faceattr checkpoint ({e})") from None
+
+
+def save_view(vae: VAE, path: str | os.PathLike, meta: dict | None = None, dtype=torch.float32) -> None:
+    """Encoder + decoder with the config that rebuilds them; ``dtype`` float16 halves the size."""
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).cpu() for k, v in vae.state_dict().items()}
+    save({"format": VIEW_FORMAT, "model_config": vae.cfg.to_dict(), "state_dict": state,
+          "meta": meta or {}}, path)
+
+
+def load_view(path: str | os.PathLike, device="cpu") -> VAE:
+    """Rebuild a VAE from a view file or a training checkpoint, in float32, in eval mode."""
+    obj = load(path)
+    cfg = ModelConfig.from_dict(obj["model_config"])
+    vae = VAE(cfg)
+    state = obj["state_dict"] if "state_dict" in obj else obj["vae"]
+    vae.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    return vae.to(device).eval()

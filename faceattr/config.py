@@ -1,0 +1,94 @@
+"""Configuration dataclasses. A checkpoint stores these, and they rebuild every network."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from .geometry import IMAGE_SIZE
+
+LAYER_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The networks of one view. The five shipped views differ only in ``layers``."""
+
+    latent_dim: int = 100
+    image_size: int = IMAGE_SIZE
+    encoder_widths: tuple[int, ...] = (32, 64, 128, 256)
+    decoder_widths: tuple[int, ...] = (128, 64, 32)  # then a last conv to 3 channels
+    critic_widths: tuple[int, ...] = (64, 128, 256, 512)
+    critic_input_layer: str = "relu1_1"
+    layers: tuple[str, ...] = ("relu3_1",)  # VGG19 layers of the feature reconstruction loss
+
+    def __post_init__(self):
+        for name in ("encoder_widths", "decoder_widths", "critic_widths", "layers"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not self.layers:
+            raise ValueError("layers must name at least one VGG19 layer")
+        for layer in self.layers + (self.critic_input_layer,):
+            if layer not in LAYER_NAMES:
+                raise ValueError(f"unknown VGG19 layer {layer!r}; expected one of {', '.join(LAYER_NAMES)}")
+        down = 2 ** len(self.encoder_widths)
+        if self.image_size % down or self.image_size // down < 1:
+            raise ValueError(f"image_size {self.image_size} is not divisible by 2**{len(self.encoder_widths)}")
+        if len(self.decoder_widths) + 1 != len(self.encoder_widths):
+            raise ValueError("decoder_widths must have one entry fewer than encoder_widths "
+                             "(the last decoder conv outputs 3 channels)")
+        if self.image_size // 2 ** len(self.critic_widths) < 1:
+            raise ValueError(f"image_size {self.image_size} too small for {len(self.critic_widths)} critic stages")
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.layers)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrainConfig:
+    """Algorithm 1's hyperparameters (paper section 4.1) and the SPEC's decided balancing."""
+
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 5e-4
+    lr_decay: float = 0.5  # multiplied in after each epoch
+    alpha: float = 1.0  # KL weight (eq. 8)
+    beta: float = 0.5  # reconstruction weight (eq. 8)
+    gan_label: float = 10.0  # relaxed WGAN labels +10 / -10
+    clip: float = 0.01  # critic weights clipped to [-clip, clip]
+    # "reference": scale a view's reconstruction term to the five-layer model's size (SPEC.md,
+    # "Balancing a single-layer view"); "literal": eq. 6 as printed.
+    rec_balance: str = "reference"
+    reference_images: int = 256
+    seed: int = 0
+    checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch end
+    log_every: int = 10
+    max_images: int | None = None
+    # Faces drawn per epoch (reshuffled passes over the data); None = one pass. The paper's epoch
+    # is one pass over CelebA's 162,770 training faces: on a smaller set this keeps the paper's
+    # number of updates per learning-rate stage.
+    epoch_images: int | None = None
+    reference: dict = field(default_factory=dict)  # filled at the start of training
+
+    def __post_init__(self):
+        if self.rec_balance not in ("reference", "literal"):
+            raise ValueError(f"rec_balance must be 'reference' or 'literal', got {self.rec_balance!r}")
+        if self.epoch_images is not None and self.epoch_images < self.batch_size:
+            raise ValueError(f"epoch_images must be at least batch_size, got {self.epoch_images}")
+        for name in ("epochs", "batch_size", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

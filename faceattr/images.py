@@ -1,0 +1,107 @@
+"""Reading images from disk or memory into 8-bit RGB, with errors that name the file."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# Larger images are refused before decoding so one bad file cannot exhaust memory:
+# 50 megapixels is above any common camera output (a 45 MP full-frame sensor) and decodes to
+# 150 MB of RGB.
+MAX_PIXELS = 50_000_000
+# Smaller images cannot hold a detectable face (MTCNN's smallest window is 12 pixels).
+MIN_SIDE = 12
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
+
+ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image; the message names the input and the problem."""
+
+
+def _name(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return f"<{type(source).__name__}>"
+
+
+def _to_rgb(img: Image.Image, name: str) -> Image.Image:
+    img = ImageOps.exif_transpose(img)
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        # Transparent pixels go on white, as an image viewer shows them.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    rgb = img.convert("RGB")
+    if min(rgb.size) < MIN_SIDE:
+        raise ImageError(f"{name}: image is {rgb.size[0]}x{rgb.size[1]} pixels, too small for a face "
+                         f"(at least {MIN_SIDE}x{MIN_SIDE})")
+    return rgb
+
+
+def load_rgb(source: ImageSource) -> Image.Image:
+    """Open a path, PIL image or uint8 array as an 8-bit RGB PIL image.
+
+    EXIF orientation is applied; grayscale, RGBA, CMYK, palette and 16-bit images are converted.
+    Raises ImageError naming the input for missing, empty, truncated, non-image, huge or tiny inputs.
+    """
+    name = _name(source)
+    if isinstance(source, Image.Image):
+        return _to_rgb(source, name)
+    if isinstance(source, np.ndarray):
+        return _to_rgb(array_to_image(source, name), name)
+    path = Path(source)
+    if not path.is_file():
+        raise ImageError(f"{name}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{name}: file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > MAX_PIXELS:
+                    raise ImageError(f"{name}: image is {w}x{h} = {w * h:,} pixels, above the limit of "
+                                     f"{MAX_PIXELS:,} (faceattr.images.MAX_PIXELS)")
+                img.load()
+                return _to_rgb(img, name)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{name}: image too large to decode safely ({e})") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{name}: cannot read as an image ({e})") from None
+
+
+def array_to_image(a: np.ndarray, name: str = "<array>") -> Image.Image:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array -> PIL image. uint8, or floats in [0, 1]."""
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise ImageError(f"{name}: expected an (H, W, 3) image array, got shape {a.shape}")
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating):
+            if not np.isfinite(a).all():
+                raise ImageError(f"{name}: image array contains NaN or infinity")
+            a = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        elif a.dtype == np.uint16:
+            a = (a.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        else:
+            raise ImageError(f"{name}: unsupported image array dtype {a.dtype}")
+    return Image.fromarray(a)
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS

@@ -1,0 +1,43 @@
+"""The losses of eq. 5-8 and the relaxed WGAN terms (SPEC.md "Losses")."""
+from __future__ import annotations
+
+import torch
+
+from .vgg import TAP_CHANNELS
+
+
+def kl_divergence(mean, logvar):
+    """KL(q(z|x) || N(0, I)), summed over latent dimensions, averaged over the batch."""
+    mean, logvar = mean.float(), logvar.float()
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
+
+
+def feature_loss(phi_x, phi_xhat):
+    """Eq. 5: 1/(2 C W H) * sum of squared differences, averaged over the batch."""
+    return 0.5 * (phi_x.float() - phi_xhat.float()).pow(2).mean()
+
+
+def layer_weight(layer: str) -> float:
+    """Eq. 6's weight 100 / C_l^2."""
+    return 100.0 / TAP_CHANNELS[layer] ** 2
+
+
+def reconstruction_loss(feats_x: dict, feats_xhat: dict, layers, scale: float = 1.0):
+    """Eq. 6: sum over layers of (100 / C_l^2) * L_l, times the view's balancing scale."""
+    total = sum(layer_weight(l) * feature_loss(feats_x[l], feats_xhat[l]) for l in layers)
+    return scale * total
+
+
+def critic_loss(d_real, d_fake, label: float = 10.0):
+    """The critic separates real (+label) from reconstructed (-label): label*(E D(x^) - E D(x))."""
+    return label * (d_fake.float().mean() - d_real.float().mean())
+
+
+def generator_loss(d_fake, label: float = 10.0):
+    """The VAE side's adversarial term: -label * E D(x^)."""
+    return -label * d_fake.float().mean()
+
+
+def vae_loss(kl, rec, gan, alpha: float = 1.0, beta: float = 0.5):
+    """Eq. 8: alpha * L_kl + beta * L_rec + L_GAN."""
+    return alpha * kl + beta * rec + gan

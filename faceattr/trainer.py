@@ -1,0 +1,365 @@
+"""Algorithm 1: train one VAE-WGAN view on 64x64 faces (paper section 3, SPEC.md)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from .atomic import write_text
+from .config import LAYER_NAMES, ModelConfig, TrainConfig
+from .device import autocast, memory_format, resolve_device, use_bf16
+from .grid import save_grid
+from .losses import critic_loss, feature_loss, generator_loss, kl_divergence, layer_weight, \
+    reconstruction_loss, vae_loss
+from .models import VAE, Critic
+
+ACTIVE_VARIANCE = 0.01  # a latent dimension is active when Var_x[E(z|x)] exceeds this
+
+
+class _CriticPair(nn.Module):
+    """One forward for real and reconstructed features, so DDP sees one call per step."""
+
+    def __init__(self, critic: Critic):
+        super().__init__()
+        self.critic = critic
+
+    def forward(self, real, fake):
+        return self.critic(real), self.critic(fake)
+
+
+def to_float_images(batch_uint8: torch.Tensor, fmt=torch.contiguous_format) -> torch.Tensor:
+    """(B, 64, 64, 3) uint8 -> (B, 3, 64, 64) float in [0, 1]."""
+    return batch_uint8.permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=fmt)
+
+
+@torch.no_grad()
+def reference_terms(loss_net, images: torch.Tensor) -> dict[str, float]:
+    """Each layer's weighted term (100/C_l^2) L_l when every image is replaced by the average face."""
+    x = images.float()
+    mean_face = x.mean(dim=0, keepdim=True)
+    f_mean = loss_net(mean_face, LAYER_NAMES)
+    totals = {l: 0.0 for l in LAYER_NAMES}
+    for chunk in x.split(64):
+        f = loss_net(chunk, LAYER_NAMES)
+        for l in LAYER_NAMES:
+            totals[l] += layer_weight(l) * feature_loss(f[l], f_mean[l].expand_as(f[l])).item() * len(chunk)
+    return {l: v / len(x) for l, v in totals.items()}
+
+
+@torch.no_grad()
+def latent_statistics(encoder, images_uint8: torch.Tensor, device, bf16: bool, batch: int = 256) -> dict:
+    """Mean KL per sample and the number of active latent dimensions on the given faces."""
+    was_training = encoder.training
+    encoder.eval()
+    fmt = memory_format(device, bf16)
+    means, kls = [], []
+    for chunk in images_uint8.split(batch):
+        x = to_float_images(chunk.to(device), fmt)
+        with autocast(device, bf16):
+            m, lv = encoder(x)
+        m, lv = m.float(), lv.float()
+        means.append(m.cpu())
+        kls.append((0.5 * (m.pow(2) + lv.exp() - 1 - lv).sum(1)).cpu())
+    encoder.train(was_training)
+    mu = torch.cat(means)
+    var = mu.var(dim=0) if len(mu) > 1 else torch.zeros(mu.shape[1])
+    return {"kl_per_sample": float(torch.cat(kls).mean()),
+            "active_dims": int((var > ACTIVE_VARIANCE).sum()),
+            "latent_dim": int(mu.shape[1])}
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps: int
+    epochs: int
+    final: dict = field(default_factory=dict)
+    latent: dict = field(default_factory=dict)
+
+
+class Trainer:
+    """Trains one view. ``images`` are (N, 64, 64, 3) uint8 training crops.
+
+    Runs unchanged under ``torchrun --nproc_per_node N`` (DistributedDataParallel; gloo on CPU,
+    nccl on CUDA): each process takes every N-th face of the epoch's shuffled order and
+    ``batch_size`` is per process.
+    """
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, images: np.ndarray,
+                 out_dir: str | os.PathLike, loss_net, device="auto", precision: str = "auto",
+                 progress: bool = True):
+        if images.ndim != 4 or images.shape[1:] != (model_cfg.image_size, model_cfg.image_size, 3):
+            raise ValueError(f"images must be (N, {model_cfg.image_size}, {model_cfg.image_size}, 3) "
+                             f"uint8, got {images.shape}")
+        self.model_cfg, self.cfg = model_cfg, train_cfg
+        self.out_dir = Path(out_dir)
+        self.device = resolve_device(device)
+        self.bf16 = use_bf16(self.device, precision)
+        self.fmt = memory_format(self.device, self.bf16)
+        self.progress = progress
+        self.rank, self.world = 0, 1
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed:
+            import torch.distributed as dist
+            if not dist.is_initialized():
+                backend = "nccl" if self.device.type == "cuda" else "gloo"
+                dist.init_process_group(backend)
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+                torch.cuda.set_device(self.device)
+        self.epoch_images = train_cfg.epoch_images or len(images)
+        n_per_rank = self.epoch_images // self.world
+        if len(images) // self.world < train_cfg.batch_size:
+            raise ValueError(f"{len(images)} images are fewer than one batch of {train_cfg.batch_size} "
+                             f"per process")
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        self.steps_per_epoch = n_per_rank // train_cfg.batch_size
+        self.loss_net = loss_net.to(self.device).to(memory_format=self.fmt)
+        self.layers_needed = tuple(l for l in LAYER_NAMES
+                                   if l in model_cfg.layers or l == model_cfg.critic_input_layer)
+
+        torch.manual_seed(train_cfg.seed)
+        self.vae = VAE(model_cfg).to(self.device).to(memory_format=self.fmt)
+        self.critic = Critic(model_cfg).to(self.device).to(memory_format=self.fmt)
+        self.opt_vae = torch.optim.Adam(self.vae.parameters(), lr=train_cfg.lr)
+        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=train_cfg.lr)
+        self.noise = torch.Generator(device=self.device)
+        self.noise.manual_seed(train_cfg.seed * 7919 + self.rank)
+        self.epoch, self.step_in_epoch, self.step = 0, 0, 0
+        self.last_latent: dict = {}
+
+        self.vae_ddp, self.critic_ddp = self.vae, _CriticPair(self.critic)
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.vae_ddp = DDP(self.vae, device_ids=ids)
+            self.critic_ddp = DDP(self.critic_ddp, device_ids=ids)
+
+    # ---- set-up -------------------------------------------------------------------------------
+    def _compute_reference(self) -> None:
+        n = min(self.cfg.reference_images, len(self.images))
+        x = to_float_images(self.images[:n], self.fmt)
+        per_layer = reference_terms(self.loss_net, x)
+        total = sum(per_layer.values())
+        chosen = sum(per_layer[l] for l in self.model_cfg.layers)
+        scale = total / chosen if self.cfg.rec_balance == "reference" else 1.0
+        self.cfg.reference = {"per_layer": per_layer, "total": total, "scale": scale, "images": n}
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint.pt"
+
+    def state(self) -> dict:
+        return {
+            "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
+            "vae": self.vae.state_dict(), "critic": self.critic.state_dict(),
+            "opt_vae": self.opt_vae.state_dict(), "opt_critic": self.opt_critic.state_dict(),
+            "noise": self.noise.get_state(), "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch, "step": self.step, "latent": self.last_latent,
+            "n_images": len(self.images),
+        }
+
+    def load_state(self, obj: dict) -> None:
+        saved = ModelConfig.from_dict(obj["model_config"])
+        if saved != self.model_cfg:
+            raise ValueError(f"{self.checkpoint_path}: checkpoint was trained with {saved}, "
+                             f"not {self.model_cfg}")
+        self.vae.load_state_dict(obj["vae"])
+        self.critic.load_state_dict(obj["critic"])
+        self.opt_vae.load_state_dict(obj["opt_vae"])
+        self.opt_critic.load_state_dict(obj["opt_critic"])
+        self.noise.set_state(obj["noise"])
+        self.epoch, self.step_in_epoch, self.step = obj["epoch"], obj["step_in_epoch"], obj["step"]
+        self.cfg.reference = obj["train_config"]["reference"]
+        self.last_latent = obj.get("latent", {})
+
+    def save_checkpoint(self) -> None:
+        if self.rank == 0:
+            ckpt.save(self.state(), self.checkpoint_path)
+
+    # ---- one step of Algorithm 1 ---------------------------------------------------------------
+    def train_step(self, x: torch.Tensor) -> dict:
+        cfg = self.cfg
+        with autocast(self.device, self.bf16):
+            x_hat, mean, logvar = self.vae_ddp(x, self.noise)  # (B, 3, 64, 64), (B, 100) x2
+            with torch.no_grad():
+                f_x = self.loss_net(x, self.layers_needed)
+            f_xhat = self.loss_net(x_hat, self.layers_needed)
+            tap = self.model_cfg.critic_input_layer
+            d_real, d_fake = self.critic_ddp(f_x[tap], f_xhat[tap])  # (B,), (B,)
+        kl = kl_divergence(mean, logvar)
+        rec = reconstruction_loss(f_x, f_xhat, self.model_cfg.layers, cfg.reference["scale"])
+        gan = generator_loss(d_fake, cfg.gan_label)
+        loss = vae_loss(kl, rec, gan, cfg.alpha, cfg.beta)
+        loss_c = critic_loss(d_real, d_fake, cfg.gan_label)
+
+        self.opt_vae.zero_grad(set_to_none=True)
+        self.opt_critic.zero_grad(set_to_none=True)
+        # Algorithm 1 updates all three networks from the same forward pass: the critic from its own
+        # loss, encoder and decoder from eq. 8 (KL reaches only the encoder).
+        loss_c.backward(inputs=list(self.critic.parameters()), retain_graph=True)
+        loss.backward(inputs=list(self.vae.parameters()))
+        self.opt_vae.step()
+        self.opt_critic.step()
+        with torch.no_grad():
+            for p in self.critic.parameters():
+                p.clamp_(-cfg.clip, cfg.clip)
+        # Tensors, not floats: reading them forces a device sync, done only when logging.
+        return {"kl": kl.detach(), "rec": rec.detach() / cfg.reference["scale"], "rec_scaled": rec.detach(),
+                "gan": gan.detach(), "critic": loss_c.detach(),
+                "wasserstein": (d_real.float().mean() - d_fake.float().mean()).detach(), "loss": loss.detach()}
+
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
+        passes = -(-self.epoch_images // len(self.images))
+        perm = torch.cat([torch.randperm(len(self.images), generator=g) for _ in range(passes)])
+        return perm[: self.epoch_images][self.rank::self.world][: self.steps_per_epoch * self.cfg.batch_size]
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def fit(self, resume: bool = False, max_steps: int | None = None,
+            time_limit_s: float | None = None) -> TrainResult:
+        """Train for ``cfg.epochs``; ``resume`` continues from ``out_dir/checkpoint.pt``.
+        ``max_steps`` or ``time_limit_s`` stop early (after a checkpoint), as an interruption would."""
+        started = time.perf_counter()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if resume and self.checkpoint_path.is_file():
+            self.load_state(ckpt.load(self.checkpoint_path))
+            self._truncate_log(self.step)
+        else:
+            self._compute_reference()
+            if self.rank == 0:
+                (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
+                self._log({"event": "start", "reference": self.cfg.reference,
+                           "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
+                           "device": str(self.device), "bf16": self.bf16, "world_size": self.world})
+        total_steps = self.cfg.epochs * self.steps_per_epoch
+        bar = None
+        if self.progress and self.rank == 0:
+            from tqdm import tqdm
+            bar = tqdm(total=total_steps, initial=self.step, desc=f"train {self.model_cfg.name}",
+                       unit="step", dynamic_ncols=True)
+        self.vae.train()
+        self.critic.train()
+        t0, n0, stopped = time.perf_counter(), 0, False
+        while self.epoch < self.cfg.epochs and not stopped:
+            lr = self.cfg.lr * self.cfg.lr_decay ** self.epoch
+            for opt in (self.opt_vae, self.opt_critic):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            order = self._epoch_order(self.epoch)
+            for i in range(self.step_in_epoch, self.steps_per_epoch):
+                idx = order[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size].to(self.device)
+                x = to_float_images(self.images[idx], self.fmt)
+                m = self.train_step(x)
+                self.step += 1
+                self.step_in_epoch = i + 1
+                n0 += len(idx) * self.world
+                if self.step % self.cfg.log_every == 0 or self.step_in_epoch == self.steps_per_epoch:
+                    m = {k: float(v) for k, v in m.items()}
+                    if not all(math.isfinite(v) for v in m.values()):
+                        raise FloatingPointError(f"step {self.step}: non-finite loss {m}")
+                    dt = time.perf_counter() - t0
+                    m.update(step=self.step, epoch=self.epoch, lr=lr, images_per_s=n0 / max(dt, 1e-9))
+                    self._log(m)
+                    t0, n0 = time.perf_counter(), 0
+                    if bar is not None:
+                        bar.set_postfix(kl=f"{m['kl']:.1f}", rec=f"{m['rec']:.3g}",
+                                        critic=f"{m['critic']:.2f}", W=f"{m['wasserstein']:.2f}",
+                                        ips=f"{m['images_per_s']:.0f}")
+                if bar is not None:
+                    bar.update(1)
+                if self.step % self.cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if (max_steps is not None and self.step >= max_steps) or (
+                        time_limit_s is not None and time.perf_counter() - started > time_limit_s):
+                    stopped = True
+                    break
+            if not stopped:
+                self._end_epoch()
+        if bar is not None:
+            bar.close()
+        if stopped:
+            self.save_checkpoint()
+        elif self.rank == 0:
+            ckpt.save_view(self.vae, self.out_dir / "view.pt",
+                           meta={"latent": self.last_latent, "steps": self.step, "epochs": self.epoch,
+                                 "train_config": self.cfg.to_dict(), "final": self._last_metrics()})
+        return TrainResult(self.out_dir, self.step, self.epoch, self._last_metrics(), self.last_latent)
+
+    def _end_epoch(self) -> None:
+        stats_images = self.images[: min(2048, len(self.images))]
+        self.last_latent = latent_statistics(self.vae.encoder, stats_images, self.device, self.bf16)
+        if self.rank == 0:
+            self._log({"event": "epoch_end", "epoch": self.epoch + 1, "step": self.step, **self.last_latent})
+            self.write_grid(self.out_dir / f"reconstructions_epoch{self.epoch + 1}.png")
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.save_checkpoint()
+
+    @torch.no_grad()
+    def write_grid(self, path: Path, n: int = 16) -> None:
+        """Inputs (odd rows) above their reconstructions from the latent mean (even rows)."""
+        self.vae.eval()
+        x = to_float_images(self.images[:n], self.fmt)
+        with autocast(self.device, self.bf16):
+            mean, _ = self.vae.encoder(x)
+            x_hat = self.vae.decoder(mean)
+        self.vae.train()
+        save_grid(path, [x.float().cpu(), x_hat.float().cpu()], per_row=8)
+
+    # ---- metrics log ---------------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / "metrics.jsonl"
+
+    def _log(self, record: dict) -> None:
+        if self.rank != 0:
+            return
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop records written after the checkpoint we resume from, so the log reads as one run."""
+        if self.rank != 0 or not self.log_path.is_file():
+            return
+        keep = [line for line in self.log_path.read_text().splitlines()
+                if line and json.loads(line).get("step", 0) <= step]
+        write_text(self.log_path, "".join(l + "\n" for l in keep))
+
+    def _last_metrics(self) -> dict:
+        if not self.log_path.is_file():
+            return {}
+        last = {}
+        for line in self.log_path.read_text().splitlines():
+            rec = json.loads(line)
+            if "kl" in rec and "event" not in rec:
+                last = rec
+        return last
+
+
+def train_view(root, layers=("relu3_1",), out="runs/view", epochs: int = 5, batch_size: int = 64,
+               max_images: int | None = None, resume: bool = False, device="auto", seed: int = 0,
+               vgg_weights=None, precision: str = "auto", epoch_images: int | None = None,
+               rec_balance: str = "reference", checkpoint_every: int = 500,
+               progress: bool = True, model_config: ModelConfig | None = None) -> TrainResult:
+    """Train one view on the train split of a CelebA folder: what ``faceattr train`` runs."""
+    from .celeba import CelebA
+    from .vgg import load_loss_network
+    cfg = model_config or ModelConfig(layers=tuple(layers))
+    tcfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, max_images=max_images,
+                       epoch_images=epoch_images, rec_balance=rec_balance,
+                       checkpoint_every=checkpoint_every)
+    loss_net = load_loss_network(vgg_weights)  # fails early, before any decoding, without weights
+    images = CelebA.load(root, "train", max_images=max_images).crops(progress=progress)
+    trainer = Trainer(cfg, tcfg, images, out, loss_net, device=device, precision=precision,
+                      progress=progress)
+    return trainer.fit(resume=resume)
