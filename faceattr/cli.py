@@ -60,5 +60,111 @@ def train(root, layers, epochs, batch_size, max_images, epoch_images, out, resum
                    f"{lat['active_dims']}/{lat['latent_dim']} active latent dimensions")
 
 
+def _table(records: list[dict]) -> str:
+    from .attributes import ATTRIBUTE_NAMES
+    lines = []
+    for r in records:
+        if r["error"]:
+            lines.append(f"{r['file']}: ERROR {r['error']}")
+            continue
+        if not r["faces"]:
+            lines.append(f"{r['file']}: no face found")
+            continue
+        for i, face in enumerate(r["faces"]):
+            head = f"{r['file']}  face {i + 1}/{len(r['faces'])}"
+            if face.get("box"):
+                head += f"  box {[round(v) for v in face['box']]}  confidence {face['confidence']:.3f}"
+            lines.append(head)
+            attrs = face["attributes"]
+            rows = [f"  {'+' if attrs[n]['present'] else '-'} {n:<20} {attrs[n]['probability']:6.1%}" for n in ATTRIBUTE_NAMES]
+            for k in range(0, len(rows), 2):
+                lines.append("".join(f"{cell:<34}" for cell in rows[k:k + 2]).rstrip())
+    return "\n".join(lines)
+
+
+def _csv(records: list[dict]) -> str:
+    import csv
+    import io
+    from .attributes import ATTRIBUTE_NAMES
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["file", "face", "error", "x1", "y1", "x2", "y2", "confidence"]
+               + [f"{n}_{k}" for n in ATTRIBUTE_NAMES for k in ("present", "probability", "score")])
+    for r in records:
+        if r["error"] or not r["faces"]:
+            w.writerow([r["file"], "", r["error"] or "no face found"] + [""] * (5 + 3 * len(ATTRIBUTE_NAMES)))
+        for i, face in enumerate(r["faces"]):
+            box = face.get("box") or [""] * 4
+            a = face["attributes"]
+            w.writerow([r["file"], i, ""] + list(box) + [face.get("confidence", "")]
+                       + [v for n in ATTRIBUTE_NAMES for v in (int(a[n]["present"]), a[n]["probability"], a[n]["score"])])
+    return buf.getvalue()
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", default="table", type=click.Choice(["table", "json", "csv"]), show_default=True)
+@click.option("--aligned", is_flag=True, help="inputs are CelebA aligned 178x218 images: skip detection")
+@click.option("--largest-face", is_flag=True, help="keep only the largest face of each photo")
+@click.option("--weights", default="pretrained", show_default=True, help="weights folder with manifest.json")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--min-face-size", default=20, show_default=True, type=click.IntRange(12))
+@click.option("--device", default="auto", type=DEVICE, show_default=True)
+def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_size, device):
+    """Detect, align and print the 40 CelebA attributes of every face in PATHS (files or folders)."""
+    import json
+    from .predictor import AttributePredictor, collect_inputs
+    files = collect_inputs(paths)
+    if not files:
+        raise click.ClickException(f"no image files found in {', '.join(paths)}")
+    try:
+        predictor = AttributePredictor(weights, device=device, batch_size=batch_size,
+                                       align="celeba" if aligned else "auto", largest_face=largest_face,
+                                       min_face_size=min_face_size)
+    except (ValueError, RuntimeError, OSError) as e:
+        _fail(e)
+    records = predictor.predict_images([str(f) for f in files], progress=len(files) > 1 and sys.stderr.isatty())
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=1))
+    elif fmt == "csv":
+        click.echo(_csv(records), nl=False)
+    else:
+        click.echo(_table(records))
+    failed = [r for r in records if r["error"]]
+    for r in failed:
+        click.echo(f"error: {r['error']}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".parquet, .csv or .npz")
+@click.option("--aligned", is_flag=True, help="inputs are CelebA aligned 178x218 images: skip detection")
+@click.option("--largest-face", is_flag=True, help="keep only the largest face of each photo")
+@click.option("--weights", default="pretrained", show_default=True)
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--device", default="auto", type=DEVICE, show_default=True)
+def extract(paths, out, aligned, largest_face, weights, batch_size, device):
+    """Write multi-view features, one row per face (with file and face index), to OUT."""
+    from .extract import FORMATS, extract_features, write_features
+    from .predictor import collect_inputs
+    if Path(out).suffix.lower() not in FORMATS:
+        raise click.ClickException(f"{out}: unknown output format; use one of {', '.join(FORMATS)}")
+    files = collect_inputs(paths)
+    try:
+        index, names, feats, errors = extract_features([str(f) for f in files], weights,
+                                                       "celeba" if aligned else "auto", largest_face,
+                                                       batch_size, device, progress=sys.stderr.isatty())
+        write_features(out, index, names, feats)
+    except (ValueError, RuntimeError, OSError) as e:
+        _fail(e)
+    click.echo(f"wrote {len(feats)} faces x {len(names)} features from {len(files)} files to {out}")
+    for e in errors:
+        click.echo(f"error: {e['error']}", err=True)
+    if errors:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,150 @@
+"""``MultiViewVAEFeatures``: the multi-view latent features as a scikit-learn transformer."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .faces import ALIGN_MODES, FLAT_SIZE, prepare
+
+
+class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
+    """Concatenated latent means of the VAE-WGAN views (100 per view; 500 for the shipped five).
+
+    Parameters
+    ----------
+    weights : "pretrained" or a path to a weights folder (with manifest.json).
+    views : list of view names (e.g. ["relu3_1", "relu4_1"]); None takes all of the bundle's.
+    align : "auto" detects and aligns the largest face of each photo; "celeba" takes CelebA
+        aligned 178x218 images (crop only); "none" takes ready 64x64 faces, also as flat float
+        arrays of 64*64*3 values in [0, 1].
+    batch_size : faces per encoder batch.
+    device : "cpu", "cuda" or None (CUDA when present).
+    min_face_size : smallest face side in pixels searched for (align="auto").
+
+    Input X: a list of image paths, PIL images or uint8 arrays, or an array (N, H, W, 3)
+    (align="none": (N, 64, 64, 3) or (N, 12288)). Output: float32 (N, 100 * n_views), one row
+    per input. An input without a usable face gives a row of NaN and a warning naming it.
+    """
+
+    def __init__(self, weights="pretrained", views=None, align="auto", batch_size=256, device=None,
+                 min_face_size=20):
+        self.weights = weights
+        self.views = views
+        self.align = align
+        self.batch_size = batch_size
+        self.device = device
+        self.min_face_size = min_face_size
+
+    # ---- fitting: load the weights -------------------------------------------------------------
+    def fit(self, X=None, y=None):
+        from .pretrained import Bundle
+        if self.align not in ALIGN_MODES:
+            raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        bundle = Bundle.load(self.weights)
+        views = list(self.views) if self.views is not None else bundle.views
+        if not views:
+            raise ValueError("views must name at least one view")
+        # CPU state dicts: the fitted transformer pickles, and loads on a machine without a GPU.
+        self.view_states_ = {v: bundle.view_state(v) for v in views}
+        self.views_ = views
+        self.bundle_sha256_ = bundle.sha256
+        self.latent_dims_ = [cfg.latent_dim for cfg, _ in self.view_states_.values()]
+        self.n_features_out_ = int(sum(self.latent_dims_))
+        if self.align == "none" and _is_numeric_2d(X):
+            self.n_features_in_ = FLAT_SIZE
+        self._encoder = None
+        return self
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_encoder", None)
+        state.pop("_detector", None)
+        return state
+
+    def _get_encoder(self):
+        enc = getattr(self, "_encoder", None)
+        if enc is None:
+            from .encode import MultiViewEncoder
+            from .models import VAE
+            vaes = {}
+            for name, (cfg, state) in self.view_states_.items():
+                vae = VAE(cfg)
+                vae.load_state_dict(state)
+                vaes[name] = vae
+            enc = self._encoder = MultiViewEncoder(vaes, device=self.device, batch_size=self.batch_size)
+        return enc
+
+    def _get_detector(self):
+        det = getattr(self, "_detector", None)
+        if det is None:
+            from .detect import FaceDetector
+            det = self._detector = FaceDetector(min_face_size=self.min_face_size, largest_only=True,
+                                                device=self.device)
+        return det
+
+    # ---- transforming -------------------------------------------------------------------------
+    def transform(self, X):
+        check_is_fitted(self, "view_states_")
+        faces, ok = self.faces_of(X)
+        out = np.full((len(ok), self.n_features_out_), np.nan, dtype=np.float32)
+        if ok.any():
+            out[ok] = self._get_encoder().encode(faces)
+        return out
+
+    def faces_of(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """(aligned faces of the usable inputs (k, 64, 64, 3) uint8, usable mask (N,))."""
+        items = _as_items(X, self.align)
+        faces, ok = [], np.zeros(len(items), dtype=bool)
+        det = self._get_detector() if self.align == "auto" else None
+        for i, item in enumerate(items):
+            p = prepare(item, self.align, det)
+            if p.error:
+                warnings.warn(f"input {i} ({p.name}): {p.error}; its row is NaN", UserWarning, stacklevel=3)
+            elif len(p.faces) == 0:
+                warnings.warn(f"input {i} ({p.name}): no face found; its row is NaN", UserWarning, stacklevel=3)
+            else:
+                faces.append(p.faces[0])
+                ok[i] = True
+        arr = np.stack(faces) if faces else np.zeros((0, 64, 64, 3), np.uint8)
+        return arr, ok
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "view_states_")
+        return np.asarray([f"{v}__z{j:03d}" for v, d in zip(self.views_, self.latent_dims_) for j in range(d)],
+                          dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = self.align == "none"
+        tags.input_tags.string = True
+        tags.non_deterministic = False
+        return tags
+
+
+def _is_numeric_2d(X) -> bool:
+    return isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.number)
+
+
+def _as_items(X, align: str) -> list:
+    """Split X into per-input items."""
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
+        X = X.to_numpy()
+    if isinstance(X, np.ndarray):
+        if X.dtype == object:
+            return list(X.ravel()) if X.ndim <= 2 and (X.ndim == 1 or X.shape[1] == 1) else list(X)
+        if X.ndim == 2 and align == "none":
+            if X.shape[1] != FLAT_SIZE:
+                raise ValueError(f"align='none' with a 2-D array needs {FLAT_SIZE} columns "
+                                 f"(64*64*3 values in [0, 1]), got {X.shape[1]}")
+            return [row for row in X]
+        if X.ndim == 4:
+            return [x for x in X]
+        raise ValueError(f"X must be a list of images or an (N, H, W, 3) array, got an array of shape {X.shape}")
+    if isinstance(X, (str, bytes)) or not hasattr(X, "__iter__"):
+        raise ValueError("X must be a list of images (paths, PIL images or arrays), not a single item")
+    return list(X)

@@ -1,0 +1,119 @@
+"""``AttributePredictor``: photos in, 40 attributes per face out."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .attributes import ATTRIBUTE_NAMES
+from .device import resolve_device
+from .faces import PreparedImage, prepare
+from .heads import LinearHeads, attribute_records
+from .images import is_image_path
+
+
+def collect_inputs(paths) -> list[Path]:
+    """Files as given, and every image file under each directory (recursively, sorted)."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and is_image_path(f)))
+        else:
+            out.append(p)
+    return out
+
+
+class AttributePredictor:
+    """The shipped views and the 40 linear heads, applied as one (40 x features) product.
+
+    ``align``: "auto" (detect and align every face), "celeba" (inputs are CelebA aligned images)
+    or "none" (inputs are 64x64 faces). ``largest_face`` keeps one face per photo.
+    """
+
+    def __init__(self, weights="pretrained", device=None, batch_size: int = 256, align: str = "auto",
+                 largest_face: bool = False, min_face_size: int = 20):
+        from .encode import MultiViewEncoder
+        from .pretrained import Bundle
+        self.bundle = Bundle.load(weights)
+        self.device = resolve_device(device)
+        heads = self.bundle.heads()
+        views = self.bundle.manifest["heads"].get("views", self.bundle.views)
+        self.encoder = MultiViewEncoder.from_bundle(self.bundle, views, device=self.device, batch_size=batch_size)
+        self.heads = LinearHeads(heads, self.device)
+        if self.heads.n_features != self.encoder.n_features:
+            raise ValueError(f"heads expect {self.heads.n_features} features, views give {self.encoder.n_features}")
+        self.align, self.largest_face, self.min_face_size = align, largest_face, min_face_size
+        self._detector = None
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            from .detect import FaceDetector
+            self._detector = FaceDetector(min_face_size=self.min_face_size, largest_only=self.largest_face,
+                                          device=self.device)
+        return self._detector
+
+    # ---- on features and faces ----------------------------------------------------------------
+    def decision_function(self, features) -> np.ndarray:
+        return self.heads.scores(features).cpu().numpy()
+
+    def predict_proba(self, features) -> np.ndarray:
+        return self.heads.probabilities(self.heads.scores(features)).cpu().numpy()
+
+    def predict(self, features) -> np.ndarray:
+        return self.decision_function(features) > 0
+
+    def score_faces(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 64, 64, 3) uint8 faces -> (scores, probabilities), each (N, 40); one transfer back."""
+        import torch
+        feats = self.encoder.encode_tensor(torch.from_numpy(np.ascontiguousarray(faces)))
+        scores = self.heads.scores(feats)
+        probs = self.heads.probabilities(scores)
+        both = torch.stack([scores, probs]).cpu().numpy()
+        return both[0], both[1]
+
+    # ---- on files -----------------------------------------------------------------------------
+    def predict_images(self, items, names=None, progress: bool = False, chunk: int = 64) -> list[dict]:
+        """One record per input: {"file", "error", "faces": [{box, confidence, landmarks, attributes}]}.
+
+        A failing input gets its error recorded and the others go on.
+        """
+        items = list(items)
+        names = names or [str(i) if isinstance(i, (str, os.PathLike)) else f"<input {k}>" for k, i in enumerate(items)]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(items), desc="predicting", unit="img")
+        records = []
+        for start in range(0, len(items), chunk):
+            prepared = [prepare(it, self.align, self.detector if self.align == "auto" else None, name=n)
+                        for it, n in zip(items[start:start + chunk], names[start:start + chunk])]
+            records.extend(self._records(prepared))
+            if bar is not None:
+                bar.update(len(prepared))
+        if bar is not None:
+            bar.close()
+        return records
+
+    def _records(self, prepared: list[PreparedImage]) -> list[dict]:
+        counts = [len(p.faces) for p in prepared]
+        all_faces = [p.faces for p in prepared if len(p.faces)]
+        if all_faces:
+            scores, probs = self.score_faces(np.concatenate(all_faces))
+            attrs = attribute_records(scores, probs)
+        else:
+            attrs = []
+        out, k = [], 0
+        for p, n in zip(prepared, counts):
+            faces = []
+            for j in range(n):
+                face = p.detections[j].to_dict() if p.detections else {"box": None, "confidence": None, "landmarks": None}
+                face["attributes"] = attrs[k]
+                faces.append(face)
+                k += 1
+            out.append({"file": p.name, "error": p.error, "faces": faces})
+        return out
+
+
+__all__ = ["AttributePredictor", "collect_inputs", "ATTRIBUTE_NAMES"]

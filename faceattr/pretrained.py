@@ -1,0 +1,129 @@
+"""The shipped bundle: five views, the 40 attribute heads and attribute vectors, verified by sha256.
+
+Like a torchvision weights enum, the bundle carries its preprocessing with its files: faces are
+64x64 RGB in [0, 1], cropped from CelebA-aligned geometry (faceattr.geometry), so no caller has to
+remember it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .config import ModelConfig
+from .geometry import CROP_BOX, IMAGE_SIZE
+
+MANIFEST = "manifest.json"
+BUNDLE_FORMAT = "faceattr-bundle/1"
+PREPROCESSING = {"pixels": "RGB in [0, 1]", "image_size": IMAGE_SIZE,
+                 "celeba_crop_box": list(CROP_BOX), "alignment": "5-point similarity to CelebA template"}
+
+
+class BundleError(RuntimeError):
+    """A missing, incomplete or tampered weights bundle."""
+
+
+def default_bundle_dir() -> Path:
+    env = os.environ.get("FACEATTR_PRETRAINED")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "pretrained"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _verified(path: str, mtime_ns: int, size: int, expected: str) -> bool:
+    return sha256_file(path) == expected
+
+
+@dataclass
+class Bundle:
+    root: Path
+    manifest: dict
+
+    @classmethod
+    def load(cls, weights: str | os.PathLike | None = "pretrained") -> "Bundle":
+        root = default_bundle_dir() if weights in (None, "pretrained") else Path(weights)
+        path = root / MANIFEST
+        if not path.is_file():
+            raise BundleError(f"{root}: no {MANIFEST}; expected a faceattr weights folder "
+                              f"(the repository's pretrained/ or one written by benchmarks/build_pretrained.py)")
+        try:
+            manifest = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise BundleError(f"{path}: not valid JSON ({e})") from None
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"{path}: format {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}")
+        return cls(root, manifest)
+
+    @property
+    def views(self) -> list[str]:
+        return list(self.manifest["views"])
+
+    @property
+    def sha256(self) -> str:
+        """One hash for the whole bundle: of its files' hashes."""
+        entries = sorted(e["sha256"] for e in self._entries())
+        return hashlib.sha256("".join(entries).encode()).hexdigest()
+
+    def _entries(self):
+        yield from self.manifest["views"].values()
+        for key in ("heads", "attribute_vectors"):
+            if key in self.manifest:
+                yield self.manifest[key]
+
+    def file(self, entry: dict) -> Path:
+        """The entry's file, after checking its sha256 against the manifest."""
+        path = self.root / entry["file"]
+        if not path.is_file():
+            raise BundleError(f"{path}: listed in {self.root / MANIFEST} but missing")
+        st = path.stat()
+        if not _verified(str(path), st.st_mtime_ns, st.st_size, entry["sha256"]):
+            raise BundleError(f"{path}: sha256 does not match {self.root / MANIFEST}; the file is "
+                              f"corrupt or was replaced. Refusing to load it.")
+        return path
+
+    def view_entry(self, name: str) -> dict:
+        try:
+            return self.manifest["views"][name]
+        except KeyError:
+            raise BundleError(f"view {name!r} not in {self.root}; available: {', '.join(self.views)}") from None
+
+    def view_state(self, name: str) -> tuple[ModelConfig, dict]:
+        """(config, float32 CPU state dict) of a view."""
+        from . import checkpoint
+        obj = checkpoint.load(self.file(self.view_entry(name)))
+        state = {k: (v.float() if v.is_floating_point() else v) for k, v in obj["state_dict"].items()}
+        return ModelConfig.from_dict(obj["model_config"]), state
+
+    def load_vae(self, name: str, device="cpu"):
+        from .models import VAE
+        cfg, state = self.view_state(name)
+        vae = VAE(cfg)
+        vae.load_state_dict(state)
+        return vae.to(device).eval()
+
+    def heads(self) -> dict[str, np.ndarray]:
+        if "heads" not in self.manifest:
+            raise BundleError(f"{self.root}: the bundle has no attribute heads")
+        with np.load(self.file(self.manifest["heads"]), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def attribute_vectors(self) -> dict[str, np.ndarray]:
+        if "attribute_vectors" not in self.manifest:
+            raise BundleError(f"{self.root}: the bundle has no attribute vectors "
+                              f"(faceattr attribute-vectors --root DIR computes them)")
+        with np.load(self.file(self.manifest["attribute_vectors"]), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}

@@ -1,0 +1,69 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CELEBA_MINI = Path(os.environ.get("FACEATTR_CELEBA_MINI", REPO.parent / "shared" / "data" / "celeba-mini"))
+
+
+@pytest.fixture(scope="session")
+def celeba_root() -> Path:
+    if not (CELEBA_MINI / "list_attr_celeba.txt").is_file():
+        pytest.skip(f"real CelebA faces not found at {CELEBA_MINI} (set FACEATTR_CELEBA_MINI to a CelebA folder)")
+    return CELEBA_MINI
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    # Keep crop and feature caches of the tests away from the user's cache.
+    os.environ["FACEATTR_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def real_faces(celeba_root) -> np.ndarray:
+    from faceattr.celeba import CelebA
+    return CelebA.load(celeba_root, "train", max_images=256).crops(workers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    from faceattr.config import ModelConfig
+    return ModelConfig(latent_dim=8, encoder_widths=(8, 8, 16, 16), decoder_widths=(16, 8, 8),
+                       critic_widths=(8, 8, 16, 16), layers=("relu2_1",))
+
+
+@pytest.fixture(scope="session")
+def random_vgg():
+    from faceattr.vgg import VGG19Taps
+    import torch
+    torch.manual_seed(0)
+    return VGG19Taps()
+
+
+@pytest.fixture(scope="session")
+def pretrained_bundle():
+    from faceattr.pretrained import Bundle
+    return Bundle.load()
+
+
+def write_celeba_tree(root: Path, n: int = 6, under_celeba: bool = False, crlf: bool = True,
+                      splits=None, rng_seed: int = 0) -> Path:
+    """A tiny synthetic CelebA folder in the official layout."""
+    from PIL import Image
+    from faceattr.attributes import ATTRIBUTE_NAMES
+    base = root / "celeba" if under_celeba else root
+    (base / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(rng_seed)
+    nl = "\r\n" if crlf else "\n"
+    names = [f"{i + 1:06d}.jpg" for i in range(n)]
+    attr = [str(n), " ".join(ATTRIBUTE_NAMES)]
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (218, 178, 3), dtype=np.uint8)).save(base / "img_align_celeba" / name)
+        attr.append(name + " " + " ".join(rng.choice(["-1", " 1"], 40)))
+    (base / "list_attr_celeba.txt").write_bytes((nl.join(attr) + nl).encode())
+    splits = splits or [i % 3 for i in range(n)]
+    (base / "list_eval_partition.txt").write_bytes(
+        (nl.join(f"{name} {s}" for name, s in zip(names, splits)) + nl).encode())
+    return base

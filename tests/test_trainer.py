@@ -1,0 +1,121 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from faceattr import checkpoint as ckpt
+from faceattr.config import ModelConfig, TrainConfig
+from faceattr.trainer import Trainer, to_float_images
+
+
+def _trainer(tmp_path, cfg, images, vgg, **kw):
+    tc = dict(epochs=2, batch_size=16, log_every=1, checkpoint_every=3, reference_images=32, seed=3)
+    tc.update(kw)
+    return Trainer(cfg, TrainConfig(**tc), images, tmp_path, vgg, device="cpu", precision="float32",
+                   progress=False)
+
+
+def test_loss_falls_on_real_faces_with_real_vgg(tmp_path, real_faces):
+    from faceattr.vgg import load_loss_network
+    try:
+        vgg = load_loss_network()
+    except Exception as e:  # pragma: no cover
+        pytest.skip(str(e))
+    cfg = ModelConfig(latent_dim=16, encoder_widths=(8, 16, 16, 32), decoder_widths=(16, 16, 8),
+                      critic_widths=(8, 8, 16, 16), layers=("relu1_1",))
+    t = _trainer(tmp_path, cfg, real_faces[:128], vgg, epochs=1, batch_size=16)
+    t._compute_reference()
+    x = to_float_images(t.images[:16])
+    recs = [float(t.train_step(x)["rec"]) for _ in range(30)]
+    assert np.mean(recs[-5:]) < 0.7 * np.mean(recs[:3]), recs
+    assert all(np.isfinite(recs))
+
+
+def test_clipping_holds_after_a_step(tmp_path, tiny_cfg, random_vgg):
+    images = np.random.default_rng(0).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    t = _trainer(tmp_path, tiny_cfg, images, random_vgg)
+    t._compute_reference()
+    t.train_step(to_float_images(t.images[:16]))
+    assert all(p.abs().max() <= 0.01 + 1e-9 for p in t.critic.parameters())
+
+
+def test_reference_balancing_recorded(tmp_path, tiny_cfg, random_vgg):
+    images = np.random.default_rng(0).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    t = _trainer(tmp_path, tiny_cfg, images, random_vgg)
+    t._compute_reference()
+    ref = t.cfg.reference
+    assert set(ref["per_layer"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
+    assert ref["scale"] == pytest.approx(ref["total"] / ref["per_layer"]["relu2_1"])
+    lit = _trainer(tmp_path / "lit", tiny_cfg, images, random_vgg, rec_balance="literal")
+    lit._compute_reference()
+    assert lit.cfg.reference["scale"] == 1.0
+
+
+def test_fit_writes_log_grid_checkpoint_and_view(tmp_path, tiny_cfg, random_vgg):
+    images = np.random.default_rng(1).integers(0, 255, (48, 64, 64, 3), dtype=np.uint8)
+    res = _trainer(tmp_path, tiny_cfg, images, random_vgg).fit()
+    assert res.steps == 2 * 3 and res.epochs == 2
+    records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "kl" in r and "event" not in r]
+    assert {"step", "kl", "rec", "critic", "wasserstein", "images_per_s"} <= set(steps[0])
+    ends = [r for r in records if r.get("event") == "epoch_end"]
+    assert [e["epoch"] for e in ends] == [1, 2] and "active_dims" in ends[0] and "kl_per_sample" in ends[0]
+    assert (tmp_path / "reconstructions_epoch2.png").is_file()
+    vae = ckpt.load_view(tmp_path / "view.pt")
+    assert vae.cfg == tiny_cfg
+    obj = ckpt.load(tmp_path / "checkpoint.pt")
+    assert obj["step"] == 6 and ModelConfig.from_dict(obj["model_config"]) == tiny_cfg
+    assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written left behind
+
+
+def test_checkpoint_round_trip(tmp_path, tiny_cfg, random_vgg):
+    images = np.random.default_rng(2).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    t = _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=1)
+    t.fit()
+    t2 = _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=1)
+    t2.load_state(ckpt.load(t.checkpoint_path))
+    for a, b in zip(t.vae.state_dict().values(), t2.vae.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(t.critic.parameters(), t2.critic.parameters()):
+        assert torch.equal(a, b)
+    assert t2.step == t.step and t2.cfg.reference == t.cfg.reference
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, tiny_cfg, random_vgg):
+    images = np.random.default_rng(3).integers(0, 255, (48, 64, 64, 3), dtype=np.uint8)
+    full = _trainer(tmp_path / "full", tiny_cfg, images, random_vgg)
+    full.fit()
+    part = _trainer(tmp_path / "part", tiny_cfg, images, random_vgg)
+    part.fit(max_steps=4)  # stops mid-epoch 2, after a checkpoint
+    assert part.step == 4
+    resumed = _trainer(tmp_path / "part", tiny_cfg, images, random_vgg)
+    res = resumed.fit(resume=True)
+    assert res.steps == 6
+    for (k, a), b in zip(full.vae.state_dict().items(), resumed.vae.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), k
+    log = [json.loads(l) for l in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "kl" in r and "event" not in r] == [1, 2, 3, 4, 5, 6]
+
+
+def test_too_few_images_is_a_clear_error(tmp_path, tiny_cfg, random_vgg):
+    images = np.zeros((4, 64, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        _trainer(tmp_path, tiny_cfg, images, random_vgg)
+
+
+def test_ddp_two_cpu_processes_with_gloo(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           str(Path(__file__).with_name("ddp_train.py")), str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [l for l in out.stdout.splitlines() if l.startswith("RANK")]
+    assert len(lines) == 2 and all("WORLD 2" in l and "STEPS 4" in l for l in lines)
+    sums = {l.split("SUM ")[1] for l in lines}
+    assert len(sums) == 1  # DDP kept both replicas identical
+    assert (tmp_path / "view.pt").is_file()
