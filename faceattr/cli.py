@@ -166,5 +166,156 @@ def extract(paths, out, aligned, largest_face, weights, batch_size, device):
         sys.exit(1)
 
 
+@main.group()
+def benchmark():
+    """Measure the toolkit against the paper and baselines."""
+
+
+@benchmark.command("celeba")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False), help="CelebA folder")
+@click.option("--split", default="test", type=click.Choice(["test", "val", "train", "all"]), show_default=True)
+@click.option("--heads", default="pretrained", type=click.Choice(["pretrained", "fit"]), show_default=True,
+              help="the shipped heads, or 40 linear SVMs fitted on ROOT's train split (C chosen on val)")
+@click.option("--views", default=None, help="comma-separated views, e.g. relu3_1,relu4_1 (default: all)")
+@click.option("--baselines", default="majority", show_default=True,
+              help="comma-separated: majority, pixels, pca, views")
+@click.option("--max-images", type=click.IntRange(1), default=None, help="first N images of each split")
+@click.option("--out", default="benchmark-results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--weights", default="pretrained", show_default=True)
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--device", default="auto", type=DEVICE, show_default=True)
+def benchmark_celeba(root, split, heads, views, baselines, max_images, out, weights, batch_size, device):
+    """Reproduce the paper's Table 1 on a CelebA folder, with baselines, side by side."""
+    from .benchmark import run_benchmark, summary_text
+    try:
+        res = run_benchmark(root, split, heads, views.split(",") if views else None,
+                            tuple(b for b in baselines.split(",") if b), max_images, out, batch_size, device,
+                            weights, progress=sys.stderr.isatty())
+    except (ValueError, RuntimeError, OSError) as e:
+        _fail(e)
+    click.echo(summary_text(res))
+    click.echo(f"results in {out}/ (results.json, results.md, results.csv, per_attribute.png)")
+
+
+# ---- the generative side ------------------------------------------------------------------------
+def _bundle(weights):
+    from .pretrained import Bundle
+    try:
+        return Bundle.load(weights)
+    except RuntimeError as e:
+        _fail(e)
+
+
+VIEW = click.Choice(LAYER_NAMES)
+
+
+@main.command()
+@click.argument("photos", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--aligned", is_flag=True, help="inputs are CelebA aligned images")
+@click.option("--weights", default="pretrained", show_default=True)
+def reconstruct(photos, out, aligned, weights):
+    """Each aligned input beside its reconstruction by every view."""
+    from . import generate
+    try:
+        generate.reconstruct(_bundle(weights), photos, "celeba" if aligned else "auto", out=out)
+    except ValueError as e:
+        _fail(e)
+    click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.option("--view", default="relu3_1", type=VIEW, show_default=True)
+@click.option("-n", "n", default=64, type=click.IntRange(1, 1024), show_default=True)
+@click.option("--seed", default=0, type=int, show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--weights", default="pretrained", show_default=True)
+def sample(view, n, seed, out, weights):
+    """Faces decoded from z ~ N(0, I)."""
+    from . import generate
+    generate.sample(_bundle(weights), view, n, seed, out=out)
+    click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("a", type=click.Path(exists=True, dir_okay=False))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False))
+@click.option("--steps", default=11, type=click.IntRange(2), show_default=True)
+@click.option("--view", default="relu3_1", type=VIEW, show_default=True)
+@click.option("--aligned", is_flag=True, help="inputs are CelebA aligned images")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--weights", default="pretrained", show_default=True)
+def interpolate(a, b, steps, view, aligned, out, weights):
+    """Decode (1 - t) z_A + t z_B from A to B."""
+    from . import generate
+    try:
+        generate.interpolate(_bundle(weights), a, b, steps, view, "celeba" if aligned else "auto", out=out)
+    except ValueError as e:
+        _fail(e)
+    click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("photo", type=click.Path(exists=True, dir_okay=False))
+@click.option("--attribute", required=True, help="a CelebA attribute name, e.g. Smiling")
+@click.option("--strength", default=1.0, type=float, show_default=True, help="negative removes the attribute")
+@click.option("--steps", default=11, type=click.IntRange(2), show_default=True)
+@click.option("--view", default="relu3_1", type=VIEW, show_default=True)
+@click.option("--aligned", is_flag=True, help="the input is a CelebA aligned image")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--weights", default="pretrained", show_default=True)
+def manipulate(photo, attribute, strength, steps, view, aligned, out, weights):
+    """Add or remove an attribute: decode z + a * v_attribute for a from 0 to STRENGTH."""
+    from . import generate
+    try:
+        generate.manipulate(_bundle(weights), photo, attribute, strength, steps, view,
+                            "celeba" if aligned else "auto", out=out)
+    except (ValueError, RuntimeError) as e:
+        _fail(e)
+    click.echo(f"wrote {out}")
+
+
+@main.command("attribute-vectors")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False), help="CelebA folder")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="where to write the .npz (default: the weights folder's attribute_vectors.npz, "
+                   "updating its manifest)")
+@click.option("--weights", default="pretrained", show_default=True)
+@click.option("--device", default="auto", type=DEVICE, show_default=True)
+def attribute_vectors_cmd(root, out, weights, device):
+    """Recompute the attribute vectors from ROOT's train split, for every view."""
+    from .generate import write_attribute_vectors
+    try:
+        path = write_attribute_vectors(_bundle(weights), root, out, device)
+    except (ValueError, RuntimeError, OSError) as e:
+        _fail(e)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False), help="CelebA folder")
+@click.option("-n", "n", default=625, show_default=True, type=click.IntRange(4),
+              help="number of faces; a square number (side x side grid)")
+@click.option("--split", default="test", type=click.Choice(["train", "val", "test", "all"]), show_default=True)
+@click.option("--view", default="relu3_1", type=VIEW, show_default=True)
+@click.option("--seed", default=0, type=int, show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--weights", default="pretrained", show_default=True)
+def tsne(root, n, split, view, seed, out, weights):
+    """Faces laid out on a grid by a t-SNE of their latent codes."""
+    import math
+    from . import generate
+    from .celeba import CelebA
+    side = math.isqrt(n)
+    if side * side != n:
+        raise click.ClickException(f"-n must be a square number (e.g. 625 = 25 x 25), got {n}")
+    try:
+        ds = CelebA.load(root, split, max_images=n)
+        generate.tsne_map(_bundle(weights), ds.crops(), view, side, seed, out=out)
+    except (ValueError, RuntimeError) as e:
+        _fail(e)
+    click.echo(f"wrote {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

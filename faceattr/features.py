@@ -55,8 +55,11 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         self.bundle_sha256_ = bundle.sha256
         self.latent_dims_ = [cfg.latent_dim for cfg, _ in self.view_states_.values()]
         self.n_features_out_ = int(sum(self.latent_dims_))
-        if self.align == "none" and _is_numeric_2d(X):
-            self.n_features_in_ = FLAT_SIZE
+        if X is not None and _is_numeric_array(X):
+            from sklearn.utils.validation import validate_data
+            # Checks numeric inputs as any estimator does (sparse, complex, empty, NaN, 1-D) and
+            # records n_features_in_; transform then requires flattened 64x64x3 faces.
+            validate_data(self, X, accept_sparse=False, ensure_min_features=1, allow_nd=True)
         self._encoder = None
         return self
 
@@ -90,6 +93,10 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     # ---- transforming -------------------------------------------------------------------------
     def transform(self, X):
         check_is_fitted(self, "view_states_")
+        if _is_numeric_array(X):
+            from sklearn.utils.validation import validate_data
+            X = validate_data(self, X, reset=False, accept_sparse=False, allow_nd=True,
+                              ensure_min_features=1)
         faces, ok = self.faces_of(X)
         out = np.full((len(ok), self.n_features_out_), np.nan, dtype=np.float32)
         if ok.any():
@@ -126,15 +133,29 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _is_numeric_2d(X) -> bool:
-    return isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.number)
+def _is_numeric_array(X) -> bool:
+    import scipy.sparse
+    from PIL import Image
+    if scipy.sparse.issparse(X):
+        return True
+    if isinstance(X, Image.Image):
+        return False
+    a = X if isinstance(X, np.ndarray) else (np.asarray(X) if hasattr(X, "__array__") else None)
+    if a is None and isinstance(X, list) and X and all(isinstance(r, (list, tuple)) for r in X):
+        a = np.asarray(X)
+    return a is not None and a.dtype != object and (np.issubdtype(a.dtype, np.number) or a.dtype == bool)
 
 
 def _as_items(X, align: str) -> list:
     """Split X into per-input items."""
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
         X = X.to_numpy()
+    elif hasattr(X, "__array__") and not isinstance(X, (np.ndarray, list)):
+        X = np.asarray(X)
     if isinstance(X, np.ndarray):
+        if X.ndim == 1 and X.dtype != object:
+            raise ValueError("Expected a 2D array of flattened faces or a list of images, got a 1D array. "
+                             "Reshape your data using array.reshape(1, -1) if it holds a single face.")
         if X.dtype == object:
             return list(X.ravel()) if X.ndim <= 2 and (X.ndim == 1 or X.shape[1] == 1) else list(X)
         if X.ndim == 2 and align == "none":

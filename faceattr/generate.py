@@ -26,3 +26,155 @@ def attribute_vectors(latents: np.ndarray, labels: np.ndarray, slices: dict, max
             vecs[a] = z[pos].mean(0) - z[neg].mean(0)
         out[view] = vecs
     return out
+
+
+# ---- grids from the shipped views ---------------------------------------------------------------
+import torch  # noqa: E402
+
+from .faces import prepare  # noqa: E402
+from .grid import save_grid  # noqa: E402
+
+
+def _faces(items, align: str, detector=None) -> np.ndarray:
+    out = []
+    for item in items:
+        p = prepare(item, align, detector)
+        if p.error:
+            raise ValueError(p.error)
+        if not len(p.faces):
+            raise ValueError(f"{p.name}: no face found")
+        out.append(p.faces[0])
+    return np.stack(out)
+
+
+def _to_tensor(faces: np.ndarray) -> torch.Tensor:
+    from .trainer import to_float_images
+    return to_float_images(torch.from_numpy(np.ascontiguousarray(faces)))
+
+
+@torch.inference_mode()
+def encode_means(vae, faces: np.ndarray) -> torch.Tensor:
+    return vae.encoder(_to_tensor(faces))[0]
+
+
+@torch.inference_mode()
+def decode(vae, z: torch.Tensor) -> torch.Tensor:
+    return vae.decoder(z.float())
+
+
+def reconstruct(bundle, items, align: str = "auto", views=None, out=None) -> np.ndarray:
+    """Per input, a row: the aligned face, then its reconstruction by each view (from the mean)."""
+    faces = _faces(items, align)
+    views = list(views) if views else bundle.views
+    x = _to_tensor(faces)
+    cols = [x]
+    for v in views:
+        vae = bundle.load_vae(v)
+        cols.append(decode(vae, encode_means(vae, faces)))
+    tiles = torch.stack(cols, dim=1).flatten(0, 1)  # (n * (1 + views), 3, 64, 64)
+    if out:
+        save_grid(out, [tiles], per_row=1 + len(views), scale=2)
+    return tiles.numpy()
+
+
+def sample(bundle, view: str = "relu3_1", n: int = 64, seed: int = 0, out=None) -> np.ndarray:
+    """Faces decoded from z ~ N(0, I)."""
+    vae = bundle.load_vae(view)
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, vae.cfg.latent_dim, generator=g)
+    imgs = decode(vae, z)
+    if out:
+        save_grid(out, [imgs], per_row=min(8, n), scale=2)
+    return imgs.numpy()
+
+
+def interpolate(bundle, a, b, steps: int = 11, view: str = "relu3_1", align: str = "auto", out=None) -> np.ndarray:
+    """Decoded (1 - t) z_A + t z_B for t = 0 ... 1 in ``steps`` steps (latent means)."""
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2, got {steps}")
+    vae = bundle.load_vae(view)
+    z = encode_means(vae, _faces([a, b], align))
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    imgs = decode(vae, (1 - t) * z[0] + t * z[1])
+    if out:
+        save_grid(out, [imgs], per_row=steps, scale=2)
+    return imgs.numpy()
+
+
+def manipulate_latent(z: torch.Tensor, vector: torch.Tensor, strength: float, steps: int) -> torch.Tensor:
+    """z + a * v for a from 0 to ``strength`` in ``steps`` steps: (steps, latent_dim)."""
+    a = torch.linspace(0, strength, steps).unsqueeze(1)
+    return z.unsqueeze(0) + a * vector.unsqueeze(0)
+
+
+def manipulate(bundle, item, attribute: str, strength: float = 1.0, steps: int = 11, view: str = "relu3_1",
+               align: str = "auto", out=None) -> np.ndarray:
+    """Add (strength > 0) or remove (strength < 0) an attribute by its latent vector, decoded."""
+    from .attributes import attribute_index
+    a = attribute_index(attribute)
+    vecs = bundle.attribute_vectors()
+    if view not in vecs:
+        raise ValueError(f"no attribute vectors for view {view!r}; available: {', '.join(vecs)}")
+    vae = bundle.load_vae(view)
+    z = encode_means(vae, _faces([item], align))[0]
+    imgs = decode(vae, manipulate_latent(z, torch.from_numpy(vecs[view][a]), strength, steps))
+    if out:
+        save_grid(out, [imgs], per_row=steps, scale=2)
+    return imgs.numpy()
+
+
+def grid_assignment(embedding: np.ndarray, side: int) -> np.ndarray:
+    """Place side*side 2-D points on a side x side grid: each point gets one cell, minimising the
+    total squared distance between the points (rescaled to the unit square) and cell centres
+    (an optimal assignment, scipy's linear_sum_assignment). Returns the cell index of each point."""
+    from scipy.optimize import linear_sum_assignment
+    e = embedding - embedding.min(0)
+    e = e / np.maximum(e.max(0), 1e-12)
+    g = (np.stack(np.meshgrid(np.arange(side), np.arange(side)), -1).reshape(-1, 2) + 0.5) / side
+    cost = ((e[:, None, :] - g[None, :, :]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    cell = np.empty(len(e), dtype=np.int64)
+    cell[rows] = cols
+    return cell
+
+
+def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, seed: int = 0, out=None) -> np.ndarray:
+    """Faces laid out on a side x side grid by a 2-D t-SNE of their latent means (paper 4.3.3)."""
+    from sklearn.manifold import TSNE
+    n = side * side
+    if len(faces) < n:
+        raise ValueError(f"need {n} faces for a {side}x{side} map, got {len(faces)}")
+    faces = faces[:n]
+    vae = bundle.load_vae(view)
+    z = encode_means(vae, faces).numpy()
+    emb = TSNE(n_components=2, random_state=seed, init="pca", perplexity=30).fit_transform(z)
+    cell = grid_assignment(emb, side)
+    ordered = np.empty_like(faces)
+    ordered[cell] = faces
+    if out:
+        save_grid(out, [ordered], per_row=side)
+    return ordered
+
+
+def write_attribute_vectors(bundle, root, out=None, device=None) -> str:
+    """Recompute attribute vectors from ROOT's train split; write them (atomically) to ``out``,
+    or into the bundle, updating its manifest's sha256."""
+    import json
+    from .atomic import atomic_path, write_text
+    from .benchmark import FeatureCache, view_slices
+    from .celeba import CelebA
+    from .pretrained import MANIFEST, sha256_file
+    ds = CelebA.load(root, "train")
+    feats = FeatureCache(bundle, device=device).features(ds)
+    vecs = attribute_vectors(feats, ds.labels, view_slices(bundle, bundle.views))
+    target = out or (bundle.root / "attribute_vectors.npz")
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **vecs)
+    if out is None:
+        bundle.manifest["attribute_vectors"] = {
+            "file": "attribute_vectors.npz", "sha256": sha256_file(target),
+            "data": f"{ds.root} train split: mean latent of up to {MAX_PER_CLASS} positive faces minus "
+                    f"that of up to {MAX_PER_CLASS} negative faces, per attribute and view"}
+        write_text(bundle.root / MANIFEST, json.dumps(bundle.manifest, indent=1))
+    return str(target)

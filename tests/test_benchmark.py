@@ -1,0 +1,58 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import write_celeba_tree
+from faceattr.benchmark import paper_table
+from faceattr.cli import main
+
+
+def test_paper_table_shipped_in_package():
+    t = paper_table()
+    assert t["VAE-WGAN (paper)"]["Average"] == pytest.approx(88.88)
+    assert len(t["VAE-WGAN (paper)"]) == 41
+
+
+def test_end_to_end_on_a_real_slice(tmp_path, celeba_root):
+    out = tmp_path / "res"
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(celeba_root), "--max-images", "200",
+                                  "--baselines", "majority,views", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["n_images"] == 200 and res["split"] == "test" and len(res["per_attribute"]) == 40
+    assert len(res["balanced_accuracy"]) == 40 and res["weights_sha256"]
+    assert res["mean_accuracy"] > res["baselines"]["majority"]["mean_accuracy"]
+    assert "view relu3_1" in res["baselines"] and "VAE-WGAN (paper)" in res["paper_table1"]
+    assert res["throughput"]["extract_images_per_s"] > 0
+    md = (out / "results.md").read_text()
+    assert "FaceTracer" in md and "faceattr (ours" in md
+    assert (out / "results.csv").is_file() and (out / "per_attribute.png").stat().st_size > 1000
+    assert "mean accuracy" in r.output
+
+
+@pytest.mark.parametrize("under_celeba", [False, True])
+def test_fit_heads_on_synthetic_tree(tmp_path, under_celeba):
+    write_celeba_tree(tmp_path / "data", n=30, under_celeba=under_celeba)
+    out = tmp_path / "res"
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(tmp_path / "data"), "--heads", "fit",
+                                  "--baselines", "majority,pixels,pca", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["n_images"] == 10 and res["heads"] == "fit"
+    assert {"majority", "pixels 32x32"} <= set(res["baselines"]) and any(k.startswith("pca") for k in res["baselines"])
+
+
+def test_wrong_root_and_missing_images(tmp_path):
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(tmp_path)])
+    assert r.exit_code == 1 and "no list_attr_celeba.txt" in r.output
+    base = write_celeba_tree(tmp_path / "d", n=6)
+    (base / "img_align_celeba" / "000003.jpg").unlink()
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(tmp_path / "d"), "--split", "test"])
+    assert r.exit_code == 1 and "000003.jpg" in r.output
+
+
+def test_bad_baseline_name(tmp_path, celeba_root):
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(celeba_root), "--baselines", "magic",
+                                  "--max-images", "10", "--out", str(tmp_path)])
+    assert r.exit_code == 1 and "unknown baseline" in r.output

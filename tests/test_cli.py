@@ -1,0 +1,105 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from faceattr.attributes import ATTRIBUTE_NAMES
+from faceattr.cli import main
+
+PHOTO = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return CliRunner()
+
+
+def test_predict_json_schema(runner):
+    r = runner.invoke(main, ["predict", str(PHOTO), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    records = json.loads(r.stdout)
+    assert len(records) == 1 and records[0]["file"] == str(PHOTO) and records[0]["error"] is None
+    face = records[0]["faces"][0]
+    assert len(face["box"]) == 4 and 0.9 < face["confidence"] <= 1 and len(face["landmarks"]) == 5
+    assert list(face["attributes"]) == list(ATTRIBUTE_NAMES)
+    smiling = face["attributes"]["Smiling"]
+    assert set(smiling) == {"present", "probability", "score"} and 0 <= smiling["probability"] <= 1
+    assert smiling["present"] == (smiling["score"] > 0)
+
+
+def test_predict_table_and_csv(runner):
+    r = runner.invoke(main, ["predict", str(PHOTO)])
+    assert r.exit_code == 0 and "face 1/1" in r.stdout and "Smiling" in r.stdout
+    r = runner.invoke(main, ["predict", str(PHOTO), "--format", "csv"])
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("file,face,error,x1") and len(lines) == 2
+    assert len(lines[1].split(",")) == 8 + 3 * 40
+
+
+def test_predict_directory_with_bad_files_goes_on(runner, tmp_path, celeba_root):
+    d = tmp_path / "photos"
+    (d / "sub").mkdir(parents=True)
+    Image.open(PHOTO).save(d / "sub" / "a.png")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    (d / "empty.png").write_bytes(b"")
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(d / "blank.png")
+    (d / "notes.txt").write_text("ignored: not an image extension")
+    r = runner.invoke(main, ["predict", str(d), "--format", "json"])
+    assert r.exit_code == 1
+    recs = {Path(x["file"]).name: x for x in json.loads(r.stdout)}
+    assert set(recs) == {"a.png", "broken.jpg", "empty.png", "blank.png"}
+    assert recs["a.png"]["faces"] and recs["a.png"]["error"] is None
+    assert recs["blank.png"]["faces"] == [] and recs["blank.png"]["error"] is None
+    assert "cannot read as an image" in recs["broken.jpg"]["error"]
+    assert "empty" in recs["empty.png"]["error"]
+    assert "broken.jpg" in r.stderr
+
+
+def test_predict_aligned_skips_detection(runner, celeba_root):
+    img = celeba_root / "img_align_celeba" / "000002.jpg"
+    r = runner.invoke(main, ["predict", str(img), "--aligned", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    face = json.loads(r.stdout)[0]["faces"][0]
+    assert face["box"] is None and len(face["attributes"]) == 40
+
+
+def test_predict_missing_path_is_a_click_error(runner):
+    r = runner.invoke(main, ["predict", "/no/such/photo.jpg"])
+    assert r.exit_code == 2 and "does not exist" in r.output
+
+
+@pytest.mark.parametrize("ext", [".parquet", ".csv", ".npz"])
+def test_extract_formats(runner, tmp_path, celeba_root, ext):
+    imgs = [str(celeba_root / "img_align_celeba" / f) for f in ("000002.jpg", "000003.jpg")]
+    out = tmp_path / f"feats{ext}"
+    r = runner.invoke(main, ["extract", *imgs, "--aligned", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    if ext == ".npz":
+        z = np.load(out)
+        assert z["features"].shape == (2, 500) and list(z["face"]) == [0, 0]
+    else:
+        import pandas as pd
+        df = pd.read_csv(out) if ext == ".csv" else pd.read_parquet(out)
+        assert df.shape == (2, 502) and list(df.columns[:3]) == ["file", "face", "relu1_1__z000"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_extract_bad_extension(runner, tmp_path):
+    r = runner.invoke(main, ["extract", str(PHOTO), "--out", str(tmp_path / "x.xlsx")])
+    assert r.exit_code == 1 and "unknown output format" in r.output
+
+
+def test_train_cli_tiny_run(runner, tmp_path, celeba_root):
+    r = runner.invoke(main, ["train", "--root", str(celeba_root), "--layer", "relu1_1", "--max-images", "64",
+                             "--epochs", "1", "--batch-size", "32", "--out", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    assert "2 steps, 1 epochs" in r.output and "active latent dimensions" in r.output
+    assert (tmp_path / "run" / "view.pt").is_file() and (tmp_path / "run" / "reconstructions_epoch1.png").is_file()
+
+
+def test_train_cli_wrong_root(runner, tmp_path):
+    r = runner.invoke(main, ["train", "--root", str(tmp_path)])
+    assert r.exit_code == 1 and "no list_attr_celeba.txt" in r.output

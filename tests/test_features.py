@@ -1,0 +1,115 @@
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+from faceattr import MultiViewVAEFeatures
+
+
+@pytest.fixture(scope="module")
+def celeba_paths(celeba_root):
+    from faceattr.celeba import CelebA
+    ds = CelebA.load(celeba_root, "test", max_images=40)
+    return [str(p) for p in ds.paths()], ds.labels
+
+
+def test_transform_celeba_aligned(celeba_paths):
+    paths, _ = celeba_paths
+    f = MultiViewVAEFeatures(align="celeba").fit()
+    x = f.transform(paths[:6])
+    assert x.shape == (6, 500) and x.dtype == np.float32 and np.isfinite(x).all()
+    names = f.get_feature_names_out()
+    assert names[0] == "relu1_1__z000" and names[217] == "relu3_1__z017" and len(names) == 500
+
+
+def test_align_none_takes_uint8_faces_and_flat_floats(real_faces):
+    f = MultiViewVAEFeatures(align="none").fit()
+    a = f.transform(real_faces[:4])
+    b = f.transform(real_faces[:4].reshape(4, -1).astype(np.float32) / 255.0)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="12288 columns"):
+        f.transform(np.zeros((2, 10)))
+
+
+def test_views_subset_and_pandas_output(celeba_paths):
+    paths, _ = celeba_paths
+    f = MultiViewVAEFeatures(align="celeba", views=["relu3_1"]).set_output(transform="pandas")
+    df = f.fit_transform(paths[:3])
+    assert df.shape == (3, 100) and df.columns[17] == "relu3_1__z017"
+
+
+def test_no_face_gives_nan_row_and_warning_never_a_shifted_row(celeba_paths, tmp_path):
+    paths, _ = celeba_paths
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 300), (120, 120, 120)).save(blank)
+    f = MultiViewVAEFeatures(align="auto").fit()
+    with pytest.warns(UserWarning, match="blank.png.*no face found"):
+        x = f.transform([paths[0], str(blank), paths[1]])
+    assert np.isnan(x[1]).all() and np.isfinite(x[[0, 2]]).all()
+    ref = f.transform([paths[1]])
+    np.testing.assert_allclose(x[2], ref[0], atol=1e-4)
+
+
+def test_unreadable_file_gives_nan_row_naming_it(tmp_path, celeba_paths):
+    paths, _ = celeba_paths
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("x")
+    with pytest.warns(UserWarning, match="bad.jpg: cannot read as an image"):
+        x = MultiViewVAEFeatures(align="celeba").fit().transform([str(bad), paths[0]])
+    assert np.isnan(x[0]).all() and np.isfinite(x[1]).all()
+
+
+def test_unfitted_and_bad_params():
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        MultiViewVAEFeatures().transform(["x.jpg"])
+    with pytest.raises(ValueError, match="align must be one of"):
+        MultiViewVAEFeatures(align="sideways").fit()
+    with pytest.raises(ValueError, match="view 'relu9_9' not in"):
+        MultiViewVAEFeatures(views=["relu9_9"]).fit()
+
+
+def test_clone_pickle_joblib_round_trip(tmp_path, celeba_paths):
+    paths, _ = celeba_paths
+    f = MultiViewVAEFeatures(align="celeba", batch_size=7).fit()
+    x = f.transform(paths[:3])
+    assert clone(f).get_params() == f.get_params()
+    g = pickle.loads(pickle.dumps(f))
+    np.testing.assert_allclose(g.transform(paths[:3]), x, atol=1e-5)
+    joblib.dump(f, tmp_path / "f.joblib")
+    h = joblib.load(tmp_path / "f.joblib")
+    np.testing.assert_allclose(h.transform(paths[:3]), x, atol=1e-5)
+
+
+def test_pickled_state_holds_only_cpu_tensors(celeba_paths):
+    """What makes a CUDA-fitted transformer load on a CPU-only machine: the pickled state keeps
+    CPU state dicts, never device modules (those are rebuilt lazily on the loading machine)."""
+    import torch
+    f = MultiViewVAEFeatures(align="celeba").fit()
+    f.transform(celeba_paths[0][:1])  # builds the device encoder
+    state = f.__getstate__()
+    assert "_encoder" not in state and "_detector" not in state
+    for cfg, sd in state["view_states_"].values():
+        assert all(t.device == torch.device("cpu") for t in sd.values())
+
+
+def test_pipeline_on_paths(celeba_paths):
+    paths, labels = celeba_paths
+    pipe = Pipeline([("features", MultiViewVAEFeatures(align="celeba")), ("svm", LinearSVC(C=0.01))])
+    pipe.fit(paths[:30], labels[:30, 20])  # Male
+    pred = pipe.predict(paths[30:40])
+    assert pred.shape == (10,)
+    assert (pred == labels[30:40, 20]).mean() >= 0.7
+
+
+def test_auto_alignment_on_a_photo():
+    from pathlib import Path
+    photo = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+    x = MultiViewVAEFeatures().fit().transform([str(photo)])
+    assert x.shape == (1, 500) and np.isfinite(x).all()
