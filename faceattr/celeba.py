@@ -129,7 +129,8 @@ class CelebA:
         base = find_root(root)
         files, labels = read_attributes(base / ATTR_FILE)
         partition = read_partition(base / PARTITION_FILE)
-        unlisted = [f for f in partition if f not in set(files)]
+        listed = set(files)
+        unlisted = [f for f in partition if f not in listed]
         if unlisted:
             raise CelebAError(f"{base / PARTITION_FILE}: {len(unlisted)} image(s) have no row in "
                               f"{ATTR_FILE}, e.g. {', '.join(unlisted[:5])}")

@@ -48,8 +48,9 @@ def write_features(path: str | os.PathLike, index: dict, names: list[str], feats
     with atomic_path(path) as tmp:
         if suffix == ".npz":
             with open(tmp, "wb") as fh:
-                np.savez(fh, features=feats.astype(np.float32), file=np.asarray(index["file"], dtype=str),
-                         face=np.asarray(index["face"], dtype=np.int64), feature_names=np.asarray(names))
+                # np.savez's own first parameter is called "file", hence the plural keys.
+                np.savez(fh, features=feats.astype(np.float32), files=np.asarray(index["file"], dtype=str),
+                         faces=np.asarray(index["face"], dtype=np.int64), feature_names=np.asarray(names))
         else:
             import pandas as pd
             df = pd.concat([pd.DataFrame(index), pd.DataFrame(feats, columns=names)], axis=1)

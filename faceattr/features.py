@@ -49,6 +49,9 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         views = list(self.views) if self.views is not None else bundle.views
         if not views:
             raise ValueError("views must name at least one view")
+        unknown = [v for v in views if v not in bundle.views]
+        if unknown:
+            raise ValueError(f"view {unknown[0]!r} not in {bundle.root}; available: {', '.join(bundle.views)}")
         # CPU state dicts: the fitted transformer pickles, and loads on a machine without a GPU.
         self.view_states_ = {v: bundle.view_state(v) for v in views}
         self.views_ = views

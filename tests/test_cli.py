@@ -79,7 +79,7 @@ def test_extract_formats(runner, tmp_path, celeba_root, ext):
     assert r.exit_code == 0, r.output
     if ext == ".npz":
         z = np.load(out)
-        assert z["features"].shape == (2, 500) and list(z["face"]) == [0, 0]
+        assert z["features"].shape == (2, 500) and list(z["faces"]) == [0, 0] and z["files"][0].endswith("000002.jpg")
     else:
         import pandas as pd
         df = pd.read_csv(out) if ext == ".csv" else pd.read_parquet(out)

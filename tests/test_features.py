@@ -99,13 +99,17 @@ def test_pickled_state_holds_only_cpu_tensors(celeba_paths):
         assert all(t.device == torch.device("cpu") for t in sd.values())
 
 
-def test_pipeline_on_paths(celeba_paths):
-    paths, labels = celeba_paths
-    pipe = Pipeline([("features", MultiViewVAEFeatures(align="celeba")), ("svm", LinearSVC(C=0.01))])
-    pipe.fit(paths[:30], labels[:30, 20])  # Male
-    pred = pipe.predict(paths[30:40])
-    assert pred.shape == (10,)
-    assert (pred == labels[30:40, 20]).mean() >= 0.7
+def test_pipeline_on_paths(celeba_root):
+    from sklearn.preprocessing import StandardScaler
+    from faceattr.celeba import CelebA
+    ds = CelebA.load(celeba_root, "test", max_images=300)
+    paths, male = [str(p) for p in ds.paths()], ds.labels[:, 20]
+    pipe = Pipeline([("features", MultiViewVAEFeatures(align="celeba")), ("scale", StandardScaler()),
+                     ("svm", LinearSVC(C=0.001))])
+    pipe.fit(paths[:250], male[:250])
+    pred = pipe.predict(paths[250:])
+    assert pred.shape == (50,)
+    assert (pred == male[250:]).mean() >= 0.8  # measured 0.9 and above; the majority class is 0.58
 
 
 def test_auto_alignment_on_a_photo():
