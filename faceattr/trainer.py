@@ -1,6 +1,7 @@
 """Algorithm 1: train one VAE-WGAN view on 64x64 faces (paper section 3, SPEC.md)."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -124,6 +125,12 @@ class Trainer:
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
         self.steps_per_epoch = n_per_rank // train_cfg.batch_size
         self.loss_net = loss_net.to(self.device).to(memory_format=self.fmt)
+        # The frozen VGG's weights, stored once in bfloat16 for the training steps, instead of
+        # autocast casting them twice a step; its preprocessing and the reference terms stay float32.
+        self.step_loss_net = self.loss_net
+        if self.bf16:
+            self.step_loss_net = copy.deepcopy(self.loss_net)
+            self.step_loss_net.features.to(torch.bfloat16)
         self.layers_needed = tuple(l for l in LAYER_NAMES
                                    if l in model_cfg.layers or l == model_cfg.critic_input_layer)
 
@@ -192,8 +199,8 @@ class Trainer:
         with autocast(self.device, self.bf16):
             x_hat, mean, logvar = self.vae_ddp(x, self.noise)  # (B, 3, 64, 64), (B, 100) x2
             with torch.no_grad():
-                f_x = self.loss_net(x, self.layers_needed)
-            f_xhat = self.loss_net(x_hat, self.layers_needed)
+                f_x = self.step_loss_net(x, self.layers_needed)
+            f_xhat = self.step_loss_net(x_hat, self.layers_needed)
             tap = self.model_cfg.critic_input_layer
             d_real, d_fake = self.critic_ddp(f_x[tap], f_xhat[tap])  # (B,), (B,)
         kl = kl_divergence(mean, logvar)
@@ -204,10 +211,16 @@ class Trainer:
 
         self.opt_vae.zero_grad(set_to_none=True)
         self.opt_critic.zero_grad(set_to_none=True)
-        # Algorithm 1 updates all three networks from the same forward pass: the critic from its own
-        # loss, encoder and decoder from eq. 8 (KL reaches only the encoder).
-        loss_c.backward(inputs=list(self.critic.parameters()), retain_graph=True)
-        loss.backward(inputs=list(self.vae.parameters()))
+        # Algorithm 1 updates all three networks from the same forward pass: the critic from its
+        # own loss, encoder and decoder from eq. 8 (KL reaches only the encoder). One backward
+        # through the critic serves both: the VAE's adversarial term is -label * E D(x^), the
+        # critic's fake term +label * E D(x^), so the gradient reaching x^'s features from the
+        # former is exactly minus the one from the latter.
+        fake_in = f_xhat[tap]
+        loss_c.backward(inputs=list(self.critic.parameters()) + [fake_in], retain_graph=True)
+        g_fake = fake_in.grad
+        vae_without_gan = vae_loss(kl, rec, 0.0, cfg.alpha, cfg.beta)
+        torch.autograd.backward([vae_without_gan, fake_in], [None, -g_fake], inputs=list(self.vae.parameters()))
         self.opt_vae.step()
         self.opt_critic.step()
         with torch.no_grad():
