@@ -5,7 +5,8 @@ and photos/s through detection + alignment.
 
 - naive: one face at a time through the five encoders, float32, autograd on (what a first
   implementation does);
-- library: faceattr.encode.MultiViewEncoder (batches, inference mode, bfloat16 autocast and
+- library: faceattr.encode.MultiViewEncoder (BatchNorm folded into the convolutions, batches,
+  inference mode, bfloat16 autocast and
   channels_last where the CPU has AMX), as MultiViewVAEFeatures and `faceattr predict` use it;
 - photos: MTCNN detection + 5-point alignment of CelebA aligned images (178x218) as photos.
 Writes benchmarks/results/extract_speed.json and .md.
@@ -78,7 +79,7 @@ def main() -> None:
                f"(amx_bf16: {cpu_has_bf16_matrix_units()}), five views (500-d):\n\n"
                "| path | faces/s |\n|---|---|\n"
                f"| naive float32 loop, one face at a time | {naive:.1f} |\n"
-               f"| library (batched, inference mode, bf16 + channels_last) | {library:.1f} |\n"
+               f"| library (BN folded, batched, inference mode, bf16 + channels_last) | {library:.1f} |\n"
                f"| speed-up | {library / naive:.1f}x |\n\n"
                f"Detection + alignment (MTCNN + one warp): {photos:.2f} photos/s on {len(paths)} CelebA images "
                f"({found} faces). Largest feature difference bf16 vs float32: {max_diff:.4f} "
