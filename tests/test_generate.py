@@ -34,8 +34,10 @@ def test_reconstruct_grid(pretrained_bundle, real_faces, tmp_path):
 
 
 def test_smiling_vector_moves_the_smiling_head(pretrained_bundle, celeba_root):
-    """Measured: adding the Smiling vector (strength 1.5, relu3_1) raises the Smiling head's score
-    for most non-smiling test faces, and subtracting it lowers it for most smiling faces."""
+    """Measured on 200 non-smiling and 200 smiling celeba-mini test faces (relu3_1, strength 1.5):
+    adding the Smiling vector raised the Smiling head's score (on the 500-d features of the decoded
+    faces) for 200/200 non-smiling faces, and subtracting it lowered it for 200/200 smiling faces.
+    The test uses 40 of each and asks for at least 80%."""
     from faceattr.celeba import CelebA
     from faceattr.encode import MultiViewEncoder
     from faceattr.heads import LinearHeads
