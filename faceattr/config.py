@@ -8,8 +8,20 @@ from .geometry import IMAGE_SIZE
 LAYER_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
+class _DictRoundTrip:
+    """to_dict/from_dict for checkpoints; unknown keys (from a newer version) are ignored."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_DictRoundTrip):
     """The networks of one view. The five shipped views differ only in ``layers``."""
 
     latent_dim: int = 100
@@ -41,17 +53,9 @@ class ModelConfig:
     def name(self) -> str:
         return "+".join(self.layers)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
 
 @dataclass
-class TrainConfig:
+class TrainConfig(_DictRoundTrip):
     """Algorithm 1's hyperparameters (paper section 4.1) and the SPEC's decided balancing."""
 
     epochs: int = 5
@@ -84,11 +88,3 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
