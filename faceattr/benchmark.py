@@ -73,7 +73,9 @@ class FeatureCache:
         self.timings: dict[str, float] = {}
 
     def key(self, ds: CelebA) -> str:
-        return hashlib.sha256(f"{self.bundle.sha256}|{','.join(self.views)}|{ds.cache_key()}".encode()).hexdigest()[:20]
+        # The views' own hashes, not the bundle's: refitting the heads must not invalidate features.
+        views = ",".join(f"{v}:{self.bundle.view_entry(v)['sha256']}" for v in self.views)
+        return hashlib.sha256(f"{views}|{ds.cache_key()}".encode()).hexdigest()[:20]
 
     def features(self, ds: CelebA, crops: np.ndarray | None = None, progress: bool = False) -> np.ndarray:
         path = self.cache_dir / f"features-{self.key(ds)}.npy"

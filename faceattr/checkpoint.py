@@ -23,7 +23,7 @@ def load(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a torn or foreign file
         raise ValueError(f"{path}: not a readable faceattr checkpoint ({e})") from None
 

@@ -88,7 +88,7 @@ class MultiViewEncoder:
         return torch.cat(out)
 
     def encode(self, faces_uint8: np.ndarray) -> np.ndarray:
-        faces = torch.from_numpy(np.ascontiguousarray(faces_uint8, dtype=np.uint8))
+        faces = torch.from_numpy(np.require(faces_uint8, np.uint8, ['C', 'W']))
         return self.encode_tensor(faces).cpu().numpy()
 
     @classmethod

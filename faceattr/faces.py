@@ -8,7 +8,7 @@ import numpy as np
 from .align import warp_face
 from .detect import Face, FaceDetector
 from .geometry import ALIGNED_SIZE, IMAGE_SIZE, crop_aligned
-from .images import ImageError, array_to_image, load_rgb
+from .images import ImageError, array_to_image, load_rgb, source_name
 
 ALIGN_MODES = ("auto", "celeba", "none")
 FLAT_SIZE = IMAGE_SIZE * IMAGE_SIZE * 3
@@ -40,7 +40,7 @@ def prepare(item, align: str = "auto", detector: FaceDetector | None = None, nam
     """Faces of one input. Errors are recorded on the result, never raised, so a batch goes on."""
     if align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
-    name = name or (str(item) if isinstance(item, (str,)) or hasattr(item, "__fspath__") else f"<{type(item).__name__}>")
+    name = name or source_name(item)
     try:
         if align == "none":
             return PreparedImage(name, _ready_face(item, name)[None])

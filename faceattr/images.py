@@ -25,7 +25,8 @@ class ImageError(ValueError):
     """An input that is not a usable image; the message names the input and the problem."""
 
 
-def _name(source) -> str:
+def source_name(source) -> str:
+    """How errors and results name an input: its path, or its type."""
     if isinstance(source, (str, os.PathLike)):
         return str(source)
     return f"<{type(source).__name__}>"
@@ -56,7 +57,7 @@ def load_rgb(source: ImageSource) -> Image.Image:
     EXIF orientation is applied; grayscale, RGBA, CMYK, palette and 16-bit images are converted.
     Raises ImageError naming the input for missing, empty, truncated, non-image, huge or tiny inputs.
     """
-    name = _name(source)
+    name = source_name(source)
     if isinstance(source, Image.Image):
         return _to_rgb(source, name)
     if isinstance(source, np.ndarray):

@@ -1,7 +1,6 @@
 """``AttributePredictor``: photos in, 40 attributes per face out."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ from .attributes import ATTRIBUTE_NAMES
 from .device import resolve_device
 from .faces import PreparedImage, prepare
 from .heads import LinearHeads, attribute_records
-from .images import is_image_path
+from .images import is_image_path, source_name
 
 
 def collect_inputs(paths) -> list[Path]:
@@ -67,7 +66,7 @@ class AttributePredictor:
     def score_faces(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 64, 64, 3) uint8 faces -> (scores, probabilities), each (N, 40); one transfer back."""
         import torch
-        feats = self.encoder.encode_tensor(torch.from_numpy(np.ascontiguousarray(faces)))
+        feats = self.encoder.encode_tensor(torch.from_numpy(np.require(faces, np.uint8, ['C', 'W'])))
         scores = self.heads.scores(feats)
         probs = self.heads.probabilities(scores)
         both = torch.stack([scores, probs]).cpu().numpy()
@@ -80,7 +79,7 @@ class AttributePredictor:
         A failing input gets its error recorded and the others go on.
         """
         items = list(items)
-        names = names or [str(i) if isinstance(i, (str, os.PathLike)) else f"<input {k}>" for k, i in enumerate(items)]
+        names = names or [source_name(i) for i in items]
         bar = None
         if progress:
             from tqdm import tqdm
