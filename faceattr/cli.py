@@ -280,13 +280,14 @@ def manipulate(photo, attribute, strength, steps, view, aligned, out, weights):
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="where to write the .npz (default: the weights folder's attribute_vectors.npz, "
                    "updating its manifest)")
+@click.option("--max-images", type=click.IntRange(1), default=None, help="use the first N training faces")
 @click.option("--weights", default="pretrained", show_default=True)
 @click.option("--device", default="auto", type=DEVICE, show_default=True)
-def attribute_vectors_cmd(root, out, weights, device):
+def attribute_vectors_cmd(root, out, max_images, weights, device):
     """Recompute the attribute vectors from ROOT's train split, for every view."""
     from .generate import write_attribute_vectors
     try:
-        path = write_attribute_vectors(_bundle(weights), root, out, device)
+        path = write_attribute_vectors(_bundle(weights), root, out, device, max_images)
     except (ValueError, RuntimeError, OSError) as e:
         _fail(e)
     click.echo(f"wrote {path}")

@@ -147,7 +147,7 @@ def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, s
     faces = faces[:n]
     vae = bundle.load_vae(view)
     z = encode_means(vae, faces).numpy()
-    emb = TSNE(n_components=2, random_state=seed, init="pca", perplexity=30).fit_transform(z)
+    emb = TSNE(n_components=2, random_state=seed, init="pca", perplexity=min(30.0, n - 1.0)).fit_transform(z)
     cell = grid_assignment(emb, side)
     ordered = np.empty_like(faces)
     ordered[cell] = faces
@@ -156,7 +156,7 @@ def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, s
     return ordered
 
 
-def write_attribute_vectors(bundle, root, out=None, device=None) -> str:
+def write_attribute_vectors(bundle, root, out=None, device=None, max_images: int | None = None) -> str:
     """Recompute attribute vectors from ROOT's train split; write them (atomically) to ``out``,
     or into the bundle, updating its manifest's sha256."""
     import json
@@ -164,7 +164,7 @@ def write_attribute_vectors(bundle, root, out=None, device=None) -> str:
     from .benchmark import FeatureCache, view_slices
     from .celeba import CelebA
     from .pretrained import MANIFEST, sha256_file
-    ds = CelebA.load(root, "train")
+    ds = CelebA.load(root, "train", max_images=max_images)
     feats = FeatureCache(bundle, device=device).features(ds)
     vecs = attribute_vectors(feats, ds.labels, view_slices(bundle, bundle.views))
     target = out or (bundle.root / "attribute_vectors.npz")

@@ -85,3 +85,39 @@ def test_attribute_vectors_difference_of_means():
 def test_manipulate_unknown_attribute(pretrained_bundle, real_faces):
     with pytest.raises(ValueError, match="unknown attribute"):
         generate.manipulate(pretrained_bundle, real_faces[0], "Smilng", align="none")
+
+
+def test_generative_cli_commands(tmp_path, celeba_root):
+    from click.testing import CliRunner
+    from PIL import Image
+    from faceattr.cli import main
+    run = CliRunner().invoke
+    a, b = (str(celeba_root / "img_align_celeba" / f) for f in ("000002.jpg", "000003.jpg"))
+    cases = {
+        "sample.png": ["sample", "-n", "4", "--seed", "3"],
+        "recon.png": ["reconstruct", "--aligned", a, b],
+        "interp.png": ["interpolate", "--aligned", a, b, "--steps", "4"],
+        "smile.png": ["manipulate", "--aligned", a, "--attribute", "Smiling", "--strength", "-1", "--steps", "3"],
+        "map.png": ["tsne", "--root", str(celeba_root), "-n", "16"],
+    }
+    for name, args in cases.items():
+        r = run(main, args + ["--out", str(tmp_path / name)])
+        assert r.exit_code == 0, (args, r.output)
+        assert Image.open(tmp_path / name).size[0] > 64
+    assert Image.open(tmp_path / "interp.png").size[0] > Image.open(tmp_path / "smile.png").size[0]
+    r = run(main, ["manipulate", "--aligned", a, "--attribute", "Smilng", "--out", str(tmp_path / "x.png")])
+    assert r.exit_code == 1 and "unknown attribute 'Smilng'" in r.output
+    r = run(main, ["tsne", "--root", str(celeba_root), "-n", "15", "--out", str(tmp_path / "x.png")])
+    assert r.exit_code == 1 and "square number" in r.output
+
+
+def test_attribute_vectors_cli(tmp_path, celeba_root):
+    from click.testing import CliRunner
+    from faceattr.cli import main
+    out = tmp_path / "vecs.npz"
+    r = CliRunner().invoke(main, ["attribute-vectors", "--root", str(celeba_root), "--max-images", "300",
+                                  "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    z = np.load(out)
+    assert sorted(z.files) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert z["relu3_1"].shape == (40, 100) and np.abs(z["relu3_1"]).sum() > 0
