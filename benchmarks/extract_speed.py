@@ -33,12 +33,22 @@ from faceattr.trainer import to_float_images
 OUT = Path(__file__).resolve().parent / "results"
 
 
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", default="../shared/data/celeba-mini")
     ap.add_argument("--naive", type=int, default=200)
     ap.add_argument("--faces", type=int, default=4096)
     ap.add_argument("--photos", type=int, default=40)
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
     args = ap.parse_args()
     ds = CelebA.load(args.root, "test")
     faces = ds.crops()[: args.faces]
@@ -47,16 +57,17 @@ def main() -> None:
 
     encoders = [vaes[v].encoder.float().eval() for v in bundle.views]
     x = to_float_images(torch.from_numpy(faces[: args.naive]))
-    start = time.perf_counter()
-    for i in range(len(x)):
-        torch.cat([e(x[i:i + 1])[0] for e in encoders], 1).detach()
-    naive = len(x) / (time.perf_counter() - start)
+
+    def naive_loop():
+        for i in range(len(x)):
+            torch.cat([e(x[i:i + 1])[0] for e in encoders], 1).detach()
+
+    naive = len(x) / median_seconds(naive_loop, args.repeats)
 
     enc = MultiViewEncoder(vaes, device="cpu", batch_size=256)
     enc.encode(faces[:256])  # warm-up
-    start = time.perf_counter()
+    library = len(faces) / median_seconds(lambda: enc.encode(faces), args.repeats)
     feats = enc.encode(faces)
-    library = len(faces) / (time.perf_counter() - start)
     ref = MultiViewEncoder(vaes, device="cpu", precision="float32").encode(faces[:256])
     max_diff = float(np.abs(ref - feats[:256]).max())
 
@@ -72,12 +83,12 @@ def main() -> None:
               "library_faces_per_s": round(library, 1), "speedup": round(library / naive, 1),
               "library_vs_float32_max_abs_feature_diff": round(max_diff, 4),
               "feature_std": round(float(feats.std()), 4),
-              "photos_per_s_detect_align": round(photos, 2), "photos": len(paths), "faces_found": found}
+              "photos_per_s_detect_align": round(photos, 2), "photos": len(paths), "faces_found": found, "repeats": args.repeats}
     write_text(OUT / "extract_speed.json", json.dumps(result, indent=1))
     write_text(OUT / "extract_speed.md",
                f"`python benchmarks/extract_speed.py` on {torch.get_num_threads()} CPU threads "
                f"(amx_bf16: {cpu_has_bf16_matrix_units()}), five views (500-d):\n\n"
-               "| path | faces/s |\n|---|---|\n"
+               f"Median of {args.repeats} timed repeats.\n\n| path | faces/s |\n|---|---|\n"
                f"| naive float32 loop, one face at a time | {naive:.1f} |\n"
                f"| library (BN folded, batched, inference mode, bf16 + channels_last) | {library:.1f} |\n"
                f"| speed-up | {library / naive:.1f}x |\n\n"

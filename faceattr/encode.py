@@ -76,6 +76,8 @@ class MultiViewEncoder:
         out = []
         for chunk in faces_uint8.split(self.batch_size):
             x = to_float_images(chunk.to(self.device, non_blocking=True), self.fmt)
+            if self.bf16:
+                x = x.to(torch.bfloat16)  # once, not once per encoder by autocast
             feats = []
             for e in self.encoders:
                 with autocast(self.device, self.bf16):
