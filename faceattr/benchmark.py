@@ -131,23 +131,24 @@ def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=No
         raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
     bundle = Bundle.load(weights)
     views = list(views) if views else bundle.views
+    if heads == "pretrained":
+        shipped_views = bundle.manifest["heads"].get("views", bundle.views)
+        if views != shipped_views:
+            raise ValueError(f"the shipped heads use views {shipped_views}; use --heads fit for {views}")
+    # Every dataset is loaded (and its images checked to exist) before any work starts.
     eval_ds = CelebA.load(root, split, max_images=max_images)
+    if heads == "fit" or baselines:
+        train_ds = CelebA.load(root, "train", max_images=max_images)
+        val_ds = CelebA.load(root, "val", max_images=max_images)
     cache = FeatureCache(bundle, views, device, batch_size)
     t0 = time.perf_counter()
     eval_crops = eval_ds.crops(progress=progress)
     decode_s = time.perf_counter() - t0
     x_eval = cache.features(eval_ds, eval_crops, progress)
-    need_train = heads == "fit" or any(b in baselines for b in ("majority", "pixels", "pca", "views"))
-    if need_train:
-        train_ds = CelebA.load(root, "train", max_images=max_images)
-        val_ds = CelebA.load(root, "val", max_images=max_images)
     results: dict = {"split": split, "n_images": len(eval_ds), "root": str(eval_ds.root), "heads": heads,
                      "views": views, "weights_sha256": bundle.sha256, "baselines": {}}
     t = time.perf_counter()
     if heads == "pretrained":
-        shipped_views = bundle.manifest["heads"].get("views", bundle.views)
-        if views != shipped_views:
-            raise ValueError(f"the shipped heads use views {shipped_views}; use --heads fit for {views}")
         h = bundle.heads()
     else:
         h = fit_linear_heads(cache.features(train_ds, progress=progress), train_ds.labels,
@@ -164,13 +165,14 @@ def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=No
             hv = fit_linear_heads(xt[:, sl], train_ds.labels, xv[:, sl], val_ds.labels)
             results["baselines"][f"view {v}"] = accuracy_report(apply_heads(hv, x_eval[:, sl]), eval_ds.labels)
     if "pixels" in baselines or "pca" in baselines:
-        pt, pv, pe = (pixel_features(d.crops()) for d in (train_ds, val_ds, eval_ds))
+        crops = [train_ds.crops(), val_ds.crops(), eval_crops]
         if "pixels" in baselines:
+            pt, pv, pe = (pixel_features(c) for c in crops)
             hp = fit_linear_heads(pt, train_ds.labels, pv, val_ds.labels)
             results["baselines"][f"pixels {PIXEL_SIDE}x{PIXEL_SIDE}"] = accuracy_report(apply_heads(hp, pe), eval_ds.labels)
         if "pca" in baselines:
             from sklearn.decomposition import PCA
-            full = [d.crops().reshape(len(d), -1).astype(np.float32) / 255.0 for d in (train_ds, val_ds, eval_ds)]
+            full = [c.reshape(len(c), -1).astype(np.float32) / 255.0 for c in crops]
             pca = PCA(n_components=min(PCA_DIM, len(full[0]) - 1), svd_solver="randomized", random_state=0).fit(full[0])
             zt, zv, ze = (pca.transform(f) for f in full)
             hq = fit_linear_heads(zt, train_ds.labels, zv, val_ds.labels)

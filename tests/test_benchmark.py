@@ -50,6 +50,11 @@ def test_wrong_root_and_missing_images(tmp_path):
     (base / "img_align_celeba" / "000003.jpg").unlink()
     r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(tmp_path / "d"), "--split", "test"])
     assert r.exit_code == 1 and "000003.jpg" in r.output
+    base = write_celeba_tree(tmp_path / "t", n=6)
+    (base / "img_align_celeba" / "000001.jpg").unlink()  # a train image: checked before any extraction
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(tmp_path / "t"), "--split", "test",
+                                  "--out", str(tmp_path / "res")])
+    assert r.exit_code == 1 and "000001.jpg" in r.output and not (tmp_path / "res").exists()
 
 
 def test_bad_baseline_name(tmp_path, celeba_root):
