@@ -122,7 +122,7 @@ class Trainer:
         if len(images) // self.world < train_cfg.batch_size:
             raise ValueError(f"{len(images)} images are fewer than one batch of {train_cfg.batch_size} "
                              f"per process")
-        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        self.images = torch.from_numpy(np.require(images, np.uint8, ["C", "W"])).to(self.device)
         self.steps_per_epoch = n_per_rank // train_cfg.batch_size
         self.loss_net = loss_net.to(self.device).to(memory_format=self.fmt)
         # The frozen VGG's weights, stored once in bfloat16 for the training steps, instead of
