@@ -103,3 +103,20 @@ def test_train_cli_tiny_run(runner, tmp_path, celeba_root):
 def test_train_cli_wrong_root(runner, tmp_path):
     r = runner.invoke(main, ["train", "--root", str(tmp_path)])
     assert r.exit_code == 1 and "no list_attr_celeba.txt" in r.output
+
+
+def test_every_face_or_only_the_largest(runner, tmp_path, celeba_root):
+    canvas = Image.new("RGB", (900, 520), (30, 30, 30))
+    canvas.paste(Image.open(PHOTO).convert("RGB"), (0, 0))  # 512x512 photo, face ~90 px wide
+    small = Image.open(celeba_root / "img_align_celeba" / "000002.jpg").convert("RGB")
+    canvas.paste(small, (600, 100))  # aligned face ~70 px wide
+    path = tmp_path / "two.png"
+    canvas.save(path)
+    r = runner.invoke(main, ["predict", str(path), "--format", "json"])
+    faces = json.loads(r.stdout)[0]["faces"]
+    assert len(faces) == 2
+    areas = [(f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]) for f in faces]
+    assert areas[0] >= areas[1]  # largest first
+    r = runner.invoke(main, ["predict", str(path), "--format", "json", "--largest-face"])
+    only = json.loads(r.stdout)[0]["faces"]
+    assert len(only) == 1 and only[0]["box"] == faces[0]["box"]
