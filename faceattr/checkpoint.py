@@ -39,7 +39,5 @@ def load_view(path: str | os.PathLike, device="cpu") -> VAE:
     """Rebuild a VAE from a view file or a training checkpoint, in float32, in eval mode."""
     obj = load(path)
     cfg = ModelConfig.from_dict(obj["model_config"])
-    vae = VAE(cfg)
     state = obj["state_dict"] if "state_dict" in obj else obj["vae"]
-    vae.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
-    return vae.to(device).eval()
+    return VAE.from_state_dict(cfg, state).to(device)

@@ -48,6 +48,11 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     return _fold_tree(copy.deepcopy(module).eval())
 
 
+def feature_names(views, latent_dims) -> list[str]:
+    """Column names of the concatenated features: relu3_1__z017 is latent 17 of view relu3_1."""
+    return [f"{v}__z{j:03d}" for v, d in zip(views, latent_dims) for j in range(d)]
+
+
 class MultiViewEncoder:
     """The encoders of several views on one device, returning the concatenated latent means.
 
@@ -62,13 +67,16 @@ class MultiViewEncoder:
         self.names = list(vaes)
         self.encoders = [fold_batchnorm(vaes[n].encoder).to(self.device).to(memory_format=self.fmt)
                          for n in self.names]
-        self.decoders = {n: vaes[n].decoder.to(self.device).eval() for n in self.names}
         self.batch_size = batch_size
         self.latent_dims = [e.mean.out_features for e in self.encoders]
 
     @property
     def n_features(self) -> int:
         return sum(self.latent_dims)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return feature_names(self.names, self.latent_dims)
 
     @torch.inference_mode()
     def encode_tensor(self, faces_uint8: torch.Tensor) -> torch.Tensor:

@@ -35,8 +35,7 @@ def extract_features(items, weights="pretrained", align: str = "auto", largest_f
             face_idx.append(j)
             faces.append(f)
     feats = enc.encode(np.stack(faces)) if faces else np.zeros((0, enc.n_features), np.float32)
-    names = [f"{v}__z{j:03d}" for v, d in zip(enc.names, enc.latent_dims) for j in range(d)]
-    return {"file": files, "face": face_idx}, names, feats, errors
+    return {"file": files, "face": face_idx}, enc.feature_names, feats, errors
 
 
 def write_features(path: str | os.PathLike, index: dict, names: list[str], feats: np.ndarray) -> None:

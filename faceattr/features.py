@@ -77,11 +77,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         if enc is None:
             from .encode import MultiViewEncoder
             from .models import VAE
-            vaes = {}
-            for name, (cfg, state) in self.view_states_.items():
-                vae = VAE(cfg)
-                vae.load_state_dict(state)
-                vaes[name] = vae
+            vaes = {name: VAE.from_state_dict(cfg, state) for name, (cfg, state) in self.view_states_.items()}
             enc = self._encoder = MultiViewEncoder(vaes, device=self.device, batch_size=self.batch_size)
         return enc
 
@@ -125,8 +121,8 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "view_states_")
-        return np.asarray([f"{v}__z{j:03d}" for v, d in zip(self.views_, self.latent_dims_) for j in range(d)],
-                          dtype=object)
+        from .encode import feature_names
+        return np.asarray(feature_names(self.views_, self.latent_dims_), dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

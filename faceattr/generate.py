@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .attributes import ATTRIBUTE_NAMES
+from .faces import prepare
+from .grid import save_grid
 
 MAX_PER_CLASS = 2000
 
@@ -29,11 +32,6 @@ def attribute_vectors(latents: np.ndarray, labels: np.ndarray, slices: dict, max
 
 
 # ---- grids from the shipped views ---------------------------------------------------------------
-import torch  # noqa: E402
-
-from .faces import prepare  # noqa: E402
-from .grid import save_grid  # noqa: E402
-
 
 def _faces(items, align: str, detector=None) -> np.ndarray:
     out = []

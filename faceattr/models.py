@@ -118,6 +118,13 @@ class VAE(nn.Module):
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
 
+    @classmethod
+    def from_state_dict(cls, cfg: ModelConfig, state: dict) -> "VAE":
+        """Rebuild in float32 (views may be stored in float16), in eval mode, on the CPU."""
+        vae = cls(cfg)
+        vae.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+        return vae.eval()
+
     def forward(self, x, generator: torch.Generator | None = None):
         mean, logvar = self.encoder(x)
         z = reparameterize(mean, logvar, generator)

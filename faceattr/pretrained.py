@@ -111,9 +111,7 @@ class Bundle:
     def load_vae(self, name: str, device="cpu"):
         from .models import VAE
         cfg, state = self.view_state(name)
-        vae = VAE(cfg)
-        vae.load_state_dict(state)
-        return vae.to(device).eval()
+        return VAE.from_state_dict(cfg, state).to(device)
 
     def heads(self) -> dict[str, np.ndarray]:
         if "heads" not in self.manifest:
