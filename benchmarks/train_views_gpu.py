@@ -7,6 +7,11 @@ epoch, 5 epochs, alpha 1, beta 0.5, labels +-10, clip 0.01) and the SPEC's balan
 logs, reconstruction grids, configs) and ``summary.json``.
 
     python benchmarks/train_views_gpu.py --data .gpu --out $OUT
+
+A run longer than one device call (at most 10 minutes) goes in two: the first with
+``--time-limit`` under the call's limit and ``--runs runs/gpu`` (ignored by git, so it stays on a
+warm machine between calls, unlike /tmp on a fresh one), the second with the same arguments plus
+``--resume``, which continues every view from its checkpoint (same result as one run).
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ def train_one(args) -> None:
                       TrainConfig(epochs=args.epochs, seed=seed, epoch_images=args.epoch_images),
                       crops, Path(args.runs) / args.view, net, device="auto", progress=False)
     t = time.perf_counter()
-    res = trainer.fit(time_limit_s=args.time_limit)
+    res = trainer.fit(resume=args.resume, time_limit_s=args.time_limit)
     print(json.dumps({"view": args.view, "steps": res.steps, "epochs": res.epochs,
                       "seconds": round(time.perf_counter() - t, 1), "latent": res.latent}), flush=True)
 
@@ -70,6 +75,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=420.0)
     ap.add_argument("--epoch-images", type=int, default=None,
                     help="faces drawn per epoch (default: one pass over the data)")
+    ap.add_argument("--resume", action="store_true", help="continue each view from --runs/VIEW/checkpoint.pt")
     ap.add_argument("--view", choices=VIEWS)
     args = ap.parse_args()
     if args.view:
@@ -80,7 +86,8 @@ def main() -> None:
     procs = {v: subprocess.Popen([sys.executable, __file__, "--data", args.data, "--out", args.out,
                                   "--runs", args.runs, "--epochs", str(args.epochs),
                                   "--time-limit", str(args.time_limit), "--view", v]
-                                 + (["--epoch-images", str(args.epoch_images)] if args.epoch_images else []),
+                                 + (["--epoch-images", str(args.epoch_images)] if args.epoch_images else [])
+                                 + (["--resume"] if args.resume else []),
                                  stdout=subprocess.PIPE, text=True) for v in VIEWS}
     summary = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                "torch": torch.__version__, "views": {}}
