@@ -218,9 +218,9 @@ class Trainer:
         # former is exactly minus the one from the latter.
         fake_in = f_xhat[tap]
         loss_c.backward(inputs=list(self.critic.parameters()) + [fake_in], retain_graph=True)
-        g_fake = fake_in.grad
+        minus_g_fake = fake_in.grad.neg_()  # in place: a relu1_1-sized map, needed only here
         vae_without_gan = vae_loss(kl, rec, 0.0, cfg.alpha, cfg.beta)
-        torch.autograd.backward([vae_without_gan, fake_in], [None, -g_fake], inputs=list(self.vae.parameters()))
+        torch.autograd.backward([vae_without_gan, fake_in], [None, minus_g_fake], inputs=list(self.vae.parameters()))
         self.opt_vae.step()
         self.opt_critic.step()
         with torch.no_grad():

@@ -61,6 +61,24 @@ def test_feature_loss_is_eq5():
     assert feature_loss(a, b).item() == pytest.approx((5 / 8 + 1 / 8) / 2)
 
 
+def test_feature_loss_on_bfloat16_maps_matches_float32():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(4, 64, 16, 16, generator=g) * 5
+    b = torch.rand(4, 64, 16, 16, generator=g) * 5
+    a16, b16 = a.bfloat16(), b.bfloat16().requires_grad_(True)
+    ref_in = b16.detach().float().requires_grad_(True)
+    ref = feature_loss(a16.float(), ref_in)
+    got = feature_loss(a16, b16)
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(ref.item(), rel=2 ** -8)  # only the scalar is rounded
+    ref.backward()
+    got.backward()
+    assert b16.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(b16.grad.float(), ref_in.grad.bfloat16().float(), rtol=2 ** -7, atol=0)
+    # mixed precision promotes rather than failing
+    assert feature_loss(a16, b).item() == pytest.approx(feature_loss(a16.float(), b).item())
+
+
 def test_reconstruction_weighting_is_eq6():
     assert layer_weight("relu1_1") == pytest.approx(100 / 64 ** 2)
     assert layer_weight("relu5_1") == pytest.approx(100 / 512 ** 2)

@@ -119,3 +119,26 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path):
     sums = {l.split("SUM ")[1] for l in lines}
     assert len(sums) == 1  # DDP kept both replicas identical
     assert (tmp_path / "view.pt").is_file()
+
+
+def test_one_critic_backward_step_equals_plain_algorithm_1(tmp_path, tiny_cfg, random_vgg):
+    """The trainer reuses the critic's backward for the VAE's adversarial gradient; the speed
+    benchmark's plain step back-propagates twice. Same start, same batch: same networks after."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py"
+    spec = importlib.util.spec_from_file_location("train_speed", path)
+    train_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_speed)
+
+    images = np.random.default_rng(2).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    ours, plain = (_trainer(tmp_path / name, tiny_cfg, images, random_vgg) for name in ("ours", "plain"))
+    for t in (ours, plain):
+        t._compute_reference()
+    x = to_float_images(ours.images[:16])
+    for _ in range(2):
+        ours.train_step(x)
+        train_speed.plain_float32_step(plain, x)
+    for net in ("vae", "critic"):
+        a, b = getattr(ours, net).state_dict(), getattr(plain, net).state_dict()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=f"{net}.{k}")
