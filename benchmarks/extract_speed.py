@@ -5,7 +5,8 @@ and photos/s through detection + alignment.
 
 - naive: one face at a time through the five encoders, float32, autograd on (what a first
   implementation does);
-- library: faceattr.encode.MultiViewEncoder (BatchNorm folded into the convolutions, batches,
+- library: faceattr.encode.MultiViewEncoder (BatchNorm folded into the convolutions, batches
+  of its default size, also swept over --batch-sizes,
   inference mode, bfloat16 autocast and
   channels_last where the CPU has AMX), as MultiViewVAEFeatures and `faceattr predict` use it;
 - photos: MTCNN detection + 5-point alignment of CelebA aligned images (178x218) as photos.
@@ -49,6 +50,8 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=4096)
     ap.add_argument("--photos", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
+    ap.add_argument("--batch-sizes", type=int, nargs="*", default=[16, 32, 64, 128, 256],
+                    help="encoder batch sizes to sweep (library path)")
     args = ap.parse_args()
     ds = CelebA.load(args.root, "test")
     faces = ds.crops()[: args.faces]
@@ -64,8 +67,13 @@ def main() -> None:
 
     naive = len(x) / median_seconds(naive_loop, args.repeats)
 
-    enc = MultiViewEncoder(vaes, device="cpu", batch_size=256)
-    enc.encode(faces[:256])  # warm-up
+    by_batch = {}
+    for bs in args.batch_sizes:
+        e = MultiViewEncoder(vaes, device="cpu", batch_size=bs)
+        e.encode(faces[:256])  # warm-up
+        by_batch[bs] = len(faces) / median_seconds(lambda: e.encode(faces), args.repeats)
+    enc = MultiViewEncoder(vaes, device="cpu")  # the library's default batch size
+    enc.encode(faces[:256])
     library = len(faces) / median_seconds(lambda: enc.encode(faces), args.repeats)
     feats = enc.encode(faces)
     ref = MultiViewEncoder(vaes, device="cpu", precision="float32").encode(faces[:256])
@@ -80,7 +88,9 @@ def main() -> None:
 
     result = {"threads": torch.get_num_threads(), "amx_bf16": cpu_has_bf16_matrix_units(), "torch": torch.__version__,
               "views": bundle.views, "naive_float32_faces_per_s": round(naive, 1),
-              "library_faces_per_s": round(library, 1), "speedup": round(library / naive, 1),
+              "library_faces_per_s": round(library, 1), "library_batch_size": enc.batch_size,
+              "speedup": round(library / naive, 1),
+              "library_faces_per_s_by_batch_size": {str(k): round(v, 1) for k, v in by_batch.items()},
               "library_vs_float32_max_abs_feature_diff": round(max_diff, 4),
               "feature_std": round(float(feats.std()), 4),
               "photos_per_s_detect_align": round(photos, 2), "photos": len(paths), "faces_found": found, "repeats": args.repeats}
@@ -90,8 +100,10 @@ def main() -> None:
                f"(amx_bf16: {cpu_has_bf16_matrix_units()}), five views (500-d):\n\n"
                f"Median of {args.repeats} timed repeats.\n\n| path | faces/s |\n|---|---|\n"
                f"| naive float32 loop, one face at a time | {naive:.1f} |\n"
-               f"| library (BN folded, batched, inference mode, bf16 + channels_last) | {library:.1f} |\n"
+               f"| library (BN folded, batches of {enc.batch_size}, inference mode, bf16 + channels_last) | {library:.1f} |\n"
                f"| speed-up | {library / naive:.1f}x |\n\n"
+               "Library path by encoder batch size (same run, median of each):\n\n| batch | faces/s |\n|---|---|\n"
+               + "".join(f"| {k} | {v:.1f} |\n" for k, v in by_batch.items()) + "\n"
                f"Detection + alignment (MTCNN + one warp): {photos:.2f} photos/s on {len(paths)} CelebA images "
                f"({found} faces). Largest feature difference bf16 vs float32: {max_diff:.4f} "
                f"(feature std {feats.std():.3f}).\n")

@@ -64,7 +64,7 @@ def pixel_features(crops: np.ndarray, side: int = PIXEL_SIDE) -> np.ndarray:
 class FeatureCache:
     """Multi-view features of a dataset, on disk keyed by the weights' sha256 and the image list."""
 
-    def __init__(self, bundle, views=None, device=None, batch_size: int = 256, cache_dir=None):
+    def __init__(self, bundle, views=None, device=None, batch_size: int | None = None, cache_dir=None):
         self.bundle = bundle
         self.views = list(views) if views else bundle.views
         self.device, self.batch_size = device, batch_size
@@ -119,7 +119,7 @@ def view_slices(bundle, views) -> dict[str, slice]:
 
 def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=None,
                   baselines=("majority",), max_images: int | None = None, out="benchmark-results",
-                  batch_size: int = 256, device=None, weights="pretrained", progress: bool = True) -> dict:
+                  batch_size: int | None = None, device=None, weights="pretrained", progress: bool = True) -> dict:
     """Evaluate the attribute heads (shipped, or fitted on ROOT's train split with C chosen on val)
     and the chosen baselines on ``split`` of ROOT. Writes results.json, results.md, results.csv and
     per_attribute.png to ``out`` atomically, and returns the results."""

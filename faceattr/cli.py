@@ -107,7 +107,8 @@ def _csv(records: list[dict]) -> str:
 @click.option("--aligned", is_flag=True, help="inputs are CelebA aligned 178x218 images: skip detection")
 @click.option("--largest-face", is_flag=True, help="keep only the largest face of each photo")
 @click.option("--weights", default="pretrained", show_default=True, help="weights folder with manifest.json")
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=None, type=click.IntRange(1),
+              help="faces per encoder batch  [default: 64 on the CPU, 256 on CUDA]")
 @click.option("--min-face-size", default=20, show_default=True, type=click.IntRange(12))
 @click.option("--device", default="auto", type=DEVICE, show_default=True)
 def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_size, device):
@@ -143,7 +144,8 @@ def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_siz
 @click.option("--aligned", is_flag=True, help="inputs are CelebA aligned 178x218 images: skip detection")
 @click.option("--largest-face", is_flag=True, help="keep only the largest face of each photo")
 @click.option("--weights", default="pretrained", show_default=True)
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=None, type=click.IntRange(1),
+              help="faces per encoder batch  [default: 64 on the CPU, 256 on CUDA]")
 @click.option("--device", default="auto", type=DEVICE, show_default=True)
 def extract(paths, out, aligned, largest_face, weights, batch_size, device):
     """Write multi-view features, one row per face (with file and face index), to OUT."""
@@ -182,7 +184,8 @@ def benchmark():
 @click.option("--max-images", type=click.IntRange(1), default=None, help="first N images of each split")
 @click.option("--out", default="benchmark-results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--weights", default="pretrained", show_default=True)
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=None, type=click.IntRange(1),
+              help="faces per encoder batch  [default: 64 on the CPU, 256 on CUDA]")
 @click.option("--device", default="auto", type=DEVICE, show_default=True)
 def benchmark_celeba(root, split, heads, views, baselines, max_images, out, weights, batch_size, device):
     """Reproduce the paper's Table 1 on a CelebA folder, with baselines, side by side."""

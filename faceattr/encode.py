@@ -48,6 +48,17 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     return _fold_tree(copy.deepcopy(module).eval())
 
 
+# Faces per encoder batch when the caller does not say. On the CPU a 64-face batch keeps each
+# layer's activations in cache (a 256-face batch's 32x32x32 maps are 16 MB each, and the adds and
+# LeakyReLUs between convolutions then run at memory speed); see benchmarks/results/extract_speed.md.
+CPU_BATCH_SIZE = 64
+CUDA_BATCH_SIZE = 256
+
+
+def default_batch_size(device: torch.device) -> int:
+    return CUDA_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE
+
+
 def feature_names(views, latent_dims) -> list[str]:
     """Column names of the concatenated features: relu3_1__z017 is latent 17 of view relu3_1."""
     return [f"{v}__z{j:03d}" for v, d in zip(views, latent_dims) for j in range(d)]
@@ -60,14 +71,14 @@ class MultiViewEncoder:
     fast bf16 (``precision="auto"``); the features stay on the device until one transfer at the end.
     """
 
-    def __init__(self, vaes: dict, device=None, precision: str = "auto", batch_size: int = 256):
+    def __init__(self, vaes: dict, device=None, precision: str = "auto", batch_size: int | None = None):
         self.device = resolve_device(device)
         self.bf16 = use_bf16(self.device, precision)
         self.fmt = memory_format(self.device, self.bf16)
         self.names = list(vaes)
         self.encoders = [fold_batchnorm(vaes[n].encoder).to(self.device).to(memory_format=self.fmt)
                          for n in self.names]
-        self.batch_size = batch_size
+        self.batch_size = batch_size or default_batch_size(self.device)
         self.latent_dims = [e.mean.out_features for e in self.encoders]
 
     @property

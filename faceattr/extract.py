@@ -13,7 +13,7 @@ FORMATS = (".parquet", ".csv", ".npz")
 
 
 def extract_features(items, weights="pretrained", align: str = "auto", largest_face: bool = False,
-                     batch_size: int = 256, device=None, min_face_size: int = 20, progress: bool = False):
+                     batch_size: int | None = None, device=None, min_face_size: int = 20, progress: bool = False):
     """Features of every face of every input: (table of file/face/error rows, feature names, matrix)."""
     from .detect import FaceDetector
     from .encode import MultiViewEncoder

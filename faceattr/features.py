@@ -20,7 +20,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     align : "auto" detects and aligns the largest face of each photo; "celeba" takes CelebA
         aligned 178x218 images (crop only); "none" takes ready 64x64 faces, also as flat float
         arrays of 64*64*3 values in [0, 1].
-    batch_size : faces per encoder batch.
+    batch_size : faces per encoder batch; None: 64 on the CPU, 256 on CUDA.
     device : "cpu", "cuda" or None (CUDA when present).
     min_face_size : smallest face side in pixels searched for (align="auto").
 
@@ -29,7 +29,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     per input. An input without a usable face gives a row of NaN and a warning naming it.
     """
 
-    def __init__(self, weights="pretrained", views=None, align="auto", batch_size=256, device=None,
+    def __init__(self, weights="pretrained", views=None, align="auto", batch_size=None, device=None,
                  min_face_size=20):
         self.weights = weights
         self.views = views
@@ -43,8 +43,9 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         from .pretrained import Bundle
         if self.align not in ALIGN_MODES:
             raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
-        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, (int, np.integer))
+                                            or self.batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
         bundle = Bundle.load(self.weights)
         views = list(self.views) if self.views is not None else bundle.views
         if not views:

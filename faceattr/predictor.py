@@ -30,7 +30,7 @@ class AttributePredictor:
     or "none" (inputs are 64x64 faces). ``largest_face`` keeps one face per photo.
     """
 
-    def __init__(self, weights="pretrained", device=None, batch_size: int = 256, align: str = "auto",
+    def __init__(self, weights="pretrained", device=None, batch_size: int | None = None, align: str = "auto",
                  largest_face: bool = False, min_face_size: int = 20):
         from .encode import MultiViewEncoder
         from .pretrained import Bundle
