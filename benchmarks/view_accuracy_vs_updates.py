@@ -1,0 +1,78 @@
+"""Single-view and multi-view val accuracy for sets of views trained for different numbers of
+updates, beside raw pixels: does longer training move each view towards SPEC.md's bar (a shipped
+view must beat raw pixels on val)?
+
+    python benchmarks/view_accuracy_vs_updates.py LABEL=DIR [LABEL=DIR ...] --root ../shared/data/celeba-mini
+
+Each DIR holds view_relu1_1.pt ... view_relu5_1.pt (``pretrained/``, or the ``--out`` of
+``benchmarks/train_views_gpu.py``). The protocol is the shipped report's: latent means from the
+library's encoder, 40 linear SVMs on standardised features fitted on train with C chosen per
+attribute on val (``faceattr.heads.fit_linear_heads``); raw pixels are 2x2 block means to 32x32.
+Writes benchmarks/results/view_accuracy_vs_updates.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+import numpy as np
+
+from faceattr import checkpoint as ckpt
+from faceattr.atomic import write_text
+from faceattr.benchmark import pixel_features
+from faceattr.celeba import CelebA
+from faceattr.config import LAYER_NAMES
+from faceattr.encode import MultiViewEncoder
+from faceattr.heads import fit_linear_heads
+
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def val_accuracy(x: dict, y: dict) -> float:
+    return float(fit_linear_heads(x["train"], y["train"], x["val"], y["val"])["val_accuracy"].mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sets", nargs="+", help="LABEL=DIR with the five view files")
+    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    args = ap.parse_args()
+    splits = {s: CelebA.load(args.root, s) for s in ("train", "val")}
+    crops = {s: ds.crops() for s, ds in splits.items()}
+    y = {s: ds.labels for s, ds in splits.items()}
+    pixels = val_accuracy({s: pixel_features(c) for s, c in crops.items()}, y)
+    print("pixels", round(pixels, 4), flush=True)
+    rows = {}
+    for spec in args.sets:
+        label, _, folder = spec.partition("=")
+        if not folder:
+            raise SystemExit(f"{spec!r}: expected LABEL=DIR")
+        files = {v: Path(folder) / f"view_{v}.pt" for v in LAYER_NAMES}
+        vaes = {v: ckpt.load_view(f) for v, f in files.items()}
+        steps = {v: ckpt.load(f).get("meta", {}).get("steps") for v, f in files.items()}
+        enc = MultiViewEncoder(vaes, device="cpu")
+        feats = {s: enc.encode(c) for s, c in crops.items()}
+        d = vaes[LAYER_NAMES[0]].cfg.latent_dim
+        single = {v: val_accuracy({s: f[:, i * d:(i + 1) * d] for s, f in feats.items()}, y)
+                  for i, v in enumerate(LAYER_NAMES)}
+        rows[label] = {"steps": steps, "views": single, "multi_view": val_accuracy(feats, y)}
+        print(label, json.dumps(rows[label]), flush=True)
+    result = {"split": "val", "pixels_32x32": pixels, "sets": rows}
+    write_text(OUT / "view_accuracy_vs_updates.json", json.dumps(result, indent=1))
+    md = [f"`python benchmarks/view_accuracy_vs_updates.py {shlex.join(args.sets)}`: mean val accuracy "
+          "over the 40 attributes (C chosen on val, as in the shipped report).", "",
+          "| views | updates per view | " + " | ".join(LAYER_NAMES) + " | multi-view |",
+          "|---|---|" + "---|" * (len(LAYER_NAMES) + 1)]
+    for label, r in rows.items():
+        steps = sorted({s for s in r["steps"].values() if s is not None})
+        md.append(f"| {label} | {', '.join(map(str, steps))} | "
+                  + " | ".join(f"{100 * r['views'][v]:.2f}%" for v in LAYER_NAMES)
+                  + f" | {100 * r['multi_view']:.2f}% |")
+    md.append(f"| raw pixels 32x32 | | " + " | ".join(f"{100 * pixels:.2f}%" for _ in LAYER_NAMES) + " | |")
+    write_text(OUT / "view_accuracy_vs_updates.md", "\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    main()
