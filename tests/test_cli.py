@@ -97,6 +97,7 @@ def test_train_cli_tiny_run(runner, tmp_path, celeba_root):
                              "--epochs", "1", "--batch-size", "32", "--out", str(tmp_path / "run")])
     assert r.exit_code == 0, r.output
     assert "2 steps, 1 epochs" in r.output and "active latent dimensions" in r.output
+    assert "note: 2 updates is a short run" in r.output
     assert (tmp_path / "run" / "view.pt").is_file() and (tmp_path / "run" / "reconstructions_epoch1.png").is_file()
 
 
