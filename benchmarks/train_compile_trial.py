@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import types
 from pathlib import Path
@@ -21,11 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceattr.atomic import write_text
-from faceattr.celeba import CelebA
-from faceattr.config import ModelConfig, TrainConfig
-from faceattr.trainer import Trainer, _CriticPair, to_float_images
-from faceattr.vgg import load_loss_network
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.train_speed import timing_trainer  # noqa: E402
+from faceattr.atomic import write_text  # noqa: E402
+from faceattr.celeba import CelebA  # noqa: E402
+from faceattr.trainer import _CriticPair  # noqa: E402
+from faceattr.vgg import load_loss_network  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -54,9 +57,7 @@ def compilable(vae: nn.Module) -> None:
 
 
 def run(view, images, loss_net, compiled: tuple[str, ...], steps: int) -> dict:
-    t = Trainer(ModelConfig(layers=(view,)), TrainConfig(batch_size=64, reference_images=64), images,
-                "/tmp/faceattr-train-speed", loss_net, device="cpu", progress=False)
-    t._compute_reference()
+    t, batches = timing_trainer(view, images, loss_net, "auto", 2 + steps)
     if "vae" in compiled:
         compilable(t.vae)
         t.vae_ddp = torch.compile(t.vae)
@@ -64,7 +65,6 @@ def run(view, images, loss_net, compiled: tuple[str, ...], steps: int) -> dict:
         t.critic_ddp = torch.compile(_CriticPair(t.critic))
     if "vgg" in compiled:
         t.step_loss_net = torch.compile(t.step_loss_net)
-    batches = [to_float_images(t.images[i * 64:(i + 1) * 64], t.fmt) for i in range(2 + steps)]
     start = time.perf_counter()
     for x in batches[:2]:
         t.train_step(x)["loss"].item()

@@ -57,14 +57,24 @@ def plain_float32_step(t: Trainer, x: torch.Tensor) -> torch.Tensor:
     return loss_vae
 
 
-def images_per_s(view: str, images, loss_net, mode: str, steps: int, warmup: int = 2) -> float:
-    """``mode``: "plain" (plain_float32_step), "float32" (the trainer's step in float32), "auto"."""
-    precision = "auto" if mode == "auto" else "float32"
+def timing_trainer(view: str, images, loss_net, precision: str, n_batches: int) -> tuple[Trainer, list]:
+    """A CPU trainer for one view at the shipped size (batch 64, the reference terms computed) and
+    ``n_batches`` ready input batches: the set-up every training-speed benchmark times against."""
     t = Trainer(ModelConfig(layers=(view,)), TrainConfig(batch_size=64, reference_images=64), images,
                 "/tmp/faceattr-train-speed", loss_net, device="cpu", precision=precision, progress=False)
     t._compute_reference()
+    return t, [to_float_images(t.images[i * 64:(i + 1) * 64], t.fmt) for i in range(n_batches)]
+
+
+def machine() -> dict:
+    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            "amx_bf16": cpu_has_bf16_matrix_units(), "torch": torch.__version__}
+
+
+def images_per_s(view: str, images, loss_net, mode: str, steps: int, warmup: int = 2) -> float:
+    """``mode``: "plain" (plain_float32_step), "float32" (the trainer's step in float32), "auto"."""
+    t, batches = timing_trainer(view, images, loss_net, "auto" if mode == "auto" else "float32", warmup + steps)
     step = (lambda x: plain_float32_step(t, x)) if mode == "plain" else (lambda x: t.train_step(x)["loss"])
-    batches = [to_float_images(t.images[i * 64:(i + 1) * 64], t.fmt) for i in range(warmup + steps)]
     for x in batches[:warmup]:
         step(x)
     start = time.perf_counter()
@@ -91,9 +101,7 @@ def main() -> None:
         print(view, rows[view], flush=True)
     mean_speedup = sum(r["speedup"] for r in rows.values()) / len(rows)
     mean_precision = sum(r["speedup_over_trainer_float32"] for r in rows.values()) / len(rows)
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "amx_bf16": cpu_has_bf16_matrix_units(), "torch": torch.__version__},
-              "batch_size": 64, "timed_steps": args.steps, "views": rows, "mean_speedup": round(mean_speedup, 2),
+    result = {"machine": machine(), "batch_size": 64, "timed_steps": args.steps, "views": rows, "mean_speedup": round(mean_speedup, 2),
               "mean_speedup_over_trainer_float32": round(mean_precision, 2)}
     write_text(OUT / "train_speed.json", json.dumps(result, indent=1))
     md = ["| view | plain float32 images/s | trainer in float32 | trainer | speed-up over plain float32 | "

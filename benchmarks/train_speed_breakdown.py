@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import sys
 from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from faceattr.atomic import write_text
-from faceattr.celeba import CelebA
-from faceattr.config import LAYER_NAMES, ModelConfig, TrainConfig
-from faceattr.device import cpu_has_bf16_matrix_units
-from faceattr.trainer import Trainer, to_float_images
-from faceattr.vgg import load_loss_network
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.train_speed import machine, timing_trainer  # noqa: E402
+from faceattr.atomic import write_text  # noqa: E402
+from faceattr.celeba import CelebA  # noqa: E402
+from faceattr.config import LAYER_NAMES  # noqa: E402
+from faceattr.device import cpu_has_bf16_matrix_units  # noqa: E402
+from faceattr.vgg import load_loss_network  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -37,10 +39,7 @@ def is_convolution(op_name: str) -> bool:
 
 def breakdown(view: str, images, loss_net, precision: str, steps: int, warmup: int = 2) -> dict:
     """Seconds per step spent in convolution operators and in all other operators."""
-    t = Trainer(ModelConfig(layers=(view,)), TrainConfig(batch_size=64, reference_images=64), images,
-                "/tmp/faceattr-train-speed", loss_net, device="cpu", precision=precision, progress=False)
-    t._compute_reference()
-    batches = [to_float_images(t.images[i * 64:(i + 1) * 64], t.fmt) for i in range(warmup + steps)]
+    t, batches = timing_trainer(view, images, loss_net, precision, warmup + steps)
     for x in batches[:warmup]:
         t.train_step(x)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -74,9 +73,7 @@ def main() -> None:
         row["ceiling"] = max(row["conv_speedup"], row["other_speedup"])
         rows[view] = row
         print(view, json.dumps(row), flush=True)
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "amx_bf16": cpu_has_bf16_matrix_units(), "torch": torch.__version__},
-              "batch_size": 64, "profiled_steps": args.steps, "views": rows}
+    result = {"machine": machine(), "batch_size": 64, "profiled_steps": args.steps, "views": rows}
     write_text(OUT / "train_speed_breakdown.json", json.dumps(result, indent=1))
     md = ["| view | conv s/step f32 -> trainer | other s/step f32 -> trainer | conv speed-up | other speed-up | "
           "step speed-up (profiled) | conv share of a trainer step |", "|---|---|---|---|---|---|---|"]
