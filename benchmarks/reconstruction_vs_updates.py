@@ -82,7 +82,7 @@ def main() -> None:
         if not path:
             raise SystemExit(f"{spec!r}: expected LABEL=path/to/view.pt")
         obj = ckpt.load(path)
-        vae = ckpt.load_view(path)
+        vae = ckpt.view_from(obj)
         meta = obj.get("meta", {})
         row, x_hat = measure(vae, x, loss_net, vae.cfg.layers)
         row.update(layers=list(vae.cfg.layers), steps=meta.get("steps", obj.get("step")),

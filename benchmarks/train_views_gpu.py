@@ -104,8 +104,9 @@ def main() -> None:
         src = run / "view.pt" if (run / "view.pt").is_file() else run / "checkpoint.pt"
         if not src.is_file():
             continue
-        vae = ckpt.load_view(src)
-        meta = ckpt.load(src).get("meta", {}) if src.name == "view.pt" else {}
+        obj = ckpt.load(src)
+        vae = ckpt.view_from(obj)
+        meta = obj.get("meta", {}) if src.name == "view.pt" else {}
         ckpt.save_view(vae, out / f"view_{v}.pt", meta=meta, dtype=torch.float16)
         summary["views"][v]["fp16_drift"] = fp16_drift(src, crops)
     with tarfile.open(out / "runs.tar.gz", "w:gz") as tar:

@@ -50,8 +50,9 @@ def main() -> None:
         if not folder:
             raise SystemExit(f"{spec!r}: expected LABEL=DIR")
         files = {v: Path(folder) / f"view_{v}.pt" for v in LAYER_NAMES}
-        vaes = {v: ckpt.load_view(f) for v, f in files.items()}
-        steps = {v: ckpt.load(f).get("meta", {}).get("steps") for v, f in files.items()}
+        objs = {v: ckpt.load(f) for v, f in files.items()}
+        vaes = {v: ckpt.view_from(o) for v, o in objs.items()}
+        steps = {v: o.get("meta", {}).get("steps") for v, o in objs.items()}
         enc = MultiViewEncoder(vaes, device="cpu")
         feats = {s: enc.encode(c) for s, c in crops.items()}
         d = vaes[LAYER_NAMES[0]].cfg.latent_dim

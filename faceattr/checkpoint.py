@@ -35,9 +35,13 @@ def save_view(vae: VAE, path: str | os.PathLike, meta: dict | None = None, dtype
           "meta": meta or {}}, path)
 
 
-def load_view(path: str | os.PathLike, device="cpu") -> VAE:
-    """Rebuild a VAE from a view file or a training checkpoint, in float32, in eval mode."""
-    obj = load(path)
+def view_from(obj: dict, device="cpu") -> VAE:
+    """Rebuild a VAE from a loaded view file or training checkpoint, in float32, in eval mode."""
     cfg = ModelConfig.from_dict(obj["model_config"])
     state = obj["state_dict"] if "state_dict" in obj else obj["vae"]
     return VAE.from_state_dict(cfg, state).to(device)
+
+
+def load_view(path: str | os.PathLike, device="cpu") -> VAE:
+    """Rebuild a VAE from a view file or a training checkpoint, in float32, in eval mode."""
+    return view_from(load(path), device)
