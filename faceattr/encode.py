@@ -78,7 +78,7 @@ class MultiViewEncoder:
         self.names = list(vaes)
         self.encoders = [fold_batchnorm(vaes[n].encoder).to(self.device).to(memory_format=self.fmt)
                          for n in self.names]
-        self.batch_size = batch_size or default_batch_size(self.device)
+        self.batch_size = default_batch_size(self.device) if batch_size is None else batch_size
         self.latent_dims = [e.mean.out_features for e in self.encoders]
 
     @property
