@@ -25,7 +25,7 @@ import torch
 from faceattr.atomic import write_text
 from faceattr.celeba import CelebA
 from faceattr.detect import FaceDetector
-from faceattr.device import cpu_has_bf16_matrix_units
+from faceattr.device import cpu_description, machine_description
 from faceattr.encode import MultiViewEncoder
 from faceattr.faces import prepare
 from faceattr.pretrained import Bundle
@@ -86,7 +86,7 @@ def main() -> None:
     found = sum(len(prepare(p, "auto", det).faces) for p in paths)
     photos = len(paths) / (time.perf_counter() - start)
 
-    result = {"threads": torch.get_num_threads(), "amx_bf16": cpu_has_bf16_matrix_units(), "torch": torch.__version__,
+    result = {"machine": machine_description(),
               "views": bundle.views, "naive_float32_faces_per_s": round(naive, 1),
               "library_faces_per_s": round(library, 1), "library_batch_size": enc.batch_size,
               "speedup": round(library / naive, 1),
@@ -97,7 +97,7 @@ def main() -> None:
     write_text(OUT / "extract_speed.json", json.dumps(result, indent=1))
     write_text(OUT / "extract_speed.md",
                f"`python benchmarks/extract_speed.py` on {torch.get_num_threads()} CPU threads "
-               f"(amx_bf16: {cpu_has_bf16_matrix_units()}), five views (500-d):\n\n"
+               f"({cpu_description()}), five views (500-d):\n\n"
                f"Median of {args.repeats} timed repeats.\n\n| path | faces/s |\n|---|---|\n"
                f"| naive float32 loop, one face at a time | {naive:.1f} |\n"
                f"| library (BN folded, batches of {enc.batch_size}, inference mode, bf16 + channels_last) | {library:.1f} |\n"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import torch
 from faceattr.atomic import write_text
 from faceattr.celeba import CelebA
 from faceattr.config import LAYER_NAMES, ModelConfig, TrainConfig
-from faceattr.device import cpu_has_bf16_matrix_units
+from faceattr.device import cpu_description, machine_description
 from faceattr.losses import layer_weight
 from faceattr.trainer import Trainer, to_float_images
 from faceattr.vgg import load_loss_network
@@ -67,8 +66,7 @@ def timing_trainer(view: str, images, loss_net, precision: str, n_batches: int) 
 
 
 def machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "amx_bf16": cpu_has_bf16_matrix_units(), "torch": torch.__version__}
+    return machine_description()
 
 
 def images_per_s(view: str, images, loss_net, mode: str, steps: int, warmup: int = 2) -> float:
@@ -111,7 +109,7 @@ def main() -> None:
            for v, r in rows.items()]
     md.append(f"| **mean** | | | | **{mean_speedup:.2f}x** | {mean_precision:.2f}x |")
     write_text(OUT / "train_speed.md", f"`python benchmarks/train_speed.py` on {torch.get_num_threads()} CPU threads "
-               f"(amx_bf16: {cpu_has_bf16_matrix_units()}), batch 64, {args.steps} timed steps per cell, "
+               f"({cpu_description()}), batch 64, {args.steps} timed steps per cell, "
                "the three columns in one run.\n\n" + "\n".join(md) + "\n")
     print(json.dumps(result, indent=1))
 

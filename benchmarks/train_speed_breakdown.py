@@ -27,7 +27,7 @@ from benchmarks.train_speed import machine, timing_trainer  # noqa: E402
 from faceattr.atomic import write_text  # noqa: E402
 from faceattr.celeba import CelebA  # noqa: E402
 from faceattr.config import LAYER_NAMES  # noqa: E402
-from faceattr.device import cpu_has_bf16_matrix_units  # noqa: E402
+from faceattr.device import cpu_description  # noqa: E402
 from faceattr.vgg import load_loss_network  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -83,7 +83,7 @@ def main() -> None:
                   f"{r['other_speedup']:.2f}x | {r['step_speedup']:.2f}x | {100 * r['conv_share_trainer']:.0f}% |")
     write_text(OUT / "train_speed_breakdown.md",
                f"`python benchmarks/train_speed_breakdown.py` on {torch.get_num_threads()} CPU threads "
-               f"(amx_bf16: {cpu_has_bf16_matrix_units()}), batch 64, {args.steps} profiled steps per cell; "
+               f"({cpu_description()}), batch 64, {args.steps} profiled steps per cell; "
                "operator self CPU time under torch.profiler.\n\n" + "\n".join(md) + "\n\n"
                "A step's speed-up cannot exceed the larger of the conv and other speed-ups.\n")
 

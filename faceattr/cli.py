@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .config import LAYER_NAMES
+from .config import LAYER_NAMES, SHIFT_PIXELS, TrainConfig
 
 DEVICE = click.Choice(["auto", "cpu", "cuda"])
 
@@ -28,10 +28,23 @@ def main():
 
 @main.command()
 @click.option("--root", required=True, type=click.Path(exists=True, file_okay=False), help="CelebA folder")
-@click.option("--layer", "layers", multiple=True, type=click.Choice(LAYER_NAMES), default=("relu3_1",),
-              show_default=True, help="VGG19 layer(s) of the reconstruction loss; repeat for several")
-@click.option("--epochs", default=5, show_default=True, type=click.IntRange(1))
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--layer", "layers", multiple=True, type=click.Choice(LAYER_NAMES), default=None,
+              help="VGG19 layer(s) of the reconstruction loss; repeat for several "
+                   "[default: relu3_1, or the --init view's]")
+@click.option("--epochs", default=TrainConfig.epochs, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=TrainConfig.batch_size, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=TrainConfig.lr, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="learning rate of the first epoch (halved after each)")
+@click.option("--kl-weight", "alpha", default=TrainConfig.alpha, show_default=True,
+              type=click.FloatRange(0, min_open=True), help="alpha of eq. 8 (the KL term)")
+@click.option("--rec-weight", "beta", default=TrainConfig.beta, show_default=True,
+              type=click.FloatRange(0, min_open=True), help="beta of eq. 8 (the reconstruction term)")
+@click.option("--augment", default="", metavar="flip[,shift]",
+              help="training augmentation: flip (mirror half the faces), shift (up to "
+                   f"{SHIFT_PIXELS} px); default none, as in the paper")
+@click.option("--init", default=None, metavar="pretrained:VIEW|PATH",
+              help="start the VAE from a shipped view (pretrained:relu3_1) or a view/checkpoint file; "
+                   "the critic starts fresh")
 @click.option("--max-images", type=click.IntRange(1), default=None, help="use the first N training faces")
 @click.option("--epoch-images", type=click.IntRange(1), default=None,
               help="faces drawn per epoch (default: one pass over the training faces)")
@@ -40,22 +53,24 @@ def main():
 @click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.pt")
 @click.option("--device", default="auto", type=DEVICE, show_default=True)
 @click.option("--precision", default="auto", type=click.Choice(["auto", "bf16", "float32"]), show_default=True,
-              help="auto: bfloat16 autocast on CUDA and on CPUs with AMX, float32 elsewhere")
+              help="auto: bfloat16 autocast where it is faster (CUDA; CPUs with AMX or AVX512-BF16)")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--balance", "rec_balance", default="reference", type=click.Choice(["reference", "literal"]),
-              show_default=True, help="reconstruction weighting of a single-layer view (SPEC.md)")
-@click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1))
+              show_default=True, help="reconstruction weighting of a single-layer view (docs/method.md)")
+@click.option("--checkpoint-every", default=TrainConfig.checkpoint_every, show_default=True, type=click.IntRange(1))
 @click.option("--vgg-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="VGG19 weights (.h5 Keras or torchvision .pth); default: found automatically")
-def train(root, layers, epochs, batch_size, max_images, epoch_images, out, resume, device, precision, seed,
-          rec_balance, checkpoint_every, vgg_weights):
+def train(root, layers, epochs, batch_size, lr, alpha, beta, augment, init, max_images, epoch_images, out,
+          resume, device, precision, seed, rec_balance, checkpoint_every, vgg_weights):
     """Train one view (Algorithm 1) on the train split of a CelebA folder."""
     from .trainer import train_view
     try:
-        res = train_view(root, layers, out, epochs=epochs, batch_size=batch_size, max_images=max_images,
-                         resume=resume, device=device, seed=seed, vgg_weights=vgg_weights,
-                         precision=precision, epoch_images=epoch_images, rec_balance=rec_balance,
-                         checkpoint_every=checkpoint_every)
+        tcfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, alpha=alpha, beta=beta,
+                           augment=tuple(a for a in augment.split(",") if a), init=init, seed=seed,
+                           max_images=max_images, epoch_images=epoch_images, rec_balance=rec_balance,
+                           checkpoint_every=checkpoint_every)
+        res = train_view(root, out, tcfg, layers or None, resume=resume, device=device,
+                         vgg_weights=vgg_weights, precision=precision)
     except (ValueError, RuntimeError, OSError) as e:
         _fail(e)
     lat = res.latent

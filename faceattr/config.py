@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, fields
 from .geometry import IMAGE_SIZE
 
 LAYER_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+AUGMENTATIONS = ("flip", "shift")
+SHIFT_PIXELS = 4
 
 
 class _DictRoundTrip:
@@ -62,8 +64,8 @@ class TrainConfig(_DictRoundTrip):
     batch_size: int = 64
     lr: float = 5e-4
     lr_decay: float = 0.5  # multiplied in after each epoch
-    alpha: float = 1.0  # KL weight (eq. 8)
-    beta: float = 0.5  # reconstruction weight (eq. 8)
+    alpha: float = 1.0  # KL weight (eq. 8); `faceattr train --kl-weight`
+    beta: float = 0.5  # reconstruction weight (eq. 8); `faceattr train --rec-weight`
     gan_label: float = 10.0  # relaxed WGAN labels +10 / -10
     clip: float = 0.01  # critic weights clipped to [-clip, clip]
     # "reference": scale a view's reconstruction term to the five-layer model's size (SPEC.md,
@@ -78,9 +80,23 @@ class TrainConfig(_DictRoundTrip):
     # is one pass over CelebA's 162,770 training faces: on a smaller set this keeps the paper's
     # number of updates per learning-rate stage.
     epoch_images: int | None = None
+    # Training-time augmentation of the crops: "flip" (horizontal mirror, half the faces) and
+    # "shift" (up to SHIFT_PIXELS in each direction, replicated border). Empty = the paper.
+    augment: tuple[str, ...] = ()
+    # Start the VAE from an existing view: "pretrained:relu3_1" (the shipped bundle) or a view
+    # file / checkpoint path. The critic starts fresh. None = random initialisation (the paper).
+    init: str | None = None
+    init_sha256: str | None = None  # of the file that ``init`` resolved to, filled at start
     reference: dict = field(default_factory=dict)  # filled at the start of training
 
     def __post_init__(self):
+        self.augment = tuple(self.augment)
+        for a in self.augment:
+            if a not in AUGMENTATIONS:
+                raise ValueError(f"unknown augmentation {a!r}; expected any of {', '.join(AUGMENTATIONS)}")
+        for name in ("alpha", "beta", "lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.rec_balance not in ("reference", "literal"):
             raise ValueError(f"rec_balance must be 'reference' or 'literal', got {self.rec_balance!r}")
         if self.epoch_images is not None and self.epoch_images < self.batch_size:

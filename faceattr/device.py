@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import platform
 from pathlib import Path
 
 import torch
@@ -20,14 +22,50 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return device
 
 
+# CPU features under which oneDNN runs bfloat16 convolutions natively: AMX tiles (Intel Xeon 4th
+# gen and later) and AVX512-BF16 dot products (AMD Zen 4 and later, Intel Cooper Lake). Measured
+# in benchmarks/results/precision_speed.md: bf16 + channels_last beats float32 on both.
+BF16_CPU_FEATURES = ("amx_bf16", "avx512_bf16")
+
+
 @functools.lru_cache(maxsize=None)
-def cpu_has_bf16_matrix_units() -> bool:
-    """True on CPUs with AMX bfloat16 tiles, where bf16 autocast makes convolutions much faster."""
+def cpu_flags() -> frozenset[str]:
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return "amx_bf16" in text
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_description() -> str:
+    """The CPU model and its bfloat16 features, written beside every speed figure."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    bf16 = [f for f in BF16_CPU_FEATURES if f in cpu_flags()]
+    return f"{model}, {os.cpu_count()} cores, bf16 features: {', '.join(bf16) or 'none'}"
+
+
+def machine_description() -> dict:
+    """What every speed result records beside its figures, so one CPU's figure is never read as
+    another's."""
+    return {"cpu": cpu_description(), "bf16_features": [f for f in BF16_CPU_FEATURES if f in cpu_flags()],
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with AMX or AVX512-BF16, where bf16 autocast makes convolutions faster."""
+    return any(f in cpu_flags() for f in BF16_CPU_FEATURES)
 
 
 def use_bf16(device: torch.device, precision: str = "auto") -> bool:
@@ -39,7 +77,7 @@ def use_bf16(device: torch.device, precision: str = "auto") -> bool:
         return True
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_bf16_matrix_units()
+    return device.type == "cpu" and cpu_has_fast_bf16()
 
 
 def autocast(device: torch.device, enabled: bool):

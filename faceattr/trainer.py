@@ -15,7 +15,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .atomic import write_text
-from .config import LAYER_NAMES, ModelConfig, TrainConfig
+from .config import LAYER_NAMES, SHIFT_PIXELS, ModelConfig, TrainConfig
 from .device import autocast, memory_format, resolve_device, use_bf16
 from .grid import save_grid
 from .losses import critic_loss, feature_loss, generator_loss, kl_divergence, layer_weight, \
@@ -96,7 +96,7 @@ class Trainer:
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, images: np.ndarray,
                  out_dir: str | os.PathLike, loss_net, device="auto", precision: str = "auto",
-                 progress: bool = True):
+                 progress: bool = True, vae_state: dict | None = None):
         if images.ndim != 4 or images.shape[1:] != (model_cfg.image_size, model_cfg.image_size, 3):
             raise ValueError(f"images must be (N, {model_cfg.image_size}, {model_cfg.image_size}, 3) "
                              f"uint8, got {images.shape}")
@@ -135,12 +135,18 @@ class Trainer:
                                    if l in model_cfg.layers or l == model_cfg.critic_input_layer)
 
         torch.manual_seed(train_cfg.seed)
-        self.vae = VAE(model_cfg).to(self.device).to(memory_format=self.fmt)
+        self.vae = VAE(model_cfg)
+        if vae_state is not None:  # fine-tuning from an existing view (TrainConfig.init)
+            self.vae.load_state_dict({k: (v.float() if v.is_floating_point() else v)
+                                      for k, v in vae_state.items()})
+        self.vae = self.vae.to(self.device).to(memory_format=self.fmt)
         self.critic = Critic(model_cfg).to(self.device).to(memory_format=self.fmt)
         self.opt_vae = torch.optim.Adam(self.vae.parameters(), lr=train_cfg.lr)
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=train_cfg.lr)
         self.noise = torch.Generator(device=self.device)
         self.noise.manual_seed(train_cfg.seed * 7919 + self.rank)
+        self.augment_rng = torch.Generator()  # on the CPU: the draws are per face, not per pixel
+        self.augment_rng.manual_seed(train_cfg.seed * 104_729 + self.rank)
         self.epoch, self.step_in_epoch, self.step = 0, 0, 0
         self.last_latent: dict = {}
 
@@ -170,7 +176,7 @@ class Trainer:
             "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
             "vae": self.vae.state_dict(), "critic": self.critic.state_dict(),
             "opt_vae": self.opt_vae.state_dict(), "opt_critic": self.opt_critic.state_dict(),
-            "noise": self.noise.get_state(), "epoch": self.epoch,
+            "noise": self.noise.get_state(), "augment_rng": self.augment_rng.get_state(), "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch, "step": self.step, "latent": self.last_latent,
             "n_images": len(self.images),
         }
@@ -185,6 +191,8 @@ class Trainer:
         self.opt_vae.load_state_dict(obj["opt_vae"])
         self.opt_critic.load_state_dict(obj["opt_critic"])
         self.noise.set_state(obj["noise"])
+        if "augment_rng" in obj:
+            self.augment_rng.set_state(obj["augment_rng"])
         self.epoch, self.step_in_epoch, self.step = obj["epoch"], obj["step_in_epoch"], obj["step"]
         self.cfg.reference = obj["train_config"]["reference"]
         self.last_latent = obj.get("latent", {})
@@ -231,6 +239,21 @@ class Trainer:
                 "gan": gan.detach(), "critic": loss_c.detach(),
                 "wasserstein": (d_real.float().mean() - d_fake.float().mean()).detach(), "loss": loss.detach()}
 
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """TrainConfig.augment applied to a (B, 3, H, W) batch; new tensor, same memory format."""
+        if not self.cfg.augment:
+            return x
+        b = x.shape[0]
+        if "flip" in self.cfg.augment:
+            flip = (torch.rand(b, generator=self.augment_rng) < 0.5).to(x.device)
+            x = torch.where(flip.view(b, 1, 1, 1), x.flip(-1), x)
+        if "shift" in self.cfg.augment:
+            s, side = SHIFT_PIXELS, x.shape[-1]
+            d = torch.randint(0, 2 * s + 1, (b, 2), generator=self.augment_rng).tolist()
+            padded = torch.nn.functional.pad(x, (s, s, s, s), mode="replicate")  # (B, 3, H+2s, W+2s)
+            x = torch.stack([padded[i, :, dy:dy + side, dx:dx + side] for i, (dy, dx) in enumerate(d)])
+        return x.contiguous(memory_format=self.fmt)
+
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
         passes = -(-self.epoch_images // len(self.images))
@@ -271,7 +294,7 @@ class Trainer:
             order = self._epoch_order(self.epoch)
             for i in range(self.step_in_epoch, self.steps_per_epoch):
                 idx = order[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size].to(self.device)
-                x = to_float_images(self.images[idx], self.fmt)
+                x = self.augment(to_float_images(self.images[idx], self.fmt))
                 m = self.train_step(x)
                 self.step += 1
                 self.step_in_epoch = i + 1
@@ -359,20 +382,43 @@ class Trainer:
         return last
 
 
-def train_view(root, layers=("relu3_1",), out="runs/view", epochs: int = 5, batch_size: int = 64,
-               max_images: int | None = None, resume: bool = False, device="auto", seed: int = 0,
-               vgg_weights=None, precision: str = "auto", epoch_images: int | None = None,
-               rec_balance: str = "reference", checkpoint_every: int = 500,
-               progress: bool = True, model_config: ModelConfig | None = None) -> TrainResult:
-    """Train one view on the train split of a CelebA folder: what ``faceattr train`` runs."""
+def resolve_init(spec: str) -> tuple[Path, dict]:
+    """``pretrained:VIEW`` (the shipped bundle's view) or a view file / checkpoint path ->
+    (the file, its loaded contents). The file's sha256 is checked when it comes from a bundle."""
+    if spec.startswith("pretrained:"):
+        from .pretrained import Bundle
+        bundle = Bundle.load()
+        path = bundle.file(bundle.view_entry(spec.removeprefix("pretrained:")))
+    else:
+        path = Path(spec)
+    return path, ckpt.load(path)
+
+
+def train_view(root, out="runs/view", train_config: TrainConfig | None = None, layers=None, *,
+               resume: bool = False, device="auto",
+               vgg_weights=None, precision: str = "auto", progress: bool = True) -> TrainResult:
+    """Train one view on the train split of a CelebA folder: what ``faceattr train`` runs.
+
+    ``layers`` names the reconstruction layers (default relu3_1); with ``train_config.init`` the
+    view's architecture comes from the init file, and ``layers``, if given, must match it.
+    """
     from .celeba import CelebA
+    from .pretrained import sha256_file
     from .vgg import load_loss_network
-    cfg = model_config or ModelConfig(layers=tuple(layers))
-    tcfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, max_images=max_images,
-                       epoch_images=epoch_images, rec_balance=rec_balance,
-                       checkpoint_every=checkpoint_every)
+    tcfg = copy.deepcopy(train_config) if train_config is not None else TrainConfig()
+    vae_state = None
+    if tcfg.init is not None:
+        path, obj = resolve_init(tcfg.init)
+        cfg = ModelConfig.from_dict(obj["model_config"])
+        if layers is not None and tuple(layers) != cfg.layers:
+            raise ValueError(f"--init {tcfg.init} is a {cfg.name} view, but layers {'+'.join(layers)} "
+                             f"were asked for; leave out --layer to take the init's")
+        vae_state = obj["state_dict"] if "state_dict" in obj else obj["vae"]
+        tcfg.init_sha256 = sha256_file(path)
+    else:
+        cfg = ModelConfig(layers=tuple(layers or ("relu3_1",)))
     loss_net = load_loss_network(vgg_weights)  # fails early, before any decoding, without weights
-    images = CelebA.load(root, "train", max_images=max_images).crops(progress=progress)
+    images = CelebA.load(root, "train", max_images=tcfg.max_images).crops(progress=progress)
     trainer = Trainer(cfg, tcfg, images, out, loss_net, device=device, precision=precision,
-                      progress=progress)
+                      progress=progress, vae_state=vae_state)
     return trainer.fit(resume=resume)

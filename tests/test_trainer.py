@@ -142,3 +142,83 @@ def test_one_critic_backward_step_equals_plain_algorithm_1(tmp_path, tiny_cfg, r
         a, b = getattr(ours, net).state_dict(), getattr(plain, net).state_dict()
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=f"{net}.{k}")
+
+
+def test_flip_augmentation_mirrors_about_half_the_faces(tmp_path, tiny_cfg, random_vgg):
+    images = np.random.default_rng(2).integers(0, 255, (64, 64, 64, 3), dtype=np.uint8)
+    t = _trainer(tmp_path, tiny_cfg, images, random_vgg, augment=("flip",))
+    x = to_float_images(t.images)
+    y = t.augment(x)
+    flipped = [bool(torch.equal(a, b.flip(-1))) for a, b in zip(y, x)]
+    kept = [bool(torch.equal(a, b)) for a, b in zip(y, x)]
+    assert all(f != k for f, k in zip(flipped, kept))  # each face is either mirrored or untouched
+    assert 16 <= sum(flipped) <= 48
+    none = _trainer(tmp_path / "plain", tiny_cfg, images, random_vgg)
+    assert none.augment(x) is x
+
+
+def test_shift_augmentation_moves_faces_within_the_limit(tmp_path, tiny_cfg, random_vgg):
+    from faceattr.config import SHIFT_PIXELS
+    images = np.random.default_rng(3).integers(0, 255, (16, 64, 64, 3), dtype=np.uint8)
+    t = _trainer(tmp_path, tiny_cfg, images, random_vgg, augment=("shift",))
+    x = to_float_images(t.images)
+    y = t.augment(x)
+    assert y.shape == x.shape
+    s = SHIFT_PIXELS
+    moved = 0
+    for a, b in zip(y, x):
+        # The centre of the shifted face is the original, offset by at most SHIFT_PIXELS.
+        hits = [(dy, dx) for dy in range(-s, s + 1) for dx in range(-s, s + 1)
+                if torch.equal(a[:, s:-s, s:-s], b[:, s + dy:64 - s + dy, s + dx:64 - s + dx])]
+        assert hits, "shifted face is not a translate of its input"
+        moved += hits[0] != (0, 0)
+    assert moved >= 8
+
+
+def test_train_config_rejects_bad_levers():
+    with pytest.raises(ValueError, match="unknown augmentation 'rotate'"):
+        TrainConfig(augment=("rotate",))
+    with pytest.raises(ValueError, match="beta must be positive"):
+        TrainConfig(beta=0)
+    assert TrainConfig.from_dict(TrainConfig(augment=["flip"]).to_dict()).augment == ("flip",)
+
+
+def test_init_starts_from_the_given_view_and_is_recorded(tmp_path, tiny_cfg, random_vgg, monkeypatch):
+    from faceattr import trainer as trainer_mod
+    from faceattr.models import VAE
+    torch.manual_seed(5)
+    start = VAE(tiny_cfg)
+    ckpt.save_view(start, tmp_path / "start.pt")
+    images = np.random.default_rng(4).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+
+    class _DS:
+        def crops(self, progress=False):
+            return images
+    monkeypatch.setattr("faceattr.celeba.CelebA.load", classmethod(lambda cls, *a, **k: _DS()))
+    monkeypatch.setattr("faceattr.vgg.load_loss_network", lambda w=None: random_vgg)
+    seen = {}
+    real_fit = trainer_mod.Trainer.fit
+
+    def fit(self, resume=False, **kw):
+        seen["state"] = {k: v.clone() for k, v in self.vae.state_dict().items()}
+        seen["cfg"] = self.model_cfg
+        return real_fit(self, resume, max_steps=1)
+    monkeypatch.setattr(trainer_mod.Trainer, "fit", fit)
+    tcfg = TrainConfig(epochs=1, batch_size=16, reference_images=16, init=str(tmp_path / "start.pt"))
+    trainer_mod.train_view("unused", tmp_path / "run", tcfg, progress=False, precision="float32")
+    assert seen["cfg"] == tiny_cfg  # the architecture comes from the init file
+    for k, v in start.state_dict().items():
+        assert torch.equal(seen["state"][k], v), k
+    saved = ckpt.load(tmp_path / "run" / "checkpoint.pt")["train_config"]
+    from faceattr.pretrained import sha256_file
+    assert saved["init"] == str(tmp_path / "start.pt")
+    assert saved["init_sha256"] == sha256_file(tmp_path / "start.pt")
+    with pytest.raises(ValueError, match="is a relu2_1 view"):
+        trainer_mod.train_view("unused", tmp_path / "run2", tcfg, layers=("relu3_1",), progress=False)
+
+
+def test_init_from_the_shipped_bundle(pretrained_bundle):
+    from faceattr.trainer import resolve_init
+    path, obj = resolve_init("pretrained:relu4_1")
+    assert path == pretrained_bundle.file(pretrained_bundle.view_entry("relu4_1"))
+    assert ModelConfig.from_dict(obj["model_config"]).layers == ("relu4_1",)
