@@ -73,6 +73,17 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         state.pop("_detector", None)
         return state
 
+    def __setstate__(self, state):
+        # As skorch does: a transformer fitted on a GPU machine still loads where there is none.
+        device = state.get("device")
+        if device is not None and str(device).startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                warnings.warn(f"MultiViewVAEFeatures was saved with device={device!r} but CUDA is not "
+                              f"available here; using the CPU", UserWarning, stacklevel=2)
+                state = {**state, "device": "cpu"}
+        self.__dict__.update(state)
+
     def _get_encoder(self):
         enc = getattr(self, "_encoder", None)
         if enc is None:

@@ -7,6 +7,7 @@ remember it.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 from dataclasses import dataclass
@@ -28,11 +29,24 @@ class BundleError(RuntimeError):
     """A missing, incomplete or tampered weights bundle."""
 
 
+# Where the shipped bundle is found, in order: FACEATTR_PRETRAINED; inside the installed package
+# (a wheel maps the repository's pretrained/ to faceattr/weights/); the pretrained/ folder beside
+# the package (a clone, or an editable install).
+PACKAGED = Path(str(importlib.resources.files("faceattr") / "weights"))
+IN_CLONE = Path(__file__).resolve().parent.parent / "pretrained"
+
+
 def default_bundle_dir() -> Path:
     env = os.environ.get("FACEATTR_PRETRAINED")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "pretrained"
+    for candidate in (PACKAGED, IN_CLONE):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    raise BundleError(
+        f"no faceattr weights bundle found: not in the installed package ({PACKAGED}), nor beside it "
+        f"({IN_CLONE}). Reinstall faceattr from a wheel or a clone (pip install faceattr-*.whl, or "
+        f"pip install . in a clone), set FACEATTR_PRETRAINED=DIR, or pass --weights DIR")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -58,8 +72,8 @@ class Bundle:
         root = default_bundle_dir() if weights in (None, "pretrained") else Path(weights)
         path = root / MANIFEST
         if not path.is_file():
-            raise BundleError(f"{root}: no {MANIFEST}; expected a faceattr weights folder "
-                              f"(the repository's pretrained/ or one written by benchmarks/build_pretrained.py)")
+            raise BundleError(f"{root}: no {MANIFEST}; expected a faceattr weights folder (the one "
+                              f"installed with faceattr, FACEATTR_PRETRAINED=DIR, or --weights DIR)")
         try:
             manifest = json.loads(path.read_text())
         except json.JSONDecodeError as e:

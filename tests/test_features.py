@@ -117,3 +117,16 @@ def test_auto_alignment_on_a_photo():
     photo = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
     x = MultiViewVAEFeatures().fit().transform([str(photo)])
     assert x.shape == (1, 500) and np.isfinite(x).all()
+
+
+def test_cuda_fitted_transformer_falls_back_to_the_cpu(celeba_paths, monkeypatch):
+    import torch
+    paths, _ = celeba_paths
+    expected = MultiViewVAEFeatures(align="celeba").fit().transform(paths[:2])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    f = MultiViewVAEFeatures(align="celeba", device="cuda").fit()  # fitting needs no device
+    blob = pickle.dumps(f)
+    with pytest.warns(UserWarning, match="device='cuda' but CUDA is not available here; using the CPU"):
+        g = pickle.loads(blob)
+    assert g.device == "cpu"
+    np.testing.assert_allclose(g.transform(paths[:2]), expected, atol=1e-5)
