@@ -37,7 +37,8 @@ import torch
 
 from faceattr import checkpoint as ckpt
 from faceattr.atomic import write_text
-from faceattr.celeba import CelebA, default_cache_dir
+from faceattr.cache import cache_dir
+from faceattr.celeba import CelebA
 from faceattr.config import LAYER_NAMES, ModelConfig, TrainConfig
 from faceattr.device import autocast, cpu_description, memory_format, use_bf16
 from faceattr.encode import MultiViewEncoder
@@ -132,7 +133,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch-size", type=int, default=PAPER.batch_size)
     ap.add_argument("--arms", nargs="+", default=[*ARMS, "best"], choices=[*ARMS, "best"])
-    ap.add_argument("--runs", default=str(default_cache_dir() / "recipe_study"))
+    ap.add_argument("--runs", default=str(cache_dir() / "recipe_study"))
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"])
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     ap.add_argument("--test", action="store_true", help="score each view's chosen arm on test (once, at the end)")

@@ -7,15 +7,27 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike):
-    """Yield a temporary path in the target's folder; rename it onto the target on success."""
+    """Yield a temporary path in the target's folder; rename it onto the target on success.
+
+    The file gets the mode a plain ``open(target, "w")`` would give (0666 less the umask), not
+    mkstemp's private 0600, so a shared weights folder stays readable to its other users.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -28,6 +40,16 @@ def write_text(target: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_bytes(target: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+def check_writable(target: str | os.PathLike) -> Path:
+    """Fail before any work when ``target`` cannot be written: the error names the file."""
+    target = Path(target)
+    if target.is_dir():
+        raise OSError(f"{target}: is a folder; expected a file name")
+    parent = target.parent
+    while not parent.exists():  # the folders atomic_path would create
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OSError(f"{target}: cannot write here ({parent} is not a writable folder)")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise OSError(f"{target}: exists and is not writable")
+    return target

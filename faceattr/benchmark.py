@@ -14,7 +14,7 @@ import numpy as np
 
 from .atomic import atomic_path, write_text
 from .attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
-from .celeba import CelebA, default_cache_dir
+from .celeba import CelebA
 from .heads import fit_linear_heads
 
 BASELINES = ("majority", "pixels", "pca", "views")
@@ -68,7 +68,7 @@ class FeatureCache:
         self.bundle = bundle
         self.views = list(views) if views else bundle.views
         self.device, self.batch_size = device, batch_size
-        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         self._encoder = None
         self.timings: dict[str, float] = {}
 
@@ -78,11 +78,11 @@ class FeatureCache:
         return hashlib.sha256(f"{views}|{ds.cache_key()}".encode()).hexdigest()[:20]
 
     def features(self, ds: CelebA, crops: np.ndarray | None = None, progress: bool = False) -> np.ndarray:
-        path = self.cache_dir / f"features-{self.key(ds)}.npy"
-        if path.is_file():
-            arr = np.load(path)
-            if arr.shape[0] == len(ds):
-                return arr
+        from . import cache
+        return cache.cached_array(f"features-{self.key(ds)}.npy", lambda a: a.shape[0] == len(ds),
+                                  lambda: self._compute(ds, crops, progress), folder=self.cache_dir)
+
+    def _compute(self, ds: CelebA, crops: np.ndarray | None, progress: bool) -> np.ndarray:
         t = time.perf_counter()
         if crops is None:
             crops = ds.crops(progress=progress)
@@ -102,9 +102,6 @@ class FeatureCache:
         feats = np.concatenate(out) if out else np.zeros((0, self._encoder.n_features), np.float32)
         self.timings["extract_s"] = self.timings.get("extract_s", 0) + time.perf_counter() - t
         self.timings["extract_images"] = self.timings.get("extract_images", 0) + len(crops)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, feats)
         return feats
 
 

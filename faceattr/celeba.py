@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
 from .attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
 from .geometry import CROP_BOX, IMAGE_SIZE, crop_aligned
 from .images import ImageError, load_rgb
@@ -104,10 +103,6 @@ def _crop_file(path: str) -> np.ndarray:
         raise ImageError(f"{path}: {e}") from None
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("FACEATTR_CACHE", Path.home() / ".cache" / "faceattr"))
-
-
 @dataclass
 class CelebA:
     """One split of a CelebA folder: file names, 0/1 labels, and the 64x64 training crops.
@@ -158,30 +153,28 @@ class CelebA:
         return [self.root / IMAGE_DIR / f for f in self.files]
 
     def cache_key(self) -> str:
+        """A hash of what the crops are made of: the crop geometry and every image's name, size
+        and modification time (a replaced image changes the key)."""
         h = hashlib.sha256()
         h.update(f"{self.root.resolve()}|{CROP_BOX}|{IMAGE_SIZE}|".encode())
-        for f in self.files:
-            h.update(f.encode() + b"\n")
-        return h.hexdigest()[:16]
+        for f, p in zip(self.files, self.paths()):
+            st = p.stat()
+            h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()[:20]
 
     def crops(self, cache_dir: str | os.PathLike | None = None, workers: int | None = None,
               progress: bool = False) -> np.ndarray:
         """All images as (N, 64, 64, 3) uint8 training crops.
 
-        Decoded once in ``workers`` processes (default: all cores) and packed to a cache file keyed
-        by the folder and image list, so training is never starved by JPEG decoding.
+        Decoded once in ``workers`` processes (default: all cores) and kept in the cache
+        (faceattr.cache), so training is never starved by JPEG decoding.
         """
-        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        target = cache / f"crops-{self.cache_key()}-{len(self)}.npy"
-        if target.is_file():
-            arr = np.load(target, mmap_mode="r")
-            if arr.shape == (len(self), IMAGE_SIZE, IMAGE_SIZE, 3):
-                return np.ascontiguousarray(arr)
-        arr = decode_crops([str(p) for p in self.paths()], workers=workers, progress=progress)
-        with atomic_path(target) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, arr)
-        return arr
+        from . import cache
+        return cache.cached_array(
+            f"crops-{self.cache_key()}-{len(self)}.npy",
+            lambda a: a.shape == (len(self), IMAGE_SIZE, IMAGE_SIZE, 3),
+            lambda: decode_crops([str(p) for p in self.paths()], workers=workers, progress=progress),
+            folder=cache_dir)
 
 
 def decode_crops(paths: list[str], workers: int | None = None, progress: bool = False) -> np.ndarray:

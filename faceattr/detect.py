@@ -24,18 +24,34 @@ class Face:
                 "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks]}
 
 
+# Photos are searched on a copy whose longer side is at most this many pixels, and the boxes and
+# landmarks mapped back to the photo's pixels (alignment then warps the full-resolution photo).
+# MTCNN holds float copies of its input at every pyramid scale: a 48-megapixel photo at full size
+# peaked at 3.1 GB. The cost: on a larger photo the smallest face found grows with it
+# (min_face_size * longer side / DETECT_MAX_SIDE; 50 px on a 4000x3000 photo at the default 20).
+DETECT_MAX_SIDE = 1600
+
+
+class ImageTooSmall(ValueError):
+    """The image cannot hold a face of the minimum size searched for."""
+
+
 class FaceDetector:
     """Every face in a photo with its box, confidence and 5 landmarks.
 
-    ``min_face_size``: smallest face side in pixels searched for; ``largest_only`` keeps the
-    largest face; ``threshold`` is the minimum confidence kept.
+    ``min_face_size``: smallest face side searched for, in pixels of the detection copy (the photo
+    itself up to ``max_side`` pixels on its longer side); ``largest_only`` keeps the largest face;
+    ``threshold`` is the minimum confidence kept.
     """
 
     def __init__(self, min_face_size: int = 20, largest_only: bool = False, threshold: float = 0.9,
-                 device=None):
+                 device=None, max_side: int = DETECT_MAX_SIDE):
         if min_face_size < 12:
             raise ValueError(f"min_face_size must be at least 12 pixels, got {min_face_size}")
+        if max_side < min_face_size:
+            raise ValueError(f"max_side must be at least min_face_size ({min_face_size}), got {max_side}")
         self.min_face_size, self.largest_only, self.threshold = min_face_size, largest_only, threshold
+        self.max_side = max_side
         self.device = resolve_device(device)
         self._mtcnn = None
 
@@ -46,11 +62,24 @@ class FaceDetector:
             self._mtcnn = MTCNN(keep_all=True, min_face_size=self.min_face_size, device=self.device)
         return self._mtcnn
 
+    def detection_copy(self, img: Image.Image) -> tuple[Image.Image, float]:
+        """The image detection runs on, and its scale relative to ``img``."""
+        scale = min(1.0, self.max_side / max(img.size))
+        if scale == 1.0:
+            return img, 1.0
+        size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
+        return img.resize(size, Image.BILINEAR, reducing_gap=2.0), scale
+
     def detect(self, img: Image.Image) -> list[Face]:
-        boxes, probs, points = self.mtcnn.detect(img, landmarks=True)
+        small, scale = self.detection_copy(img)
+        if min(small.size) < self.min_face_size:
+            # MTCNN's image pyramid would be empty (and it fails with an opaque torch.cat error).
+            raise ImageTooSmall(f"image is {img.size[0]}x{img.size[1]} pixels, smaller than the minimum "
+                                f"face size of {self.min_face_size} (--min-face-size)")
+        boxes, probs, points = self.mtcnn.detect(small, landmarks=True)
         if boxes is None:
             return []
-        faces = [Face(tuple(map(float, b)), float(p), np.asarray(pt, np.float64))
+        faces = [Face(tuple(float(v) / scale for v in b), float(p), np.asarray(pt, np.float64) / scale)
                  for b, p, pt in zip(boxes, probs, points) if p is not None and p >= self.threshold]
         faces.sort(key=lambda f: -f.area)
         return faces[:1] if self.largest_only else faces

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .align import warp_face
-from .detect import Face, FaceDetector
+from .detect import Face, FaceDetector, ImageTooSmall
 from .geometry import ALIGNED_SIZE, IMAGE_SIZE, crop_aligned
 from .images import ImageError, array_to_image, load_rgb, source_name
 
@@ -51,7 +51,12 @@ def prepare(item, align: str = "auto", detector: FaceDetector | None = None, nam
                                  f"images, got {img.size[0]}x{img.size[1]}")
             return PreparedImage(name, crop_aligned(img)[None])
         detector = detector or FaceDetector()
-        found: list[Face] = detector.detect(img)
+        try:
+            found: list[Face] = detector.detect(img)
+        except ImageTooSmall as e:
+            raise ImageError(f"{name}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - one input's detector failure is that input's error
+            raise ImageError(f"{name}: face detection failed ({type(e).__name__}: {e})") from None
         if not found:
             return PreparedImage(name)
         faces = np.stack([warp_face(img, f.landmarks) for f in found])

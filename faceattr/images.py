@@ -1,6 +1,7 @@
 """Reading images from disk or memory into 8-bit RGB, with errors that name the file."""
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -18,7 +19,7 @@ MIN_SIDE = 12
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 
-ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 
 class ImageError(ValueError):
@@ -29,15 +30,27 @@ def source_name(source) -> str:
     """How errors and results name an input: its path, or its type."""
     if isinstance(source, (str, os.PathLike)):
         return str(source)
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes>"
     return f"<{type(source).__name__}>"
 
 
+def _check_pixels(w: int, h: int, name: str) -> None:
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"{name}: image is {w}x{h} = {w * h:,} pixels, above the limit of "
+                         f"{MAX_PIXELS:,} (faceattr.images.MAX_PIXELS)")
+
+
 def _to_rgb(img: Image.Image, name: str) -> Image.Image:
+    _check_pixels(*img.size, name)
     img = ImageOps.exif_transpose(img)
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        if mode == "F" and a.size and 0.0 <= a.min() and a.max() <= 1.0:
+            hi = 1.0  # a float image in [0, 1], as array inputs are read
+        else:
+            hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
         img = Image.fromarray(np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         # Transparent pixels go on white, as an image viewer shows them.
@@ -62,19 +75,24 @@ def load_rgb(source: ImageSource) -> Image.Image:
         return _to_rgb(source, name)
     if isinstance(source, np.ndarray):
         return _to_rgb(array_to_image(source, name), name)
-    path = Path(source)
-    if not path.is_file():
-        raise ImageError(f"{name}: no such file")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{name}: file is empty (0 bytes)")
+    if isinstance(source, (bytes, bytearray)):  # an encoded image file in memory (an upload)
+        if not source:
+            raise ImageError(f"{name}: no image data (0 bytes)")
+        opened = io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)):
+        opened = Path(source)
+        if not opened.is_file():
+            raise ImageError(f"{name}: no such file")
+        if opened.stat().st_size == 0:
+            raise ImageError(f"{name}: file is empty (0 bytes)")
+    else:
+        raise ImageError(f"{name}: not an image; expected a path, encoded bytes, a PIL image or an "
+                         f"(H, W, 3) array")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                w, h = img.size
-                if w * h > MAX_PIXELS:
-                    raise ImageError(f"{name}: image is {w}x{h} = {w * h:,} pixels, above the limit of "
-                                     f"{MAX_PIXELS:,} (faceattr.images.MAX_PIXELS)")
+            with Image.open(opened) as img:
+                _check_pixels(*img.size, name)
                 img.load()
                 return _to_rgb(img, name)
     except ImageError:
@@ -92,10 +110,14 @@ def array_to_image(a: np.ndarray, name: str = "<array>") -> Image.Image:
         a = a[:, :, 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
         raise ImageError(f"{name}: expected an (H, W, 3) image array, got shape {a.shape}")
+    _check_pixels(a.shape[1], a.shape[0], name)
     if a.dtype != np.uint8:
         if np.issubdtype(a.dtype, np.floating):
             if not np.isfinite(a).all():
                 raise ImageError(f"{name}: image array contains NaN or infinity")
+            if a.size and (a.min() < 0.0 or a.max() > 1.0):
+                raise ImageError(f"{name}: float image values must be in [0, 1], got [{a.min():.4g}, "
+                                 f"{a.max():.4g}]; pass uint8 for 0-255 values")
             a = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
         elif a.dtype == np.uint16:
             a = (a.astype(np.uint32) * 255 // 65535).astype(np.uint8)

@@ -22,7 +22,11 @@ from .losses import critic_loss, feature_loss, generator_loss, kl_divergence, la
     reconstruction_loss, vae_loss
 from .models import VAE, Critic
 
-ACTIVE_VARIANCE = 0.01  # a latent dimension is active when Var_x[E(z|x)] exceeds this
+ACTIVE_VARIANCE = 0.01
+# TrainConfig fields a resumed run must share with the run it continues.
+RESUME_MUST_MATCH = ("batch_size", "lr", "lr_decay", "alpha", "beta", "gan_label", "clip", "rec_balance",
+                     "reference_images", "seed", "max_images", "epoch_images", "augment", "init")
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "view.pt")  # a latent dimension is active when Var_x[E(z|x)] exceeds this
 
 
 class _CriticPair(nn.Module):
@@ -96,12 +100,13 @@ class Trainer:
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, images: np.ndarray,
                  out_dir: str | os.PathLike, loss_net, device="auto", precision: str = "auto",
-                 progress: bool = True, vae_state: dict | None = None):
+                 progress: bool = True, vae_state: dict | None = None, data: str | None = None):
         if images.ndim != 4 or images.shape[1:] != (model_cfg.image_size, model_cfg.image_size, 3):
             raise ValueError(f"images must be (N, {model_cfg.image_size}, {model_cfg.image_size}, 3) "
                              f"uint8, got {images.shape}")
         self.model_cfg, self.cfg = model_cfg, train_cfg
         self.out_dir = Path(out_dir)
+        self.data = data  # what the images are, e.g. "ROOT train split, 13603 faces"; checked on resume
         self.device = resolve_device(device)
         self.bf16 = use_bf16(self.device, precision)
         self.fmt = memory_format(self.device, self.bf16)
@@ -178,7 +183,7 @@ class Trainer:
             "opt_vae": self.opt_vae.state_dict(), "opt_critic": self.opt_critic.state_dict(),
             "noise": self.noise.get_state(), "augment_rng": self.augment_rng.get_state(), "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch, "step": self.step, "latent": self.last_latent,
-            "n_images": len(self.images),
+            "n_images": len(self.images), "data": self.data,
         }
 
     def load_state(self, obj: dict) -> None:
@@ -186,6 +191,18 @@ class Trainer:
         if saved != self.model_cfg:
             raise ValueError(f"{self.checkpoint_path}: checkpoint was trained with {saved}, "
                              f"not {self.model_cfg}")
+        # Resuming with other data or other hyperparameters would record values the weights were
+        # not trained with. epochs may grow (train longer); logging cadence may change.
+        old = TrainConfig.from_dict(obj["train_config"]).to_dict()
+        new = self.cfg.to_dict()
+        for name in RESUME_MUST_MATCH:
+            if old.get(name) != new.get(name):
+                raise ValueError(f"{self.checkpoint_path}: the run was started with {name}={old.get(name)!r}, "
+                                 f"not {new.get(name)!r}; resume with the same value, or start a new run "
+                                 f"in another --out")
+        if obj.get("data") is not None and self.data is not None and obj["data"] != self.data:
+            raise ValueError(f"{self.checkpoint_path}: the run was started on {obj['data']}, not {self.data}; "
+                             f"resume with the same --root and --max-images")
         self.vae.load_state_dict(obj["vae"])
         self.critic.load_state_dict(obj["critic"])
         self.opt_vae.load_state_dict(obj["opt_vae"])
@@ -262,11 +279,15 @@ class Trainer:
 
     # ---- the loop ------------------------------------------------------------------------------
     def fit(self, resume: bool = False, max_steps: int | None = None,
-            time_limit_s: float | None = None) -> TrainResult:
+            time_limit_s: float | None = None, overwrite: bool = False) -> TrainResult:
         """Train for ``cfg.epochs``; ``resume`` continues from ``out_dir/checkpoint.pt``.
-        ``max_steps`` or ``time_limit_s`` stop early (after a checkpoint), as an interruption would."""
+        ``max_steps`` or ``time_limit_s`` stop early (after a checkpoint), as an interruption would.
+        A folder that already holds a run is refused unless ``resume`` or ``overwrite`` (which
+        deletes that run's files first)."""
         started = time.perf_counter()
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            self._claim_out_dir(overwrite)
         if resume and self.checkpoint_path.is_file():
             self.load_state(ckpt.load(self.checkpoint_path))
             self._truncate_log(self.step)
@@ -331,6 +352,17 @@ class Trainer:
                                  "train_config": self.cfg.to_dict(), "final": self._last_metrics()})
         return TrainResult(self.out_dir, self.step, self.epoch, self._last_metrics(), self.last_latent)
 
+    def _claim_out_dir(self, overwrite: bool) -> None:
+        old = [self.out_dir / f for f in RUN_FILES if (self.out_dir / f).exists()]
+        old += sorted(self.out_dir.glob("reconstructions_epoch*.png"))
+        if not old or self.rank != 0:
+            return
+        if not overwrite:
+            raise FileExistsError(f"{self.out_dir}: already holds a training run ({', '.join(p.name for p in old[:3])}); "
+                                  f"pass --resume to continue it, --overwrite to replace it, or another --out")
+        for p in old:
+            p.unlink()
+
     def _end_epoch(self) -> None:
         stats_images = self.images[: min(2048, len(self.images))]
         self.last_latent = latent_statistics(self.vae.encoder, stats_images, self.device, self.bf16)
@@ -363,20 +395,34 @@ class Trainer:
         with open(self.log_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
+    def _records(self) -> list[dict]:
+        """The log's records. A torn last line (the process was killed mid-write) is skipped;
+        a bad line before the last is an error naming the file and line."""
+        if not self.log_path.is_file():
+            return []
+        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        out = []
+        for i, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i == len(lines):
+                    break
+                raise ValueError(f"{self.log_path}, line {i}: not a JSON record; the log is damaged") from None
+        return out
+
     def _truncate_log(self, step: int) -> None:
         """Drop records written after the checkpoint we resume from, so the log reads as one run."""
         if self.rank != 0 or not self.log_path.is_file():
             return
-        keep = [line for line in self.log_path.read_text().splitlines()
-                if line and json.loads(line).get("step", 0) <= step]
-        write_text(self.log_path, "".join(l + "\n" for l in keep))
+        keep = [rec for rec in self._records() if rec.get("step", 0) <= step]
+        write_text(self.log_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     def _last_metrics(self) -> dict:
-        if not self.log_path.is_file():
-            return {}
         last = {}
-        for line in self.log_path.read_text().splitlines():
-            rec = json.loads(line)
+        for rec in self._records():
             if "kl" in rec and "event" not in rec:
                 last = rec
         return last
@@ -395,7 +441,7 @@ def resolve_init(spec: str) -> tuple[Path, dict]:
 
 
 def train_view(root, out="runs/view", train_config: TrainConfig | None = None, layers=None, *,
-               resume: bool = False, device="auto",
+               resume: bool = False, overwrite: bool = False, device="auto",
                vgg_weights=None, precision: str = "auto", progress: bool = True) -> TrainResult:
     """Train one view on the train split of a CelebA folder: what ``faceattr train`` runs.
 
@@ -418,7 +464,9 @@ def train_view(root, out="runs/view", train_config: TrainConfig | None = None, l
     else:
         cfg = ModelConfig(layers=tuple(layers or ("relu3_1",)))
     loss_net = load_loss_network(vgg_weights)  # fails early, before any decoding, without weights
-    images = CelebA.load(root, "train", max_images=tcfg.max_images).crops(progress=progress)
+    ds = CelebA.load(root, "train", max_images=tcfg.max_images)
+    images = ds.crops(progress=progress)
     trainer = Trainer(cfg, tcfg, images, out, loss_net, device=device, precision=precision,
-                      progress=progress, vae_state=vae_state)
-    return trainer.fit(resume=resume)
+                      progress=progress, vae_state=vae_state,
+                      data=f"{ds.root.resolve()} train split, {len(ds)} faces")
+    return trainer.fit(resume=resume, overwrite=overwrite)

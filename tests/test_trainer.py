@@ -222,3 +222,52 @@ def test_init_from_the_shipped_bundle(pretrained_bundle):
     path, obj = resolve_init("pretrained:relu4_1")
     assert path == pretrained_bundle.file(pretrained_bundle.view_entry("relu4_1"))
     assert ModelConfig.from_dict(obj["model_config"]).layers == ("relu4_1",)
+
+
+def test_a_run_folder_is_not_overwritten_without_asking(tmp_path, tiny_cfg, random_vgg):
+    images = np.random.default_rng(6).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=1).fit()
+    log = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(FileExistsError, match="already holds a training run.*--resume.*--overwrite"):
+        _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=1).fit()
+    assert (tmp_path / "metrics.jsonl").read_text() == log  # untouched
+    (tmp_path / "reconstructions_epoch7.png").write_bytes(b"old")
+    _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=1, seed=9).fit(overwrite=True)
+    assert not (tmp_path / "reconstructions_epoch7.png").exists()  # nothing of the old run mixed in
+    assert ckpt.load(tmp_path / "checkpoint.pt")["train_config"]["seed"] == 9
+
+
+@pytest.mark.parametrize("field,value", [("seed", 4), ("batch_size", 8), ("max_images", 20), ("beta", 1.0)])
+def test_resume_refuses_other_hyperparameters(tmp_path, tiny_cfg, random_vgg, field, value):
+    images = np.random.default_rng(7).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=2).fit(max_steps=1)
+    with pytest.raises(ValueError, match=f"started with {field}="):
+        _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=2, **{field: value}).fit(resume=True)
+    # More epochs is allowed: training longer is what resuming is for.
+    assert _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=3).fit(resume=True, max_steps=2).steps == 2
+
+
+def test_resume_refuses_other_data(tmp_path, tiny_cfg, random_vgg):
+    images = np.random.default_rng(8).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    Trainer(tiny_cfg, TrainConfig(batch_size=16, reference_images=16), images, tmp_path, random_vgg,
+            device="cpu", precision="float32", progress=False, data="A train split, 32 faces").fit(max_steps=1)
+    with pytest.raises(ValueError, match="started on A train split, 32 faces, not B"):
+        Trainer(tiny_cfg, TrainConfig(batch_size=16, reference_images=16), images, tmp_path, random_vgg,
+                device="cpu", precision="float32", progress=False, data="B train split, 32 faces").fit(resume=True)
+
+
+def test_resume_skips_a_torn_last_log_line(tmp_path, tiny_cfg, random_vgg):
+    images = np.random.default_rng(9).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=2).fit(max_steps=3)
+    with open(tmp_path / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 4, "kl": 1.')  # killed mid-write
+    res = _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=2).fit(resume=True)
+    assert res.steps == 4
+    log = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "kl" in r and "event" not in r] == [1, 2, 3, 4]
+    with open(tmp_path / "metrics.jsonl", "r+") as fh:
+        lines = fh.read().splitlines()
+        fh.seek(0)
+        fh.write("\n".join(lines[:2] + ["garbage"] + lines[2:]) + "\n")
+    with pytest.raises(ValueError, match="metrics.jsonl, line 3: not a JSON record"):
+        _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=3).fit(resume=True)
