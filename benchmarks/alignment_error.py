@@ -10,10 +10,10 @@ import json
 
 import numpy as np
 
-from faceattr.align import CELEBA_TEMPLATE, photo_to_face_matrix
-from faceattr.celeba import CelebA
-from faceattr.detect import FaceDetector
-from faceattr.images import load_rgb
+from faceattr.faces.align import CELEBA_TEMPLATE, photo_to_face_matrix
+from faceattr.data.celeba import CelebA
+from faceattr.faces.detect import FaceDetector
+from faceattr.faces.images import load_rgb
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--root", default="../shared/data/celeba-mini")

@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from faceattr.atomic import atomic_path, write_text
-from faceattr.attributes import ATTRIBUTE_NAMES
+from faceattr.data.attributes import ATTRIBUTE_NAMES
 from faceattr.benchmark import (FeatureCache, accuracy_report, apply_heads, majority_scores, pixel_features,
                                 view_slices, paper_table, PAPER_ROW)
-from faceattr.celeba import CelebA
-from faceattr.checkpoint import load
-from faceattr.config import LAYER_NAMES
+from faceattr.data.celeba import CelebA
+from faceattr.nn.checkpoint import load
+from faceattr.nn.config import LAYER_NAMES
 from faceattr.generate import attribute_vectors
-from faceattr.heads import fit_linear_heads
-from faceattr.pretrained import BUNDLE_FORMAT, MANIFEST, PREPROCESSING, Bundle, sha256_file
+from faceattr.inference.heads import fit_linear_heads
+from faceattr.inference.bundle import BUNDLE_FORMAT, MANIFEST, PREPROCESSING, Bundle, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_NOTE = ("celeba-mini train split (13,603 real CelebA aligned faces, identity-disjoint from val/test), "

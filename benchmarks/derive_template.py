@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 
-from faceattr.celeba import CelebA
-from faceattr.detect import FaceDetector
-from faceattr.images import load_rgb
+from faceattr.data.celeba import CelebA
+from faceattr.faces.detect import FaceDetector
+from faceattr.faces.images import load_rgb
 
 
 def main():

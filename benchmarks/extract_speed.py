@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from faceattr.atomic import write_text
-from faceattr.celeba import CelebA
-from faceattr.detect import FaceDetector
+from faceattr.data.celeba import CelebA
+from faceattr.faces.detect import FaceDetector
 from faceattr.device import cpu_description, machine_description
-from faceattr.encode import MultiViewEncoder
-from faceattr.faces import prepare
-from faceattr.pretrained import Bundle
+from faceattr.inference.encoder import MultiViewEncoder
+from faceattr.faces.prepare import prepare
+from faceattr.inference.bundle import Bundle
 from faceattr.trainer import to_float_images
 
 OUT = Path(__file__).resolve().parent / "results"

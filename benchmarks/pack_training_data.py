@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from faceattr.atomic import atomic_path
-from faceattr.celeba import CelebA
-from faceattr.vgg import load_loss_network, save_converted
+from faceattr.data.celeba import CelebA
+from faceattr.nn.vgg import load_loss_network, save_converted
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ import torch
 
 from benchmarks.train_speed import timing_trainer
 from faceattr.atomic import write_text
-from faceattr.celeba import CelebA
+from faceattr.data.celeba import CelebA
 from faceattr.device import cpu_description, machine_description, use_bf16
-from faceattr.encode import MultiViewEncoder
-from faceattr.pretrained import Bundle
-from faceattr.vgg import load_loss_network
+from faceattr.inference.encoder import MultiViewEncoder
+from faceattr.inference.bundle import Bundle
+from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"
 PRECISIONS = ("float32", "bf16")

@@ -35,18 +35,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceattr import checkpoint as ckpt
+from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
 from faceattr.cache import cache_dir
-from faceattr.celeba import CelebA
-from faceattr.config import LAYER_NAMES, ModelConfig, TrainConfig
+from faceattr.data.celeba import CelebA
+from faceattr.nn.config import LAYER_NAMES, ModelConfig, TrainConfig
 from faceattr.device import autocast, cpu_description, memory_format, use_bf16
-from faceattr.encode import MultiViewEncoder
-from faceattr.heads import fit_linear_heads
-from faceattr.losses import reconstruction_loss
-from faceattr.pretrained import Bundle
+from faceattr.inference.encoder import MultiViewEncoder
+from faceattr.inference.heads import fit_linear_heads
+from faceattr.nn.losses import reconstruction_loss
+from faceattr.inference.bundle import Bundle
 from faceattr.trainer import Trainer, latent_statistics, resolve_init, to_float_images
-from faceattr.vgg import load_loss_network
+from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"
 PAPER = TrainConfig()

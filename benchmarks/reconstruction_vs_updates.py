@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from faceattr import checkpoint as ckpt
+from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
-from faceattr.celeba import CelebA
+from faceattr.data.celeba import CelebA
 from faceattr.grid import save_grid
-from faceattr.losses import feature_loss, layer_weight
+from faceattr.nn.losses import feature_loss, layer_weight
 from faceattr.trainer import to_float_images
-from faceattr.vgg import load_loss_network
+from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"
 

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.train_speed import timing_trainer  # noqa: E402
 from faceattr.atomic import write_text  # noqa: E402
-from faceattr.celeba import CelebA  # noqa: E402
+from faceattr.data.celeba import CelebA  # noqa: E402
 from faceattr.trainer import _CriticPair  # noqa: E402
-from faceattr.vgg import load_loss_network  # noqa: E402
+from faceattr.nn.vgg import load_loss_network  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 

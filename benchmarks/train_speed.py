@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 
 from faceattr.atomic import write_text
-from faceattr.celeba import CelebA
-from faceattr.config import LAYER_NAMES, ModelConfig, TrainConfig
+from faceattr.data.celeba import CelebA
+from faceattr.nn.config import LAYER_NAMES, ModelConfig, TrainConfig
 from faceattr.device import cpu_description, machine_description
-from faceattr.losses import layer_weight
+from faceattr.nn.losses import layer_weight
 from faceattr.trainer import Trainer, to_float_images
-from faceattr.vgg import load_loss_network
+from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"
 

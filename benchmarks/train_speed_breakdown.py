@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.train_speed import machine, timing_trainer  # noqa: E402
 from faceattr.atomic import write_text  # noqa: E402
-from faceattr.celeba import CelebA  # noqa: E402
-from faceattr.config import LAYER_NAMES  # noqa: E402
+from faceattr.data.celeba import CelebA  # noqa: E402
+from faceattr.nn.config import LAYER_NAMES  # noqa: E402
 from faceattr.device import cpu_description  # noqa: E402
-from faceattr.vgg import load_loss_network  # noqa: E402
+from faceattr.nn.vgg import load_loss_network  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 

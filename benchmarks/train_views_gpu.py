@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faceattr import checkpoint as ckpt  # noqa: E402
-from faceattr.config import LAYER_NAMES, ModelConfig, TrainConfig  # noqa: E402
+from faceattr.nn.config import LAYER_NAMES, ModelConfig, TrainConfig  # noqa: E402
 
 VIEWS = LAYER_NAMES
 
@@ -36,7 +36,7 @@ VIEWS = LAYER_NAMES
 def train_one(args) -> None:
     from benchmarks.pack_training_data import unpack
     from faceattr.trainer import Trainer
-    from faceattr.vgg import load_loss_network
+    from faceattr.nn.vgg import load_loss_network
     torch.backends.cudnn.benchmark = True
     crops, _ = unpack(Path(args.data) / "train_crops.npz")
     net = load_loss_network(Path(args.data) / "vgg19_caffe_fp16.pt")

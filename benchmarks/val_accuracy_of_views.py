@@ -14,9 +14,9 @@ import torch
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from faceattr import checkpoint as ckpt
-from faceattr.celeba import CelebA
-from faceattr.config import LAYER_NAMES
+from faceattr.nn import checkpoint as ckpt
+from faceattr.data.celeba import CelebA
+from faceattr.nn.config import LAYER_NAMES
 from faceattr.trainer import to_float_images
 
 ap = argparse.ArgumentParser()

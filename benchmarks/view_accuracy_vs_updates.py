@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattr import checkpoint as ckpt
+from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
 from faceattr.benchmark import pixel_features
-from faceattr.celeba import CelebA
-from faceattr.config import LAYER_NAMES
-from faceattr.encode import MultiViewEncoder
-from faceattr.heads import fit_linear_heads
+from faceattr.data.celeba import CelebA
+from faceattr.nn.config import LAYER_NAMES
+from faceattr.inference.encoder import MultiViewEncoder
+from faceattr.inference.heads import fit_linear_heads
 
 OUT = Path(__file__).resolve().parent / "results"
 

@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from faceattr import ATTRIBUTE_NAMES, MultiViewVAEFeatures
-from faceattr.celeba import CelebA
+from faceattr.data.celeba import CelebA
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--root", default="../shared/data/celeba-mini")

@@ -1,5 +1,5 @@
 """faceattr: facial attributes from multi-view VAE-WGAN features (Hou et al., Neurocomputing 2019)."""
-from .attributes import ATTRIBUTE_NAMES
+from .data.attributes import ATTRIBUTE_NAMES
 
 __version__ = "0.1.0"
 
@@ -9,9 +9,9 @@ __all__ = ["ATTRIBUTE_NAMES", "MultiViewVAEFeatures", "AttributePredictor", "__v
 def __getattr__(name):
     # Lazy: `import faceattr` stays light for the CLI's --help.
     if name == "MultiViewVAEFeatures":
-        from .features import MultiViewVAEFeatures
+        from .inference.transformer import MultiViewVAEFeatures
         return MultiViewVAEFeatures
     if name == "AttributePredictor":
-        from .predictor import AttributePredictor
+        from .inference.predictor import AttributePredictor
         return AttributePredictor
     raise AttributeError(f"module 'faceattr' has no attribute {name!r}")

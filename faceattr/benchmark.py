@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path, write_text
-from .attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
-from .celeba import CelebA
-from .heads import fit_linear_heads
+from .data.attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
+from .data.celeba import CelebA
+from .inference.heads import fit_linear_heads
 
 BASELINES = ("majority", "pixels", "pca", "views")
 PIXEL_SIDE = 32  # the pixels baseline downsamples the 64x64 crop to 32x32 (3,072 values) by 2x2 means
@@ -88,7 +88,7 @@ class FeatureCache:
             crops = ds.crops(progress=progress)
         self.timings["decode_s"] = self.timings.get("decode_s", 0) + time.perf_counter() - t
         if self._encoder is None:
-            from .encode import MultiViewEncoder
+            from .inference.encoder import MultiViewEncoder
             self._encoder = MultiViewEncoder.from_bundle(self.bundle, self.views, device=self.device,
                                                          batch_size=self.batch_size)
         t = time.perf_counter()
@@ -120,7 +120,7 @@ def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=No
     """Evaluate the attribute heads (shipped, or fitted on ROOT's train split with C chosen on val)
     and the chosen baselines on ``split`` of ROOT. Writes results.json, results.md, results.csv and
     per_attribute.png to ``out`` atomically, and returns the results."""
-    from .pretrained import Bundle
+    from .inference.bundle import Bundle
     if heads not in ("pretrained", "fit"):
         raise ValueError(f"heads must be 'pretrained' or 'fit', got {heads!r}")
     unknown = [b for b in baselines if b not in BASELINES]

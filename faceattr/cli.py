@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .config import LAYER_NAMES, SHIFT_PIXELS, TrainConfig
+from .nn.config import LAYER_NAMES, SHIFT_PIXELS, TrainConfig
 
 DEVICE = click.Choice(["auto", "cpu", "cuda"])
 
@@ -85,7 +85,7 @@ def train(root, layers, epochs, batch_size, lr, alpha, beta, augment, init, max_
 
 
 def _table(records: list[dict]) -> str:
-    from .attributes import ATTRIBUTE_NAMES
+    from .data.attributes import ATTRIBUTE_NAMES
     lines = []
     for r in records:
         if r["error"]:
@@ -109,7 +109,7 @@ def _table(records: list[dict]) -> str:
 def _csv(records: list[dict]) -> str:
     import csv
     import io
-    from .attributes import ATTRIBUTE_NAMES
+    from .data.attributes import ATTRIBUTE_NAMES
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["file", "face", "error", "x1", "y1", "x2", "y2", "confidence"]
@@ -138,7 +138,7 @@ def _csv(records: list[dict]) -> str:
 def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_size, device):
     """Detect, align and print the 40 CelebA attributes of every face in PATHS (files or folders)."""
     import json
-    from .predictor import AttributePredictor, collect_inputs
+    from .inference.predictor import AttributePredictor, collect_inputs
     files = collect_inputs(paths)
     if not files:
         raise click.ClickException(f"no image files found in {', '.join(paths)}")
@@ -173,8 +173,8 @@ def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_siz
 @click.option("--device", default="auto", type=DEVICE, show_default=True)
 def extract(paths, out, aligned, largest_face, weights, batch_size, device):
     """Write multi-view features, one row per face (with file and face index), to OUT."""
-    from .extract import FORMATS, extract_features, write_features
-    from .predictor import collect_inputs
+    from .inference.extract import FORMATS, extract_features, write_features
+    from .inference.predictor import collect_inputs
     if Path(out).suffix.lower() not in FORMATS:
         raise click.ClickException(f"{out}: unknown output format; use one of {', '.join(FORMATS)}")
     files = collect_inputs(paths)
@@ -226,7 +226,7 @@ def benchmark_celeba(root, split, heads, views, baselines, max_images, out, weig
 
 # ---- the generative side ------------------------------------------------------------------------
 def _bundle(weights):
-    from .pretrained import Bundle
+    from .inference.bundle import Bundle
     try:
         return Bundle.load(weights)
     except RuntimeError as e:
@@ -333,7 +333,7 @@ def tsne(root, n, split, view, seed, out, weights):
     """Faces laid out on a grid by a t-SNE of their latent codes."""
     import math
     from . import generate
-    from .celeba import CelebA
+    from .data.celeba import CelebA
     side = math.isqrt(n)
     if side * side != n:
         raise click.ClickException(f"-n must be a square number (e.g. 625 = 25 x 25), got {n}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .attributes import ATTRIBUTE_NAMES
-from .faces import prepare
+from .data.attributes import ATTRIBUTE_NAMES
+from .faces.prepare import prepare
 from .grid import save_grid
 
 MAX_PER_CLASS = 2000
@@ -108,7 +108,7 @@ def manipulate_latent(z: torch.Tensor, vector: torch.Tensor, strength: float, st
 def manipulate(bundle, item, attribute: str, strength: float = 1.0, steps: int = 11, view: str = "relu3_1",
                align: str = "auto", out=None) -> np.ndarray:
     """Add (strength > 0) or remove (strength < 0) an attribute by its latent vector, decoded."""
-    from .attributes import attribute_index
+    from .data.attributes import attribute_index
     a = attribute_index(attribute)
     vecs = bundle.attribute_vectors()
     if view not in vecs:
@@ -145,6 +145,11 @@ def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, s
     faces = faces[:n]
     vae = bundle.load_vae(view)
     z = encode_means(vae, faces).numpy()
+    distinct = len(np.unique(z.round(5), axis=0))
+    if distinct < 4:
+        # scikit-learn's t-SNE crashes (even segfaults) on identical points.
+        raise ValueError(f"the {n} faces give only {distinct} distinct latent codes; a t-SNE map needs "
+                         f"different faces")
     emb = TSNE(n_components=2, random_state=seed, init="pca", perplexity=min(30.0, n - 1.0)).fit_transform(z)
     cell = grid_assignment(emb, side)
     ordered = np.empty_like(faces)
@@ -156,23 +161,21 @@ def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, s
 
 def write_attribute_vectors(bundle, root, out=None, device=None, max_images: int | None = None) -> str:
     """Recompute attribute vectors from ROOT's train split; write them (atomically) to ``out``,
-    or into the bundle, updating its manifest's sha256."""
-    import json
-    from .atomic import atomic_path, write_text
+    or into the bundle (Bundle.put_arrays: the manifest never points at a half-written file)."""
+    from .atomic import atomic_path, check_writable
     from .benchmark import FeatureCache, view_slices
-    from .celeba import CelebA
-    from .pretrained import MANIFEST, sha256_file
+    from .data.celeba import CelebA
+    from .inference.bundle import MANIFEST
+    check_writable(out or bundle.root / MANIFEST)
     ds = CelebA.load(root, "train", max_images=max_images)
     feats = FeatureCache(bundle, device=device).features(ds)
     vecs = attribute_vectors(feats, ds.labels, view_slices(bundle, bundle.views))
-    target = out or (bundle.root / "attribute_vectors.npz")
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **vecs)
-    if out is None:
-        bundle.manifest["attribute_vectors"] = {
-            "file": "attribute_vectors.npz", "sha256": sha256_file(target),
-            "data": f"{ds.root} train split: mean latent of up to {MAX_PER_CLASS} positive faces minus "
-                    f"that of up to {MAX_PER_CLASS} negative faces, per attribute and view"}
-        write_text(bundle.root / MANIFEST, json.dumps(bundle.manifest, indent=1))
-    return str(target)
+    if out is not None:
+        with atomic_path(out) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **vecs)
+        return str(out)
+    return str(bundle.put_arrays(
+        "attribute_vectors", vecs,
+        data=f"{ds.root} train split: mean latent of up to {MAX_PER_CLASS} positive faces minus "
+             f"that of up to {MAX_PER_CLASS} negative faces, per attribute and view"))

@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
+from .nn import checkpoint as ckpt
 from .atomic import write_text
-from .config import LAYER_NAMES, SHIFT_PIXELS, ModelConfig, TrainConfig
+from .nn.config import LAYER_NAMES, SHIFT_PIXELS, ModelConfig, TrainConfig
 from .device import autocast, memory_format, resolve_device, use_bf16
 from .grid import save_grid
-from .losses import critic_loss, feature_loss, generator_loss, kl_divergence, layer_weight, \
+from .nn.losses import critic_loss, feature_loss, generator_loss, kl_divergence, layer_weight, \
     reconstruction_loss, vae_loss
-from .models import VAE, Critic
+from .nn.models import VAE, Critic
 
 ACTIVE_VARIANCE = 0.01
 # TrainConfig fields a resumed run must share with the run it continues.
@@ -432,7 +432,7 @@ def resolve_init(spec: str) -> tuple[Path, dict]:
     """``pretrained:VIEW`` (the shipped bundle's view) or a view file / checkpoint path ->
     (the file, its loaded contents). The file's sha256 is checked when it comes from a bundle."""
     if spec.startswith("pretrained:"):
-        from .pretrained import Bundle
+        from .inference.bundle import Bundle
         bundle = Bundle.load()
         path = bundle.file(bundle.view_entry(spec.removeprefix("pretrained:")))
     else:
@@ -448,9 +448,9 @@ def train_view(root, out="runs/view", train_config: TrainConfig | None = None, l
     ``layers`` names the reconstruction layers (default relu3_1); with ``train_config.init`` the
     view's architecture comes from the init file, and ``layers``, if given, must match it.
     """
-    from .celeba import CelebA
-    from .pretrained import sha256_file
-    from .vgg import load_loss_network
+    from .data.celeba import CelebA
+    from .inference.bundle import sha256_file
+    from .nn.vgg import load_loss_network
     tcfg = copy.deepcopy(train_config) if train_config is not None else TrainConfig()
     vae_state = None
     if tcfg.init is not None:

@@ -23,20 +23,20 @@ def _cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def real_faces(celeba_root) -> np.ndarray:
-    from faceattr.celeba import CelebA
+    from faceattr.data.celeba import CelebA
     return CelebA.load(celeba_root, "train", max_images=256).crops(workers=1)
 
 
 @pytest.fixture(scope="session")
 def tiny_cfg():
-    from faceattr.config import ModelConfig
+    from faceattr.nn.config import ModelConfig
     return ModelConfig(latent_dim=8, encoder_widths=(8, 8, 16, 16), decoder_widths=(16, 8, 8),
                        critic_widths=(8, 8, 16, 16), layers=("relu2_1",))
 
 
 @pytest.fixture(scope="session")
 def random_vgg():
-    from faceattr.vgg import VGG19Taps
+    from faceattr.nn.vgg import VGG19Taps
     import torch
     torch.manual_seed(0)
     return VGG19Taps()
@@ -44,7 +44,7 @@ def random_vgg():
 
 @pytest.fixture(scope="session")
 def pretrained_bundle():
-    from faceattr.pretrained import Bundle
+    from faceattr.inference.bundle import Bundle
     return Bundle.load()
 
 
@@ -52,7 +52,7 @@ def write_celeba_tree(root: Path, n: int = 6, under_celeba: bool = False, crlf: 
                       splits=None, rng_seed: int = 0) -> Path:
     """A tiny synthetic CelebA folder in the official layout."""
     from PIL import Image
-    from faceattr.attributes import ATTRIBUTE_NAMES
+    from faceattr.data.attributes import ATTRIBUTE_NAMES
     base = root / "celeba" if under_celeba else root
     (base / "img_align_celeba").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(rng_seed)

@@ -3,9 +3,9 @@ import sys
 
 import numpy as np
 
-from faceattr.config import ModelConfig, TrainConfig
+from faceattr.nn.config import ModelConfig, TrainConfig
 from faceattr.trainer import Trainer
-from faceattr.vgg import VGG19Taps
+from faceattr.nn.vgg import VGG19Taps
 
 out = sys.argv[1]
 rng = np.random.default_rng(0)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceattr.align import CELEBA_TEMPLATE, similarity_transform, warp_face
-from faceattr.faces import prepare
-from faceattr.geometry import crop_aligned
-from faceattr.images import ImageError, load_rgb
+from faceattr.faces.align import CELEBA_TEMPLATE, similarity_transform, warp_face
+from faceattr.faces.prepare import prepare
+from faceattr.faces.geometry import crop_aligned
+from faceattr.faces.images import ImageError, load_rgb
 
 
 def test_similarity_transform_recovers_a_known_map():
@@ -38,8 +38,8 @@ def test_aligning_an_aligned_image_lands_on_the_training_crop(aligned_image):
     percentile 1.54) from the training crop's centre, in 64x64 crop pixels; the crop corners a
     median 2.8 pixels, since CelebA's own alignment and the 5-point fit weigh the points
     differently. On this image: 0.85 and 3.9 pixels."""
-    from faceattr.align import photo_to_face_matrix
-    from faceattr.detect import FaceDetector
+    from faceattr.faces.align import photo_to_face_matrix
+    from faceattr.faces.detect import FaceDetector
     faces = FaceDetector().detect(aligned_image)
     assert len(faces) == 1
     m, m0 = photo_to_face_matrix(faces[0].landmarks), photo_to_face_matrix(CELEBA_TEMPLATE)
@@ -126,7 +126,7 @@ def test_bad_files_give_clear_errors(tmp_path, case, msg):
 
 
 def test_huge_images_are_refused_before_decoding(tmp_path, monkeypatch):
-    import faceattr.images as images
+    import faceattr.faces.images as images
     monkeypatch.setattr(images, "MAX_PIXELS", 1000)
     p = tmp_path / "big.png"
     p.write_bytes(_save(Image.new("RGB", (100, 100)), "PNG"))

@@ -7,7 +7,7 @@ from PIL import Image
 
 from conftest import write_celeba_tree
 from faceattr import cache
-from faceattr.celeba import CelebA
+from faceattr.data.celeba import CelebA
 
 
 def test_replaced_images_are_decoded_afresh(tmp_path):

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from conftest import write_celeba_tree
-from faceattr.attributes import ATTRIBUTE_NAMES, attribute_index
-from faceattr.celeba import CelebA, CelebAError, find_root
-from faceattr.geometry import CROP_BOX, IMAGE_SIZE, crop_aligned
-from faceattr.images import ImageError
+from faceattr.data.attributes import ATTRIBUTE_NAMES, attribute_index
+from faceattr.data.celeba import CelebA, CelebAError, find_root
+from faceattr.faces.geometry import CROP_BOX, IMAGE_SIZE, crop_aligned
+from faceattr.faces.images import ImageError
 
 
 def test_forty_attributes_defined_once():

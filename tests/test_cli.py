@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from faceattr.attributes import ATTRIBUTE_NAMES
+from faceattr.data.attributes import ATTRIBUTE_NAMES
 from faceattr.cli import main
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"

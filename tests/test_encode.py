@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from faceattr import MultiViewVAEFeatures
-from faceattr.encode import CPU_BATCH_SIZE, MultiViewEncoder, fold_batchnorm
-from faceattr.models import VAE
+from faceattr.inference.encoder import CPU_BATCH_SIZE, MultiViewEncoder, fold_batchnorm
+from faceattr.nn.models import VAE
 
 
 def _vae_with_trained_looking_batchnorm(cfg, seed=0):

@@ -14,7 +14,7 @@ from faceattr import MultiViewVAEFeatures
 
 @pytest.fixture(scope="module")
 def celeba_paths(celeba_root):
-    from faceattr.celeba import CelebA
+    from faceattr.data.celeba import CelebA
     ds = CelebA.load(celeba_root, "test", max_images=40)
     return [str(p) for p in ds.paths()], ds.labels
 
@@ -101,7 +101,7 @@ def test_pickled_state_holds_only_cpu_tensors(celeba_paths):
 
 def test_pipeline_on_paths(celeba_root):
     from sklearn.preprocessing import StandardScaler
-    from faceattr.celeba import CelebA
+    from faceattr.data.celeba import CelebA
     ds = CelebA.load(celeba_root, "test", max_images=300)
     paths, male = [str(p) for p in ds.paths()], ds.labels[:, 20]
     pipe = Pipeline([("features", MultiViewVAEFeatures(align="celeba")), ("scale", StandardScaler()),

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from faceattr import generate
-from faceattr.attributes import attribute_index
+from faceattr.data.attributes import attribute_index
 
 
 def test_sample_shapes_and_determinism(pretrained_bundle, tmp_path):
@@ -38,9 +38,9 @@ def test_smiling_vector_moves_the_smiling_head(pretrained_bundle, celeba_root):
     adding the Smiling vector raised the Smiling head's score (on the 500-d features of the decoded
     faces) for 200/200 non-smiling faces, and subtracting it lowered it for 200/200 smiling faces.
     The test uses 40 of each and asks for at least 80%."""
-    from faceattr.celeba import CelebA
-    from faceattr.encode import MultiViewEncoder
-    from faceattr.heads import LinearHeads
+    from faceattr.data.celeba import CelebA
+    from faceattr.inference.encoder import MultiViewEncoder
+    from faceattr.inference.heads import LinearHeads
     ds = CelebA.load(celeba_root, "test", max_images=200)
     faces = ds.crops(workers=1)
     s = attribute_index("Smiling")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from faceattr.heads import fit_linear_svms
+from faceattr.inference.heads import fit_linear_svms
 
 
 def test_joint_lbfgs_matches_liblinear():

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from faceattr.config import LAYER_NAMES, ModelConfig
-from faceattr.losses import (critic_loss, feature_loss, generator_loss, kl_divergence, layer_weight,
+from faceattr.nn.config import LAYER_NAMES, ModelConfig
+from faceattr.nn.losses import (critic_loss, feature_loss, generator_loss, kl_divergence, layer_weight,
                              reconstruction_loss, vae_loss)
-from faceattr.models import VAE, Critic, Decoder, Encoder
+from faceattr.nn.models import VAE, Critic, Decoder, Encoder
 
 
 def test_shapes_full_size():

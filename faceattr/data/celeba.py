@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
-from .geometry import CROP_BOX, IMAGE_SIZE, crop_aligned
-from .images import ImageError, load_rgb
+from ..faces.geometry import CROP_BOX, IMAGE_SIZE, crop_aligned
+from ..faces.images import ImageError, load_rgb
 
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
@@ -169,7 +169,7 @@ class CelebA:
         Decoded once in ``workers`` processes (default: all cores) and kept in the cache
         (faceattr.cache), so training is never starved by JPEG decoding.
         """
-        from . import cache
+        from .. import cache
         return cache.cached_array(
             f"crops-{self.cache_key()}-{len(self)}.npy",
             lambda a: a.shape == (len(self), IMAGE_SIZE, IMAGE_SIZE, 3),

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .attributes import ATTRIBUTE_NAMES
-from .device import resolve_device
-from .faces import PreparedImage, prepare
+from ..data.attributes import ATTRIBUTE_NAMES
+from ..device import resolve_device
+from ..faces.prepare import PreparedImage, prepare
 from .heads import LinearHeads, attribute_records
-from .images import is_image_path, source_name
+from ..faces.images import is_image_path, source_name
 
 
 def collect_inputs(paths) -> list[Path]:
@@ -32,8 +32,8 @@ class AttributePredictor:
 
     def __init__(self, weights="pretrained", device=None, batch_size: int | None = None, align: str = "auto",
                  largest_face: bool = False, min_face_size: int = 20):
-        from .encode import MultiViewEncoder
-        from .pretrained import Bundle
+        from .encoder import MultiViewEncoder
+        from .bundle import Bundle
         self.bundle = Bundle.load(weights)
         self.device = resolve_device(device)
         heads = self.bundle.heads()
@@ -48,7 +48,7 @@ class AttributePredictor:
     @property
     def detector(self):
         if self._detector is None:
-            from .detect import FaceDetector
+            from ..faces.detect import FaceDetector
             self._detector = FaceDetector(min_face_size=self.min_face_size, largest_only=self.largest_face,
                                           device=self.device)
         return self._detector

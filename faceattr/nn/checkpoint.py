@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
 from .config import ModelConfig
 from .models import VAE
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .device import resolve_device
+from ..device import resolve_device
 
 
 @dataclass

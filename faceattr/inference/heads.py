@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
+from ..data.attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
 
 DEFAULT_CS = (0.001, 0.01, 0.1)
 

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .device import autocast, memory_format, resolve_device, use_bf16
-from .trainer import to_float_images
+from ..device import autocast, memory_format, resolve_device, use_bf16
+from ..trainer import to_float_images
 
 
 def _fold_sequence(seq: nn.Sequential) -> nn.Sequential:

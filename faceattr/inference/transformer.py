@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .faces import ALIGN_MODES, FLAT_SIZE, prepare
+from ..faces.prepare import ALIGN_MODES, FLAT_SIZE, prepare
 
 
 class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
@@ -40,7 +40,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
 
     # ---- fitting: load the weights -------------------------------------------------------------
     def fit(self, X=None, y=None):
-        from .pretrained import Bundle
+        from .bundle import Bundle
         if self.align not in ALIGN_MODES:
             raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
         if self.batch_size is not None and (not isinstance(self.batch_size, (int, np.integer))
@@ -87,8 +87,8 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     def _get_encoder(self):
         enc = getattr(self, "_encoder", None)
         if enc is None:
-            from .encode import MultiViewEncoder
-            from .models import VAE
+            from .encoder import MultiViewEncoder
+            from ..nn.models import VAE
             vaes = {name: VAE.from_state_dict(cfg, state) for name, (cfg, state) in self.view_states_.items()}
             enc = self._encoder = MultiViewEncoder(vaes, device=self.device, batch_size=self.batch_size)
         return enc
@@ -96,7 +96,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     def _get_detector(self):
         det = getattr(self, "_detector", None)
         if det is None:
-            from .detect import FaceDetector
+            from ..faces.detect import FaceDetector
             det = self._detector = FaceDetector(min_face_size=self.min_face_size, largest_only=True,
                                                 device=self.device)
         return det
@@ -133,7 +133,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "view_states_")
-        from .encode import feature_names
+        from .encoder import feature_names
         return np.asarray(feature_names(self.views_, self.latent_dims_), dtype=object)
 
     def __sklearn_tags__(self):

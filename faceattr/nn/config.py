@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from .geometry import IMAGE_SIZE
+from ..faces.geometry import IMAGE_SIZE
 
 LAYER_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 AUGMENTATIONS = ("flip", "shift")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ModelConfig
-from .geometry import CROP_BOX, IMAGE_SIZE
+from ..nn.config import ModelConfig
+from ..faces.geometry import CROP_BOX, IMAGE_SIZE
 
 MANIFEST = "manifest.json"
 BUNDLE_FORMAT = "faceattr-bundle/1"
@@ -32,8 +33,9 @@ class BundleError(RuntimeError):
 # Where the shipped bundle is found, in order: FACEATTR_PRETRAINED; inside the installed package
 # (a wheel maps the repository's pretrained/ to faceattr/weights/); the pretrained/ folder beside
 # the package (a clone, or an editable install).
-PACKAGED = Path(str(importlib.resources.files("faceattr") / "weights"))
-IN_CLONE = Path(__file__).resolve().parent.parent / "pretrained"
+_PACKAGE = Path(str(importlib.resources.files("faceattr")))
+PACKAGED = _PACKAGE / "weights"
+IN_CLONE = _PACKAGE.parent / "pretrained"
 
 
 def default_bundle_dir() -> Path:
@@ -57,8 +59,11 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+# A file's hash is checked once per process and identity: path, inode, size, modification and
+# change time. Replacing a file (even at the same size with its mtime restored) changes the inode
+# or the ctime, which no user can set back, so the next load hashes it again.
 @lru_cache(maxsize=64)
-def _verified(path: str, mtime_ns: int, size: int, expected: str) -> bool:
+def _verified(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int, expected: str) -> bool:
     return sha256_file(path) == expected
 
 
@@ -78,6 +83,8 @@ class Bundle:
             manifest = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise BundleError(f"{path}: not valid JSON ({e})") from None
+        if not isinstance(manifest, dict):
+            raise BundleError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
         if manifest.get("format") != BUNDLE_FORMAT:
             raise BundleError(f"{path}: format {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}")
         return cls(root, manifest)
@@ -104,7 +111,7 @@ class Bundle:
         if not path.is_file():
             raise BundleError(f"{path}: listed in {self.root / MANIFEST} but missing")
         st = path.stat()
-        if not _verified(str(path), st.st_mtime_ns, st.st_size, entry["sha256"]):
+        if not _verified(str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, entry["sha256"]):
             raise BundleError(f"{path}: sha256 does not match {self.root / MANIFEST}; the file is "
                               f"corrupt or was replaced. Refusing to load it.")
         return path
@@ -117,13 +124,13 @@ class Bundle:
 
     def view_state(self, name: str) -> tuple[ModelConfig, dict]:
         """(config, float32 CPU state dict) of a view."""
-        from . import checkpoint
+        from ..nn import checkpoint
         obj = checkpoint.load(self.file(self.view_entry(name)))
         state = {k: (v.float() if v.is_floating_point() else v) for k, v in obj["state_dict"].items()}
         return ModelConfig.from_dict(obj["model_config"]), state
 
     def load_vae(self, name: str, device="cpu"):
-        from .models import VAE
+        from ..nn.models import VAE
         cfg, state = self.view_state(name)
         return VAE.from_state_dict(cfg, state).to(device)
 
@@ -132,6 +139,33 @@ class Bundle:
             raise BundleError(f"{self.root}: the bundle has no attribute heads")
         with np.load(self.file(self.manifest["heads"]), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+
+    # ---- writing ------------------------------------------------------------------------------
+    def save_manifest(self) -> None:
+        from ..atomic import write_text
+        write_text(self.root / MANIFEST, json.dumps(self.manifest, indent=1))
+
+    def put_arrays(self, key: str, arrays: dict[str, np.ndarray], **meta) -> Path:
+        """Store ``arrays`` as the bundle's ``key`` entry (``heads``, ``attribute_vectors``).
+
+        The file gets a new, content-derived name; then the manifest is replaced to point at it;
+        then the file it replaced is removed. A crash at any step leaves a manifest whose every
+        file matches its sha256 (at worst an unlisted file stays behind).
+        """
+        from ..atomic import atomic_path
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        data = buf.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        name = f"{key}-{digest[:12]}.npz"
+        with atomic_path(self.root / name) as tmp:
+            tmp.write_bytes(data)
+        old = self.manifest.get(key, {}).get("file")
+        self.manifest[key] = {**meta, "file": name, "sha256": digest}
+        self.save_manifest()
+        if old and old != name:
+            (self.root / old).unlink(missing_ok=True)
+        return self.root / name
 
     def attribute_vectors(self) -> dict[str, np.ndarray]:
         if "attribute_vectors" not in self.manifest:
