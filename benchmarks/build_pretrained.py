@@ -1,113 +1,93 @@
-"""Build pretrained/: verify the five view files, fit the 40 heads on the 500-d multi-view features
-(train split, C on val, Platt calibration on val), compute the attribute vectors, write
-manifest.json, and report test accuracies beside the paper's Table 1.
+"""Build a weights bundle: record the five view files in the manifest, fit the 40 heads on the
+500-d multi-view features (train split, C on val, Platt calibration on val), compute the attribute
+vectors, and report val and test accuracies beside the paper's Table 1.
 
-    python benchmarks/build_pretrained.py --root ../shared/data/celeba-mini
+    python benchmarks/build_pretrained.py --root ../shared/data/celeba-mini [--views-from DIR]
 
-The views themselves come from benchmarks/train_views_gpu.py (or ``faceattr train`` per layer).
+``--views-from DIR`` first copies DIR/view_relu*_1.pt into the bundle (e.g. the recipe study's
+fine-tuned views); without it the bundle's own view files are used. Every number comes from
+``faceattr.benchmark.evaluate``, the protocol of ``faceattr benchmark celeba``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
-import numpy as np
-
-from faceattr.atomic import atomic_path, write_text
+from faceattr.atomic import write_text
+from faceattr.benchmark import PAPER_ROW, evaluate, paper_table
 from faceattr.data.attributes import ATTRIBUTE_NAMES
-from faceattr.benchmark import (FeatureCache, accuracy_report, apply_heads, majority_scores, pixel_features,
-                                view_slices, paper_table, PAPER_ROW)
-from faceattr.data.celeba import CelebA
-from faceattr.nn.checkpoint import load
-from faceattr.nn.config import LAYER_NAMES
-from faceattr.generate import attribute_vectors
-from faceattr.inference.heads import fit_linear_heads
+from faceattr.generate import write_attribute_vectors
 from faceattr.inference.bundle import BUNDLE_FORMAT, MANIFEST, PREPROCESSING, Bundle, sha256_file
+from faceattr.nn.checkpoint import load
+from faceattr.nn.taps import LAYER_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_NOTE = ("celeba-mini train split (13,603 real CelebA aligned faces, identity-disjoint from val/test), "
-             "64x64 crops of box (30, 40, 168, 178); for the GPU run the crops travelled as JPEG quality 92 "
-             "(PSNR 40.1 dB against the exact crops)")
+PIXELS = "pixels 32x32"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
-    ap.add_argument("--bundle", default=str(REPO / "pretrained"))
-    ap.add_argument("--results", default=str(REPO / "benchmarks" / "results"))
-    args = ap.parse_args()
-    bundle_dir, results_dir = Path(args.bundle), Path(args.results)
-    gpu = json.loads((REPO / "benchmarks/results/training/gpu_summary.json").read_text())
-
+def view_entries(bundle_dir: Path, old: dict) -> dict:
     views = {}
     for v in LAYER_NAMES:
         f = bundle_dir / f"view_{v}.pt"
         obj = load(f)
         meta = obj.get("meta", {})
-        tc = meta.get("train_config", {})
-        final = {k: round(meta.get("final", {}).get(k, float("nan")), 4)
-                 for k in ("kl", "rec", "rec_scaled", "gan", "critic", "wasserstein")}
-        views[v] = {"file": f.name, "sha256": sha256_file(f), "model_config": obj["model_config"],
-                    "train_config": tc, "data": DATA_NOTE, "epochs": meta.get("epochs"),
-                    "steps": meta.get("steps"), "final_losses": final, "latent": meta.get("latent"),
-                    "storage": "float16", "training_device": gpu["device"],
-                    "training_seconds": gpu["views"][v]["seconds"],
-                    "float16_storage_max_latent_change": gpu["views"][v]["fp16_drift"]["max_abs_diff"]}
-    manifest = {"format": BUNDLE_FORMAT, "preprocessing": PREPROCESSING, "views": views,
-                "licence": "CelebA: non-commercial research only; see MODEL_CARD.md"}
-    write_text(bundle_dir / MANIFEST, json.dumps(manifest, indent=1))
+        sha = sha256_file(f)
+        kept = old.get(v, {}) if old.get(v, {}).get("sha256") == sha else {}  # same file: keep its record
+        views[v] = {**kept, "file": f.name, "sha256": sha, "model_config": obj["model_config"],
+                    "train_config": meta.get("train_config", kept.get("train_config", {})),
+                    "epochs": meta.get("epochs", kept.get("epochs")), "steps": meta.get("steps", kept.get("steps")),
+                    "latent": meta.get("latent", kept.get("latent")),
+                    "data": meta.get("data") or kept.get("data", "celeba-mini train split")}
+        if "history" in meta:
+            views[v]["history"] = meta["history"]
+    return views
 
-    bundle = Bundle.load(bundle_dir)
-    splits = {s: CelebA.load(args.root, s) for s in ("train", "val", "test")}
-    cache = FeatureCache(bundle)
-    feats = {s: cache.features(ds, progress=True) for s, ds in splits.items()}
-    y = {s: ds.labels for s, ds in splits.items()}
 
-    heads = fit_linear_heads(feats["train"], y["train"], feats["val"], y["val"])
-    with atomic_path(bundle_dir / "heads.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **heads)
-    report = {"multi_view": accuracy_report(apply_heads(heads, feats["test"]), y["test"]),
-              "multi_view_val": accuracy_report(apply_heads(heads, feats["val"]), y["val"]),
-              "majority": accuracy_report(majority_scores(y["train"], len(y["test"])), y["test"]),
-              "views": {}, "views_val": {}}
-    pix = {s: pixel_features(ds.crops()) for s, ds in splits.items()}
-    hp = fit_linear_heads(pix["train"], y["train"], pix["val"], y["val"])
-    report["pixels_32x32"] = accuracy_report(apply_heads(hp, pix["test"]), y["test"])
-    report["pixels_32x32_val"] = accuracy_report(apply_heads(hp, pix["val"]), y["val"])
-    for v, sl in view_slices(bundle, bundle.views).items():
-        hv = fit_linear_heads(feats["train"][:, sl], y["train"], feats["val"][:, sl], y["val"])
-        report["views"][v] = accuracy_report(apply_heads(hv, feats["test"][:, sl]), y["test"])
-        report["views_val"][v] = accuracy_report(apply_heads(hv, feats["val"][:, sl]), y["val"])
-        views[v]["val_accuracy_single_view"] = round(report["views_val"][v]["mean_accuracy"], 4)
-        views[v]["beats_pixels_on_val"] = bool(report["views_val"][v]["mean_accuracy"]
-                                              > report["pixels_32x32_val"]["mean_accuracy"])
-        views[v]["test_accuracy_single_view"] = round(report["views"][v]["mean_accuracy"], 4)
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    ap.add_argument("--bundle", default=str(REPO / "pretrained"))
+    ap.add_argument("--views-from", default=None, help="copy view_relu*_1.pt from this folder first")
+    ap.add_argument("--results", default=str(REPO / "benchmarks" / "results"))
+    args = ap.parse_args()
+    bundle_dir, results_dir = Path(args.bundle), Path(args.results)
+    if args.views_from:
+        for v in LAYER_NAMES:
+            shutil.copy2(Path(args.views_from) / f"view_{v}.pt", bundle_dir / f"view_{v}.pt")
+    old = json.loads((bundle_dir / MANIFEST).read_text()) if (bundle_dir / MANIFEST).is_file() else {}
+    bundle = Bundle(bundle_dir, {**old, "format": BUNDLE_FORMAT, "preprocessing": PREPROCESSING,
+                                 "views": view_entries(bundle_dir, old.get("views", {})),
+                                 "licence": "CelebA: non-commercial research only; see MODEL_CARD.md"})
+    bundle.save_manifest()
 
-    av = attribute_vectors(feats["train"], y["train"], view_slices(bundle, bundle.views))
-    with atomic_path(bundle_dir / "attribute_vectors.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **av)
-
-    manifest["heads"] = {"file": "heads.npz", "sha256": sha256_file(bundle_dir / "heads.npz"),
-                         "views": bundle.views, "kind": "40 linear SVMs (squared hinge, L2), C per attribute "
-                         "from {0.001, 0.01, 0.1} by val accuracy, Platt-calibrated on val",
-                         "data": "celeba-mini train (fit), val (C and calibration)",
-                         "test_mean_accuracy": round(report["multi_view"]["mean_accuracy"], 4),
-                         "val_mean_accuracy": round(report["multi_view_val"]["mean_accuracy"], 4),
-                         "test_per_attribute": {a: round(report["multi_view"]["per_attribute"][a], 4)
-                                                for a in ATTRIBUTE_NAMES}}
-    manifest["attribute_vectors"] = {"file": "attribute_vectors.npz",
-                                     "sha256": sha256_file(bundle_dir / "attribute_vectors.npz"),
-                                     "data": "celeba-mini train: mean latent of up to 2,000 positive faces "
-                                             "minus that of up to 2,000 negative faces, per attribute and view"}
-    manifest["metrics"] = {"test_split": "celeba-mini test (1,699 faces)",
-                           "multi_view_mean_accuracy": round(report["multi_view"]["mean_accuracy"], 4),
-                           "majority_mean_accuracy": round(report["majority"]["mean_accuracy"], 4),
-                           "pixels_32x32_mean_accuracy": round(report["pixels_32x32"]["mean_accuracy"], 4),
-                           "paper_vae_wgan_mean_accuracy": paper_table()[PAPER_ROW]["Average"] / 100}
-    write_text(bundle_dir / MANIFEST, json.dumps(manifest, indent=1))
+    res, heads = evaluate(args.root, ("val", "test"), heads="fit", weights=bundle_dir,
+                          baselines=("majority", "pixels", "views"))
+    val, test = res["val"], res["test"]
+    for v in LAYER_NAMES:
+        e = bundle.manifest["views"][v]
+        e["val_accuracy_single_view"] = round(val["baselines"][f"view {v}"]["mean_accuracy"], 4)
+        e["test_accuracy_single_view"] = round(test["baselines"][f"view {v}"]["mean_accuracy"], 4)
+        e["beats_pixels_on_val"] = bool(val["baselines"][f"view {v}"]["mean_accuracy"]
+                                        > val["baselines"][PIXELS]["mean_accuracy"])
+    bundle.manifest["metrics"] = {
+        "test_split": f"celeba-mini test ({test['n_images']:,} faces)",
+        "multi_view_mean_accuracy": round(test["mean_accuracy"], 4),
+        "multi_view_val_mean_accuracy": round(val["mean_accuracy"], 4),
+        "majority_mean_accuracy": round(test["baselines"]["majority"]["mean_accuracy"], 4),
+        "pixels_32x32_mean_accuracy": round(test["baselines"][PIXELS]["mean_accuracy"], 4),
+        "pixels_32x32_val_mean_accuracy": round(val["baselines"][PIXELS]["mean_accuracy"], 4),
+        "paper_vae_wgan_mean_accuracy": paper_table()[PAPER_ROW]["Average"] / 100}
+    bundle.put_arrays(
+        "heads", heads, views=bundle.views,
+        kind="40 linear SVMs (squared hinge, L2), C per attribute from {0.001, 0.01, 0.1} by val accuracy, "
+             "Platt-calibrated on val",
+        data="celeba-mini train (fit), val (C and calibration)",
+        test_mean_accuracy=round(test["mean_accuracy"], 4), val_mean_accuracy=round(val["mean_accuracy"], 4),
+        test_per_attribute={a: round(test["per_attribute"][a], 4) for a in ATTRIBUTE_NAMES})
+    write_attribute_vectors(bundle, args.root)
+    report = {"val": val, "test": test}
     write_text(results_dir / "pretrained_report.json", json.dumps(report, indent=1))
     write_text(results_dir / "pretrained_report.md", report_markdown(report))
     print(report_markdown(report))
@@ -115,20 +95,26 @@ def main() -> None:
 
 def report_markdown(report: dict) -> str:
     paper = paper_table()[PAPER_ROW]
-    rows = [("multi-view (5 x 100-d)", report["multi_view"])]
-    rows += [(f"single view {v}", r) for v, r in report["views"].items()]
-    rows += [("raw pixels 32x32, linear SVM", report["pixels_32x32"]), ("majority class", report["majority"])]
-    lines = ["Test split of celeba-mini (1,699 faces), accuracy in %; the paper's row is on the official "
-             "CelebA test split (19,962 faces) with 12x our training data.", "",
-             "| attribute | " + " | ".join(n for n, _ in rows) + " | paper VAE-WGAN |",
-             "|---" * (len(rows) + 2) + "|"]
+    test, val = report["test"], report["val"]
+    names = [("multi-view (5 x 100-d)", None)] + [(f"single view {v}", f"view {v}") for v in LAYER_NAMES] + \
+        [("raw pixels 32x32, linear SVM", PIXELS), ("majority class", "majority")]
+
+    def row(r, key):
+        return r if key is None else r["baselines"][key]
+    lines = [f"`python benchmarks/build_pretrained.py`: test split of celeba-mini ({test['n_images']:,} faces), "
+             "accuracy in %; the paper's row is on the official CelebA test split (19,962 faces) with 12x our "
+             "training data. Every row: 40 linear SVMs fitted on train, C chosen on val.", "",
+             "| attribute | " + " | ".join(n for n, _ in names) + " | paper VAE-WGAN |",
+             "|---" * (len(names) + 2) + "|"]
     for a in ATTRIBUTE_NAMES:
-        lines.append(f"| {a} | " + " | ".join(f"{100 * r['per_attribute'][a]:.1f}" for _, r in rows)
+        lines.append(f"| {a} | " + " | ".join(f"{100 * row(test, k)['per_attribute'][a]:.1f}" for _, k in names)
                      + f" | {paper[a]:.0f} |")
-    lines.append("| **mean** | " + " | ".join(f"**{100 * r['mean_accuracy']:.2f}**" for _, r in rows)
+    lines.append("| **mean** | " + " | ".join(f"**{100 * row(test, k)['mean_accuracy']:.2f}**" for _, k in names)
                  + f" | **{paper['Average']:.2f}** |")
-    lines.append("| mean balanced accuracy | " + " | ".join(f"{100 * r['mean_balanced_accuracy']:.2f}" for _, r in rows)
-                 + " | - |")
+    lines.append("| mean balanced accuracy | " + " | ".join(f"{100 * row(test, k)['mean_balanced_accuracy']:.2f}"
+                                                         for _, k in names) + " | - |")
+    lines.append("| mean accuracy on val | " + " | ".join(f"{100 * row(val, k)['mean_accuracy']:.2f}"
+                                                       for _, k in names) + " | - |")
     return "\n".join(lines) + "\n"
 
 

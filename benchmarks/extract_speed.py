@@ -29,7 +29,7 @@ from faceattr.device import cpu_description, machine_description
 from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.faces.prepare import prepare
 from faceattr.inference.bundle import Bundle
-from faceattr.trainer import to_float_images
+from faceattr.nn.models import to_float_images
 
 OUT = Path(__file__).resolve().parent / "results"
 

@@ -39,13 +39,15 @@ from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
 from faceattr.cache import cache_dir
 from faceattr.data.celeba import CelebA
-from faceattr.nn.config import LAYER_NAMES, ModelConfig, TrainConfig
+from faceattr.nn.config import ModelConfig, TrainConfig
+from faceattr.nn.taps import LAYER_NAMES
 from faceattr.device import autocast, cpu_description, memory_format, use_bf16
 from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.inference.heads import fit_linear_heads
 from faceattr.nn.losses import reconstruction_loss
 from faceattr.inference.bundle import Bundle
-from faceattr.trainer import Trainer, latent_statistics, resolve_init, to_float_images
+from faceattr.trainer import Trainer, latent_statistics, resolve_init
+from faceattr.nn.models import to_float_images
 from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"

@@ -31,7 +31,7 @@ from faceattr.atomic import write_text
 from faceattr.data.celeba import CelebA
 from faceattr.grid import save_grid
 from faceattr.nn.losses import feature_loss, layer_weight
-from faceattr.trainer import to_float_images
+from faceattr.nn.models import to_float_images
 from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"

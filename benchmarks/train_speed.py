@@ -22,38 +22,14 @@ import torch
 
 from faceattr.atomic import write_text
 from faceattr.data.celeba import CelebA
-from faceattr.nn.config import LAYER_NAMES, ModelConfig, TrainConfig
+from faceattr.nn.config import ModelConfig, TrainConfig
+from faceattr.nn.taps import LAYER_NAMES
 from faceattr.device import cpu_description, machine_description
-from faceattr.nn.losses import layer_weight
-from faceattr.trainer import Trainer, to_float_images
+from faceattr.trainer import Trainer, plain_algorithm1_step
+from faceattr.nn.models import to_float_images
 from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"
-
-
-def plain_float32_step(t: Trainer, x: torch.Tensor) -> torch.Tensor:
-    """Algorithm 1, one step, as one would first write it (same math as ``Trainer.train_step``)."""
-    cfg, tap = t.cfg, t.model_cfg.critic_input_layer
-    x_hat, mean, logvar = t.vae(x, t.noise)
-    with torch.no_grad():
-        f_x = t.loss_net(x, t.layers_needed)
-    f_xhat = t.loss_net(x_hat, t.layers_needed)
-    d_real, d_fake = t.critic(f_x[tap]), t.critic(f_xhat[tap])
-    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
-    rec = cfg.reference["scale"] * sum(layer_weight(l) * 0.5 * (f_x[l] - f_xhat[l]).pow(2).mean()
-                                       for l in t.model_cfg.layers)
-    loss_vae = cfg.alpha * kl + cfg.beta * rec - cfg.gan_label * d_fake.mean()
-    loss_critic = cfg.gan_label * (d_fake.mean() - d_real.mean())
-    t.opt_vae.zero_grad()
-    t.opt_critic.zero_grad()
-    loss_critic.backward(inputs=list(t.critic.parameters()), retain_graph=True)
-    loss_vae.backward(inputs=list(t.vae.parameters()))
-    t.opt_vae.step()
-    t.opt_critic.step()
-    with torch.no_grad():
-        for p in t.critic.parameters():
-            p.clamp_(-cfg.clip, cfg.clip)
-    return loss_vae
 
 
 def timing_trainer(view: str, images, loss_net, precision: str, n_batches: int) -> tuple[Trainer, list]:
@@ -61,18 +37,13 @@ def timing_trainer(view: str, images, loss_net, precision: str, n_batches: int) 
     ``n_batches`` ready input batches: the set-up every training-speed benchmark times against."""
     t = Trainer(ModelConfig(layers=(view,)), TrainConfig(batch_size=64, reference_images=64), images,
                 "/tmp/faceattr-train-speed", loss_net, device="cpu", precision=precision, progress=False)
-    t._compute_reference()
     return t, [to_float_images(t.images[i * 64:(i + 1) * 64], t.fmt) for i in range(n_batches)]
 
 
-def machine() -> dict:
-    return machine_description()
-
-
 def images_per_s(view: str, images, loss_net, mode: str, steps: int, warmup: int = 2) -> float:
-    """``mode``: "plain" (plain_float32_step), "float32" (the trainer's step in float32), "auto"."""
+    """``mode``: "plain" (plain_algorithm1_step), "float32" (the trainer's step in float32), "auto"."""
     t, batches = timing_trainer(view, images, loss_net, "auto" if mode == "auto" else "float32", warmup + steps)
-    step = (lambda x: plain_float32_step(t, x)) if mode == "plain" else (lambda x: t.train_step(x)["loss"])
+    step = (lambda x: plain_algorithm1_step(t, x)) if mode == "plain" else (lambda x: t.train_step(x)["loss"])
     for x in batches[:warmup]:
         step(x)
     start = time.perf_counter()
@@ -99,7 +70,7 @@ def main() -> None:
         print(view, rows[view], flush=True)
     mean_speedup = sum(r["speedup"] for r in rows.values()) / len(rows)
     mean_precision = sum(r["speedup_over_trainer_float32"] for r in rows.values()) / len(rows)
-    result = {"machine": machine(), "batch_size": 64, "timed_steps": args.steps, "views": rows, "mean_speedup": round(mean_speedup, 2),
+    result = {"machine": machine_description(), "batch_size": 64, "timed_steps": args.steps, "views": rows, "mean_speedup": round(mean_speedup, 2),
               "mean_speedup_over_trainer_float32": round(mean_precision, 2)}
     write_text(OUT / "train_speed.json", json.dumps(result, indent=1))
     md = ["| view | plain float32 images/s | trainer in float32 | trainer | speed-up over plain float32 | "

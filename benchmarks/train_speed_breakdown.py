@@ -23,11 +23,11 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.train_speed import machine, timing_trainer  # noqa: E402
+from benchmarks.train_speed import timing_trainer  # noqa: E402
 from faceattr.atomic import write_text  # noqa: E402
 from faceattr.data.celeba import CelebA  # noqa: E402
-from faceattr.nn.config import LAYER_NAMES  # noqa: E402
-from faceattr.device import cpu_description  # noqa: E402
+from faceattr.nn.taps import LAYER_NAMES  # noqa: E402
+from faceattr.device import cpu_description, machine_description  # noqa: E402
 from faceattr.nn.vgg import load_loss_network  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -73,7 +73,7 @@ def main() -> None:
         row["ceiling"] = max(row["conv_speedup"], row["other_speedup"])
         rows[view] = row
         print(view, json.dumps(row), flush=True)
-    result = {"machine": machine(), "batch_size": 64, "profiled_steps": args.steps, "views": rows}
+    result = {"machine": machine_description(), "batch_size": 64, "profiled_steps": args.steps, "views": rows}
     write_text(OUT / "train_speed_breakdown.json", json.dumps(result, indent=1))
     md = ["| view | conv s/step f32 -> trainer | other s/step f32 -> trainer | conv speed-up | other speed-up | "
           "step speed-up (profiled) | conv share of a trainer step |", "|---|---|---|---|---|---|---|"]

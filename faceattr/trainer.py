@@ -1,4 +1,4 @@
-"""Algorithm 1: train one VAE-WGAN view on 64x64 faces (paper section 3, SPEC.md)."""
+"""Algorithm 1: train one VAE-WGAN view on 64x64 faces (paper section 3, docs/method.md)."""
 from __future__ import annotations
 
 import copy
@@ -15,12 +15,13 @@ from torch import nn
 
 from .nn import checkpoint as ckpt
 from .atomic import write_text
-from .nn.config import LAYER_NAMES, SHIFT_PIXELS, ModelConfig, TrainConfig
+from .nn.config import SHIFT_PIXELS, ModelConfig, TrainConfig
+from .nn.taps import LAYER_NAMES
 from .device import autocast, memory_format, resolve_device, use_bf16
 from .grid import save_grid
-from .nn.losses import critic_loss, feature_loss, generator_loss, kl_divergence, layer_weight, \
-    reconstruction_loss, vae_loss
-from .nn.models import VAE, Critic
+from .nn.losses import critic_loss, feature_loss, generator_loss, kl_divergence, kl_per_sample, \
+    layer_weight, reconstruction_loss, vae_loss
+from .nn.models import VAE, Critic, to_float_images
 
 ACTIVE_VARIANCE = 0.01
 # TrainConfig fields a resumed run must share with the run it continues.
@@ -38,11 +39,6 @@ class _CriticPair(nn.Module):
 
     def forward(self, real, fake):
         return self.critic(real), self.critic(fake)
-
-
-def to_float_images(batch_uint8: torch.Tensor, fmt=torch.contiguous_format) -> torch.Tensor:
-    """(B, 64, 64, 3) uint8 -> (B, 3, 64, 64) float in [0, 1]."""
-    return batch_uint8.permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=fmt)
 
 
 @torch.no_grad()
@@ -70,9 +66,8 @@ def latent_statistics(encoder, images_uint8: torch.Tensor, device, bf16: bool, b
         x = to_float_images(chunk.to(device), fmt)
         with autocast(device, bf16):
             m, lv = encoder(x)
-        m, lv = m.float(), lv.float()
-        means.append(m.cpu())
-        kls.append((0.5 * (m.pow(2) + lv.exp() - 1 - lv).sum(1)).cpu())
+        means.append(m.float().cpu())
+        kls.append(kl_per_sample(m, lv).cpu())
     encoder.train(was_training)
     mu = torch.cat(means)
     var = mu.var(dim=0) if len(mu) > 1 else torch.zeros(mu.shape[1])
@@ -154,6 +149,7 @@ class Trainer:
         self.augment_rng.manual_seed(train_cfg.seed * 104_729 + self.rank)
         self.epoch, self.step_in_epoch, self.step = 0, 0, 0
         self.last_latent: dict = {}
+        self._reference: dict | None = None
 
         self.vae_ddp, self.critic_ddp = self.vae, _CriticPair(self.critic)
         if self.distributed:
@@ -163,14 +159,20 @@ class Trainer:
             self.critic_ddp = DDP(self.critic_ddp, device_ids=ids)
 
     # ---- set-up -------------------------------------------------------------------------------
-    def _compute_reference(self) -> None:
-        n = min(self.cfg.reference_images, len(self.images))
-        x = to_float_images(self.images[:n], self.fmt)
-        per_layer = reference_terms(self.loss_net, x)
-        total = sum(per_layer.values())
-        chosen = sum(per_layer[l] for l in self.model_cfg.layers)
-        scale = total / chosen if self.cfg.rec_balance == "reference" else 1.0
-        self.cfg.reference = {"per_layer": per_layer, "total": total, "scale": scale, "images": n}
+    @property
+    def reference(self) -> dict:
+        """The balancing of this view's reconstruction term (docs/method.md, "Balancing a
+        single-layer view"): each layer's weighted term for the average-face output on the first
+        ``reference_images`` training faces, their total, and the scale applied. Computed once, at
+        the first step; a resumed run takes it from its checkpoint."""
+        if self._reference is None:
+            n = min(self.cfg.reference_images, len(self.images))
+            per_layer = reference_terms(self.loss_net, to_float_images(self.images[:n], self.fmt))
+            total = sum(per_layer.values())
+            chosen = sum(per_layer[l] for l in self.model_cfg.layers)
+            scale = total / chosen if self.cfg.rec_balance == "reference" else 1.0
+            self._reference = {"per_layer": per_layer, "total": total, "scale": scale, "images": n}
+        return self._reference
 
     @property
     def checkpoint_path(self) -> Path:
@@ -183,7 +185,7 @@ class Trainer:
             "opt_vae": self.opt_vae.state_dict(), "opt_critic": self.opt_critic.state_dict(),
             "noise": self.noise.get_state(), "augment_rng": self.augment_rng.get_state(), "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch, "step": self.step, "latent": self.last_latent,
-            "n_images": len(self.images), "data": self.data,
+            "n_images": len(self.images), "data": self.data, "reference": self.reference,
         }
 
     def load_state(self, obj: dict) -> None:
@@ -211,7 +213,8 @@ class Trainer:
         if "augment_rng" in obj:
             self.augment_rng.set_state(obj["augment_rng"])
         self.epoch, self.step_in_epoch, self.step = obj["epoch"], obj["step_in_epoch"], obj["step"]
-        self.cfg.reference = obj["train_config"]["reference"]
+        # Checkpoints before the reference left TrainConfig kept it there.
+        self._reference = obj.get("reference") or obj["train_config"]["reference"]
         self.last_latent = obj.get("latent", {})
 
     def save_checkpoint(self) -> None:
@@ -229,7 +232,8 @@ class Trainer:
             tap = self.model_cfg.critic_input_layer
             d_real, d_fake = self.critic_ddp(f_x[tap], f_xhat[tap])  # (B,), (B,)
         kl = kl_divergence(mean, logvar)
-        rec = reconstruction_loss(f_x, f_xhat, self.model_cfg.layers, cfg.reference["scale"])
+        scale = self.reference["scale"]
+        rec = reconstruction_loss(f_x, f_xhat, self.model_cfg.layers, scale)
         gan = generator_loss(d_fake, cfg.gan_label)
         loss = vae_loss(kl, rec, gan, cfg.alpha, cfg.beta)
         loss_c = critic_loss(d_real, d_fake, cfg.gan_label)
@@ -252,7 +256,7 @@ class Trainer:
             for p in self.critic.parameters():
                 p.clamp_(-cfg.clip, cfg.clip)
         # Tensors, not floats: reading them forces a device sync, done only when logging.
-        return {"kl": kl.detach(), "rec": rec.detach() / cfg.reference["scale"], "rec_scaled": rec.detach(),
+        return {"kl": kl.detach(), "rec": rec.detach() / scale, "rec_scaled": rec.detach(),
                 "gan": gan.detach(), "critic": loss_c.detach(),
                 "wasserstein": (d_real.float().mean() - d_fake.float().mean()).detach(), "loss": loss.detach()}
 
@@ -292,10 +296,9 @@ class Trainer:
             self.load_state(ckpt.load(self.checkpoint_path))
             self._truncate_log(self.step)
         else:
-            self._compute_reference()
             if self.rank == 0:
                 (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
-                self._log({"event": "start", "reference": self.cfg.reference,
+                self._log({"event": "start", "reference": self.reference,
                            "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
                            "device": str(self.device), "bf16": self.bf16, "world_size": self.world})
         total_steps = self.cfg.epochs * self.steps_per_epoch
@@ -349,7 +352,8 @@ class Trainer:
         elif self.rank == 0:
             ckpt.save_view(self.vae, self.out_dir / "view.pt",
                            meta={"latent": self.last_latent, "steps": self.step, "epochs": self.epoch,
-                                 "train_config": self.cfg.to_dict(), "final": self._last_metrics()})
+                                 "train_config": self.cfg.to_dict(), "reference": self.reference,
+                                 "final": self._last_metrics(), "data": self.data})
         return TrainResult(self.out_dir, self.step, self.epoch, self._last_metrics(), self.last_latent)
 
     def _claim_out_dir(self, overwrite: bool) -> None:
@@ -470,3 +474,31 @@ def train_view(root, out="runs/view", train_config: TrainConfig | None = None, l
                       progress=progress, vae_state=vae_state,
                       data=f"{ds.root.resolve()} train split, {len(ds)} faces")
     return trainer.fit(resume=resume, overwrite=overwrite)
+
+
+def plain_algorithm1_step(t: "Trainer", x: torch.Tensor) -> torch.Tensor:
+    """Algorithm 1, one step, as one would first write it: one forward; the critic's loss
+    back-propagated to the critic, then eq. 8 back-propagated to the VAE through the critic a second
+    time; losses as printed, in float32. The reference ``Trainer.train_step`` is tested against
+    (same networks after the same steps) and timed against (benchmarks/train_speed.py)."""
+    cfg, tap = t.cfg, t.model_cfg.critic_input_layer
+    x_hat, mean, logvar = t.vae(x, t.noise)
+    with torch.no_grad():
+        f_x = t.loss_net(x, t.layers_needed)
+    f_xhat = t.loss_net(x_hat, t.layers_needed)
+    d_real, d_fake = t.critic(f_x[tap]), t.critic(f_xhat[tap])
+    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+    rec = t.reference["scale"] * sum(layer_weight(l) * 0.5 * (f_x[l] - f_xhat[l]).pow(2).mean()
+                                       for l in t.model_cfg.layers)
+    loss_vae = cfg.alpha * kl + cfg.beta * rec - cfg.gan_label * d_fake.mean()
+    loss_critic = cfg.gan_label * (d_fake.mean() - d_real.mean())
+    t.opt_vae.zero_grad()
+    t.opt_critic.zero_grad()
+    loss_critic.backward(inputs=list(t.critic.parameters()), retain_graph=True)
+    loss_vae.backward(inputs=list(t.vae.parameters()))
+    t.opt_vae.step()
+    t.opt_critic.step()
+    with torch.no_grad():
+        for p in t.critic.parameters():
+            p.clamp_(-cfg.clip, cfg.clip)
+    return loss_vae

@@ -147,3 +147,13 @@ def test_prepare_records_errors_and_empty_faces(tmp_path):
     r = prepare(np.zeros(12288, np.float32), "none")
     assert r.faces.shape == (1, 64, 64, 3)
     assert "12288" in prepare(np.zeros(100), "none").error
+
+
+def test_similarity_transform_equals_scikit_image():
+    from skimage.transform import SimilarityTransform
+    from faceattr.faces.align import CELEBA_TEMPLATE, similarity_transform
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        src = CELEBA_TEMPLATE * rng.uniform(0.5, 3) + rng.normal(0, 4, CELEBA_TEMPLATE.shape) + rng.uniform(0, 300, 2)
+        ref = SimilarityTransform.from_estimate(src, CELEBA_TEMPLATE)
+        np.testing.assert_allclose(similarity_transform(src, CELEBA_TEMPLATE), ref.params[:2], atol=1e-9)

@@ -36,11 +36,35 @@ def test_fit_heads_on_synthetic_tree(tmp_path, under_celeba):
     write_celeba_tree(tmp_path / "data", n=30, under_celeba=under_celeba)
     out = tmp_path / "res"
     r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(tmp_path / "data"), "--heads", "fit",
-                                  "--baselines", "majority,pixels,pca", "--out", str(out)])
+                                  "--baselines", "majority,pixels,pca,hidden", "--out", str(out)])
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert res["n_images"] == 10 and res["heads"] == "fit"
-    assert {"majority", "pixels 32x32"} <= set(res["baselines"]) and any(k.startswith("pca") for k in res["baselines"])
+    assert {"majority", "pixels 32x32", "hidden relu3_1"} <= set(res["baselines"])
+    assert any(k.startswith("pca") for k in res["baselines"])
+    assert res["baselines"]["hidden relu3_1"]["dims"] == 4096
+
+
+def test_vgg19_baseline_picks_its_layer_on_val(tmp_path, celeba_root):
+    from faceattr.benchmark import VGG19_LAYERS, evaluate
+    res, _ = evaluate(celeba_root, ("val", "test"), baselines=("vgg19",), max_images=120, progress=False)
+    for split in ("val", "test"):
+        row = res[split]["baselines"]["vgg19"]
+        assert row["layer"] in VGG19_LAYERS and set(row["val_mean_accuracy_by_layer"]) == set(VGG19_LAYERS)
+        assert row["val_mean_accuracy"] == max(row["val_mean_accuracy_by_layer"].values())
+        assert 0.5 < row["mean_accuracy"] <= 1
+    assert res["val"]["baselines"]["vgg19"]["mean_accuracy"] == pytest.approx(
+        res["val"]["baselines"]["vgg19"]["val_mean_accuracy"], abs=1e-6)
+
+
+def test_vgg19_baseline_says_where_its_weights_come_from(tmp_path, celeba_root, monkeypatch):
+    from faceattr.nn import vgg
+    monkeypatch.setattr(vgg, "find_weight_sources", lambda: [])
+    monkeypatch.delenv("FACEATTR_VGG19_WEIGHTS", raising=False)
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(celeba_root), "--baselines", "vgg19",
+                                  "--max-images", "10", "--out", str(tmp_path)])
+    assert r.exit_code == 1 and "vgg19 baseline needs the VGG19 ImageNet weights" in r.output
+    assert "faceattr[train]" in r.output
 
 
 def test_wrong_root_and_missing_images(tmp_path):

@@ -3,7 +3,9 @@ import math
 import pytest
 import torch
 
-from faceattr.nn.config import LAYER_NAMES, ModelConfig
+from faceattr.nn.config import ModelConfig
+
+from faceattr.nn.taps import LAYER_NAMES
 from faceattr.nn.losses import (critic_loss, feature_loss, generator_loss, kl_divergence, layer_weight,
                              reconstruction_loss, vae_loss)
 from faceattr.nn.models import VAE, Critic, Decoder, Encoder
@@ -99,3 +101,32 @@ def test_wgan_terms_with_relaxed_labels():
 
 def test_layer_names_are_the_five_taps():
     assert LAYER_NAMES == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@pytest.mark.parametrize("tap", ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
+def test_critic_reads_every_real_vgg19_tap(tap, real_faces):
+    from faceattr.nn.models import to_float_images
+    from faceattr.nn.vgg import load_loss_network
+    try:
+        vgg = load_loss_network()
+    except Exception as e:  # pragma: no cover - depends on the install
+        pytest.skip(str(e))
+    cfg = ModelConfig(critic_input_layer=tap, critic_widths=(8, 16, 16, 32))
+    crit = Critic(cfg)
+    f = vgg(to_float_images(torch.from_numpy(real_faces[:4].copy())), (tap,))[tap]
+    out = crit(f)
+    assert out.shape == (4,) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in crit.parameters())
+
+
+def test_trainer_step_with_a_deep_critic_tap(tmp_path, random_vgg):
+    import numpy as np
+    from faceattr.nn.config import TrainConfig
+    from faceattr.trainer import Trainer
+    cfg = ModelConfig(latent_dim=8, encoder_widths=(8, 8, 16, 16), decoder_widths=(16, 8, 8),
+                      critic_widths=(8, 8, 16, 16), layers=("relu3_1",), critic_input_layer="relu4_1")
+    images = np.random.default_rng(0).integers(0, 255, (16, 64, 64, 3), dtype=np.uint8)
+    t = Trainer(cfg, TrainConfig(epochs=1, batch_size=8, reference_images=8), images, tmp_path, random_vgg,
+                device="cpu", precision="float32", progress=False)
+    assert t.fit().steps == 2

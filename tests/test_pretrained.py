@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from faceattr.nn.config import LAYER_NAMES
+from faceattr.nn.taps import LAYER_NAMES
 from faceattr.inference.bundle import Bundle, BundleError, default_bundle_dir
 
 
@@ -15,7 +15,7 @@ def test_bundle_is_complete_verified_and_small(pretrained_bundle):
     for v in b.views:
         e = b.view_entry(v)
         assert e["latent"]["active_dims"] >= 50
-        # SPEC.md asks each view to beat raw pixels on val; the manifest records whether it does
+        # docs/method.md asks each view to beat raw pixels on val; the manifest records whether it does
         # (for the shipped views it does not: see README, "How good are the weights").
         assert isinstance(e["beats_pixels_on_val"], bool) and 0.5 < e["val_accuracy_single_view"] < 1
         assert e["epochs"] == 5 and e["steps"] > 0 and e["model_config"]["layers"] == [v]

@@ -10,7 +10,8 @@ import torch
 
 from faceattr.nn import checkpoint as ckpt
 from faceattr.nn.config import ModelConfig, TrainConfig
-from faceattr.trainer import Trainer, to_float_images
+from faceattr.trainer import Trainer
+from faceattr.nn.models import to_float_images
 
 
 def _trainer(tmp_path, cfg, images, vgg, **kw):
@@ -29,7 +30,6 @@ def test_loss_falls_on_real_faces_with_real_vgg(tmp_path, real_faces):
     cfg = ModelConfig(latent_dim=16, encoder_widths=(8, 16, 16, 32), decoder_widths=(16, 16, 8),
                       critic_widths=(8, 8, 16, 16), layers=("relu1_1",))
     t = _trainer(tmp_path, cfg, real_faces[:128], vgg, epochs=1, batch_size=16)
-    t._compute_reference()
     x = to_float_images(t.images[:16])
     recs = [float(t.train_step(x)["rec"]) for _ in range(30)]
     assert np.mean(recs[-5:]) < 0.7 * np.mean(recs[:3]), recs
@@ -39,7 +39,6 @@ def test_loss_falls_on_real_faces_with_real_vgg(tmp_path, real_faces):
 def test_clipping_holds_after_a_step(tmp_path, tiny_cfg, random_vgg):
     images = np.random.default_rng(0).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
     t = _trainer(tmp_path, tiny_cfg, images, random_vgg)
-    t._compute_reference()
     t.train_step(to_float_images(t.images[:16]))
     assert all(p.abs().max() <= 0.01 + 1e-9 for p in t.critic.parameters())
 
@@ -47,13 +46,11 @@ def test_clipping_holds_after_a_step(tmp_path, tiny_cfg, random_vgg):
 def test_reference_balancing_recorded(tmp_path, tiny_cfg, random_vgg):
     images = np.random.default_rng(0).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
     t = _trainer(tmp_path, tiny_cfg, images, random_vgg)
-    t._compute_reference()
-    ref = t.cfg.reference
+    ref = t.reference
     assert set(ref["per_layer"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
     assert ref["scale"] == pytest.approx(ref["total"] / ref["per_layer"]["relu2_1"])
     lit = _trainer(tmp_path / "lit", tiny_cfg, images, random_vgg, rec_balance="literal")
-    lit._compute_reference()
-    assert lit.cfg.reference["scale"] == 1.0
+    assert lit.reference["scale"] == 1.0
 
 
 def test_fit_writes_log_grid_checkpoint_and_view(tmp_path, tiny_cfg, random_vgg):
@@ -83,7 +80,7 @@ def test_checkpoint_round_trip(tmp_path, tiny_cfg, random_vgg):
         assert torch.equal(a, b)
     for a, b in zip(t.critic.parameters(), t2.critic.parameters()):
         assert torch.equal(a, b)
-    assert t2.step == t.step and t2.cfg.reference == t.cfg.reference
+    assert t2.step == t.step and t2.reference == t.reference
 
 
 def test_resume_equals_uninterrupted_run(tmp_path, tiny_cfg, random_vgg):
@@ -122,22 +119,15 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path):
 
 
 def test_one_critic_backward_step_equals_plain_algorithm_1(tmp_path, tiny_cfg, random_vgg):
-    """The trainer reuses the critic's backward for the VAE's adversarial gradient; the speed
-    benchmark's plain step back-propagates twice. Same start, same batch: same networks after."""
-    import importlib.util
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py"
-    spec = importlib.util.spec_from_file_location("train_speed", path)
-    train_speed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_speed)
-
+    """The trainer reuses the critic's backward for the VAE's adversarial gradient; the plain
+    reference step back-propagates twice. Same start, same batch: same networks after."""
+    from faceattr.trainer import plain_algorithm1_step
     images = np.random.default_rng(2).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
     ours, plain = (_trainer(tmp_path / name, tiny_cfg, images, random_vgg) for name in ("ours", "plain"))
-    for t in (ours, plain):
-        t._compute_reference()
     x = to_float_images(ours.images[:16])
     for _ in range(2):
         ours.train_step(x)
-        train_speed.plain_float32_step(plain, x)
+        plain_algorithm1_step(plain, x)
     for net in ("vae", "critic"):
         a, b = getattr(ours, net).state_dict(), getattr(plain, net).state_dict()
         for k in a:

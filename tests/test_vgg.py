@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from faceattr.nn.vgg import (CAFFE, TAP_CHANNELS, LossNetworkUnavailable, VGG19Taps, find_weight_sources,
+from faceattr.nn.taps import TAP_CHANNELS
+from faceattr.nn.vgg import (CAFFE, LossNetworkUnavailable, VGG19Taps, find_weight_sources,
                           load_loss_network, save_converted)
 
 

@@ -13,7 +13,7 @@ from .geometry import IMAGE_SIZE, aligned_to_crop_matrix
 # mouth left, mouth right (image left/right). Derived by benchmarks/derive_template.py: MTCNN
 # (facenet-pytorch 2.5.3, CPU) run on the first 2,000 train-split images of celeba-mini, the most
 # confident face of each (1,994 detected), points averaged. Per-point standard deviations were
-# 1.5-6.4 pixels. SPEC.md's values from the official landmark file, (69,111), (108,111), (88,136),
+# 1.5-6.4 pixels. The mean positions in CelebA's official landmark file, (69,111), (108,111), (88,136),
 # (72,152), (105,152), agree within 2 pixels.
 CELEBA_TEMPLATE = np.array([
     [70.08, 112.17],

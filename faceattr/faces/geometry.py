@@ -2,7 +2,7 @@
 
 CelebA's aligned images are 178x218 (width x height). The training crop is the box
 (left=30, top=40, right=168, bottom=178), 138x138, resized to 64x64: the crop the paper's
-authors used for their 64x64 CelebA models (SPEC.md, "Data").
+authors used for their 64x64 CelebA models (docs/method.md, "Data").
 """
 from __future__ import annotations
 

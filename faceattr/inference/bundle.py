@@ -116,6 +116,15 @@ class Bundle:
                               f"corrupt or was replaced. Refusing to load it.")
         return path
 
+    def view_slices(self, views=None) -> dict[str, slice]:
+        """Each view's columns in the concatenated features of ``views`` (default: all, in order)."""
+        out, start = {}, 0
+        for v in (list(views) if views else self.views):
+            d = self.view_entry(v)["model_config"]["latent_dim"]
+            out[v] = slice(start, start + d)
+            start += d
+        return out
+
     def view_entry(self, name: str) -> dict:
         try:
             return self.manifest["views"][name]
@@ -123,16 +132,14 @@ class Bundle:
             raise BundleError(f"view {name!r} not in {self.root}; available: {', '.join(self.views)}") from None
 
     def view_state(self, name: str) -> tuple[ModelConfig, dict]:
-        """(config, float32 CPU state dict) of a view."""
-        from ..nn import checkpoint
-        obj = checkpoint.load(self.file(self.view_entry(name)))
-        state = {k: (v.float() if v.is_floating_point() else v) for k, v in obj["state_dict"].items()}
-        return ModelConfig.from_dict(obj["model_config"]), state
+        """(config, float32 CPU state dict) of a view: what a pickled transformer keeps."""
+        vae = self.load_vae(name)
+        return vae.cfg, vae.state_dict()
 
     def load_vae(self, name: str, device="cpu"):
-        from ..nn.models import VAE
-        cfg, state = self.view_state(name)
-        return VAE.from_state_dict(cfg, state).to(device)
+        """The view's VAE (float32, eval mode), after its sha256 is checked."""
+        from ..nn.checkpoint import load_view
+        return load_view(self.file(self.view_entry(name)), device)
 
     def heads(self) -> dict[str, np.ndarray]:
         if "heads" not in self.manifest:

@@ -6,9 +6,10 @@ import copy
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..device import autocast, memory_format, resolve_device, use_bf16
-from ..trainer import to_float_images
+from ..nn.models import to_float_images
 
 
 def _fold_sequence(seq: nn.Sequential) -> nn.Sequential:
@@ -16,14 +17,7 @@ def _fold_sequence(seq: nn.Sequential) -> nn.Sequential:
     while i < len(layers):
         layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
         if isinstance(layer, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
-            scale = nxt.weight / torch.sqrt(nxt.running_var + nxt.eps)
-            conv = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                             layer.padding, bias=True, padding_mode=layer.padding_mode)
-            with torch.no_grad():
-                conv.weight.copy_(layer.weight * scale.view(-1, 1, 1, 1))
-                bias = layer.bias if layer.bias is not None else torch.zeros_like(nxt.running_mean)
-                conv.bias.copy_((bias - nxt.running_mean) * scale + nxt.bias)
-            out.append(conv)
+            out.append(fuse_conv_bn_eval(layer, nxt))
             i += 2
         else:
             out.append(layer)
@@ -40,11 +34,8 @@ def _fold_tree(module: nn.Module) -> nn.Module:
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
-    """A copy for inference with every BatchNorm2d folded into the convolution before it.
-
-    Exact in eval mode: BN(conv(x)) = conv'(x) with w' = w * g / sqrt(v + eps) per output channel
-    and b' = (b - m) * g / sqrt(v + eps) + beta. Removes a fifth of the encoders' CPU time.
-    """
+    """A copy for inference with every BatchNorm2d folded into the convolution before it
+    (torch's ``fuse_conv_bn_eval``; exact in eval mode). Removes a fifth of the encoders' CPU time."""
     return _fold_tree(copy.deepcopy(module).eval())
 
 
@@ -107,6 +98,20 @@ class MultiViewEncoder:
         if not out:
             return torch.empty((0, self.n_features), device=self.device)
         return torch.cat(out)
+
+    @torch.inference_mode()
+    def hidden(self, faces_uint8: np.ndarray) -> dict[str, np.ndarray]:
+        """Each view's pre-latent activations, the inputs of its latent-mean layer:
+        {view: (N, 4096) float32}. A diagnostic of what the 100-d latent keeps."""
+        faces = torch.from_numpy(np.require(faces_uint8, np.uint8, ['C', 'W']))
+        out = {n: [] for n in self.names}
+        for chunk in faces.split(self.batch_size):
+            x = to_float_images(chunk.to(self.device), self.fmt)
+            for n, e in zip(self.names, self.encoders):
+                with autocast(self.device, self.bf16):
+                    out[n].append(e.features(x).float().flatten(1).cpu())
+        return {n: (torch.cat(v).numpy() if v else np.zeros((0, self.encoders[i].mean.in_features), np.float32))
+                for i, (n, v) in enumerate(out.items())}
 
     def encode(self, faces_uint8: np.ndarray) -> np.ndarray:
         faces = torch.from_numpy(np.require(faces_uint8, np.uint8, ['C', 'W']))

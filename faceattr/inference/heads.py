@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
+from ..data.attributes import ATTRIBUTE_NAMES
 
 DEFAULT_CS = (0.001, 0.01, 0.1)
 
@@ -84,10 +84,12 @@ class LinearHeads:
         self.device = torch.device(device)
         self.weight = torch.as_tensor(arrays["weight"], dtype=torch.float32, device=self.device)
         self.bias = torch.as_tensor(arrays["bias"], dtype=torch.float32, device=self.device)
-        self.platt_a = torch.as_tensor(arrays["platt_a"], dtype=torch.float32, device=self.device)
-        self.platt_b = torch.as_tensor(arrays["platt_b"], dtype=torch.float32, device=self.device)
-        if self.weight.shape[0] != N_ATTRIBUTES:
-            raise ValueError(f"heads must have {N_ATTRIBUTES} rows, got {self.weight.shape[0]}")
+        k = len(self.bias)
+        self.platt_a = torch.as_tensor(arrays.get("platt_a", np.ones(k)), dtype=torch.float32, device=self.device)
+        self.platt_b = torch.as_tensor(arrays.get("platt_b", np.zeros(k)), dtype=torch.float32, device=self.device)
+        if self.weight.ndim != 2 or self.bias.shape != self.weight.shape[:1]:
+            raise ValueError(f"heads need a (k, D) weight and a (k,) bias, got {tuple(self.weight.shape)} "
+                             f"and {tuple(self.bias.shape)}")
 
     @property
     def n_features(self) -> int:
@@ -103,6 +105,11 @@ class LinearHeads:
     @torch.inference_mode()
     def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(scores * self.platt_a + self.platt_b)
+
+
+def decision_scores(arrays: dict, features: np.ndarray) -> np.ndarray:
+    """SVM scores (n, k) of heads given as arrays (``fit_linear_heads``'s or the bundle's)."""
+    return LinearHeads(arrays).scores(features).numpy()
 
 
 def attribute_records(scores: np.ndarray, probs: np.ndarray) -> list[dict]:

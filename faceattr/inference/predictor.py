@@ -40,6 +40,8 @@ class AttributePredictor:
         views = self.bundle.manifest["heads"].get("views", self.bundle.views)
         self.encoder = MultiViewEncoder.from_bundle(self.bundle, views, device=self.device, batch_size=batch_size)
         self.heads = LinearHeads(heads, self.device)
+        if len(self.heads.bias) != len(ATTRIBUTE_NAMES):
+            raise ValueError(f"{self.bundle.root}: heads must have {len(ATTRIBUTE_NAMES)} rows, got {len(self.heads.bias)}")
         if self.heads.n_features != self.encoder.n_features:
             raise ValueError(f"heads expect {self.heads.n_features} features, views give {self.encoder.n_features}")
         self.align, self.largest_face, self.min_face_size = align, largest_face, min_face_size

@@ -1,11 +1,11 @@
 """Configuration dataclasses. A checkpoint stores these, and they rebuild every network."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from ..faces.geometry import IMAGE_SIZE
+from .taps import LAYER_NAMES, TAP_STRIDE
 
-LAYER_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 AUGMENTATIONS = ("flip", "shift")
 SHIFT_PIXELS = 4
 
@@ -48,8 +48,21 @@ class ModelConfig(_DictRoundTrip):
         if len(self.decoder_widths) + 1 != len(self.encoder_widths):
             raise ValueError("decoder_widths must have one entry fewer than encoder_widths "
                              "(the last decoder conv outputs 3 channels)")
-        if self.image_size // 2 ** len(self.critic_widths) < 1:
-            raise ValueError(f"image_size {self.image_size} too small for {len(self.critic_widths)} critic stages")
+        if self.critic_side < 1:
+            raise ValueError(f"image_size {self.image_size} is too small for a {self.critic_input_layer} critic")
+
+    @property
+    def critic_side(self) -> int:
+        """Side of the VGG19 map the critic reads."""
+        return self.image_size // TAP_STRIDE[self.critic_input_layer]
+
+    @property
+    def critic_stages(self) -> int:
+        """Down-sampling stages of the critic: its widths, fewer where a deep tap's map is small."""
+        stages, side = 0, self.critic_side
+        while stages < len(self.critic_widths) and side >= 2:
+            stages, side = stages + 1, side // 2
+        return stages
 
     @property
     def name(self) -> str:
@@ -68,7 +81,7 @@ class TrainConfig(_DictRoundTrip):
     beta: float = 0.5  # reconstruction weight (eq. 8); `faceattr train --rec-weight`
     gan_label: float = 10.0  # relaxed WGAN labels +10 / -10
     clip: float = 0.01  # critic weights clipped to [-clip, clip]
-    # "reference": scale a view's reconstruction term to the five-layer model's size (SPEC.md,
+    # "reference": scale a view's reconstruction term to the five-layer model's size (docs/method.md,
     # "Balancing a single-layer view"); "literal": eq. 6 as printed.
     rec_balance: str = "reference"
     reference_images: int = 256
@@ -87,7 +100,6 @@ class TrainConfig(_DictRoundTrip):
     # file / checkpoint path. The critic starts fresh. None = random initialisation (the paper).
     init: str | None = None
     init_sha256: str | None = None  # of the file that ``init`` resolved to, filled at start
-    reference: dict = field(default_factory=dict)  # filled at the start of training
 
     def __post_init__(self):
         self.augment = tuple(self.augment)

@@ -1,16 +1,21 @@
-"""The losses of eq. 5-8 and the relaxed WGAN terms (SPEC.md "Losses")."""
+"""The losses of eq. 5-8 and the relaxed WGAN terms (docs/method.md "Losses")."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from .vgg import TAP_CHANNELS
+from .taps import TAP_CHANNELS
+
+
+def kl_per_sample(mean, logvar):
+    """KL(q(z|x) || N(0, I)) of each sample, summed over latent dimensions: (B,)."""
+    mean, logvar = mean.float(), logvar.float()
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
 
 
 def kl_divergence(mean, logvar):
-    """KL(q(z|x) || N(0, I)), summed over latent dimensions, averaged over the batch."""
-    mean, logvar = mean.float(), logvar.float()
-    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
+    """The KL term of eq. 8: ``kl_per_sample`` averaged over the batch."""
+    return kl_per_sample(mean, logvar).mean()
 
 
 def feature_loss(phi_x, phi_xhat):

@@ -1,10 +1,11 @@
-"""Encoder, decoder and critic of one VAE-WGAN view (paper section 3.2, SPEC.md "Model")."""
+"""Encoder, decoder and critic of one VAE-WGAN view (paper section 3.2, docs/method.md "Model")."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from .config import ModelConfig
+from .taps import TAP_CHANNELS
 
 LEAK = 0.2
 
@@ -88,20 +89,30 @@ class Decoder(nn.Module):
 
 
 class Critic(nn.Module):
-    """WGAN critic on the VGG19 relu1_1 feature map of an image (no sigmoid)."""
+    """WGAN critic on the VGG19 feature map ``cfg.critic_input_layer`` of an image (no sigmoid).
 
-    def __init__(self, cfg: ModelConfig, in_channels: int = 64):
+    Its input channels and side follow the tap (relu1_1: 64 @ 64x64 ... relu5_1: 512 @ 4x4); a
+    deep tap's small map gets fewer down-sampling stages. ``in_channels`` overrides the tap's
+    channels (the tests feed it images).
+    """
+
+    def __init__(self, cfg: ModelConfig, in_channels: int | None = None):
         super().__init__()
         self.cfg = cfg
-        widths = (in_channels,) + cfg.critic_widths
+        widths = (in_channels or TAP_CHANNELS[cfg.critic_input_layer],) + cfg.critic_widths[:cfg.critic_stages]
         self.features = nn.Sequential(*[_down(a, b) for a, b in zip(widths, widths[1:])])
-        side = cfg.image_size // 2 ** len(cfg.critic_widths)
-        self.out = nn.Conv2d(cfg.critic_widths[-1], 1, side, 1, 0)
+        side = cfg.critic_side // 2 ** cfg.critic_stages
+        self.out = nn.Conv2d(widths[-1], 1, side, 1, 0)
 
     def forward(self, f):
-        # f: (B, 64, 64, 64) relu1_1 features
-        h = self.features(f)  # (B, 512, 4, 4)
+        # f: (B, C_tap, S, S) VGG19 features, e.g. relu1_1's (B, 64, 64, 64)
+        h = self.features(f)  # (B, 512, 4, 4) for relu1_1
         return self.out(h).flatten()  # (B,)
+
+
+def to_float_images(batch_uint8: torch.Tensor, fmt=torch.contiguous_format) -> torch.Tensor:
+    """(B, 64, 64, 3) uint8 faces -> (B, 3, 64, 64) float in [0, 1]: what every network here reads."""
+    return batch_uint8.permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=fmt)
 
 
 def reparameterize(mean, logvar, generator: torch.Generator | None = None):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import LAYER_NAMES
+from .taps import LAYER_NAMES, TAP_CHANNELS, TAP_INDEX
 
 # torchvision ``vgg19().features`` layout up to relu5_1: conv indices and the tapped ReLU indices.
 CONV_NAMES = (
@@ -30,8 +30,6 @@ CONV_NAMES = (
     "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1",
 )
 CONV_INDEX = dict(zip(CONV_NAMES, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28)))
-TAP_INDEX = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20, "relu5_1": 29}
-TAP_CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512, "relu5_1": 512}
 _CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)
 
 TORCHVISION_FILE = "vgg19-dcbb9e9d.pth"
