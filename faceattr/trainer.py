@@ -78,6 +78,7 @@ def latent_statistics(encoder, images_uint8: torch.Tensor, device, bf16: bool, b
 
 @dataclass
 class TrainResult:
+    name: str  # the view's layers, e.g. relu3_1
     out_dir: Path
     steps: int
     epochs: int
@@ -354,7 +355,7 @@ class Trainer:
                            meta={"latent": self.last_latent, "steps": self.step, "epochs": self.epoch,
                                  "train_config": self.cfg.to_dict(), "reference": self.reference,
                                  "final": self._last_metrics(), "data": self.data})
-        return TrainResult(self.out_dir, self.step, self.epoch, self._last_metrics(), self.last_latent)
+        return TrainResult(self.model_cfg.name, self.out_dir, self.step, self.epoch, self._last_metrics(), self.last_latent)
 
     def _claim_out_dir(self, overwrite: bool) -> None:
         old = [self.out_dir / f for f in RUN_FILES if (self.out_dir / f).exists()]

@@ -35,8 +35,8 @@ def test_predict_table_and_csv(runner):
     assert r.exit_code == 0 and "face 1/1" in r.stdout and "Smiling" in r.stdout
     r = runner.invoke(main, ["predict", str(PHOTO), "--format", "csv"])
     lines = r.stdout.strip().splitlines()
-    assert lines[0].startswith("file,face,error,x1") and len(lines) == 2
-    assert len(lines[1].split(",")) == 8 + 3 * 40
+    assert lines[0].startswith("file,frame,time_s,face,error,x1") and len(lines) == 2
+    assert len(lines[1].split(",")) == 10 + 3 * 40
 
 
 def test_predict_directory_with_bad_files_goes_on(runner, tmp_path, celeba_root):
@@ -66,9 +66,22 @@ def test_predict_aligned_skips_detection(runner, celeba_root):
     assert face["box"] is None and len(face["attributes"]) == 40
 
 
-def test_predict_missing_path_is_a_click_error(runner):
-    r = runner.invoke(main, ["predict", "/no/such/photo.jpg"])
-    assert r.exit_code == 2 and "does not exist" in r.output
+def test_predict_missing_path_is_that_inputs_error_and_the_others_go_on(runner):
+    r = runner.invoke(main, ["predict", str(PHOTO), "/no/such/photo.jpg", "--format", "json"])
+    assert r.exit_code == 1
+    good, missing = json.loads(r.stdout)
+    assert good["error"] is None and len(good["faces"]) == 1
+    assert missing["file"] == "/no/such/photo.jpg" and "no such file" in missing["error"]
+    assert "error: /no/such/photo.jpg: no such file" in r.stderr
+
+
+def test_predict_says_how_many_files_a_folder_scan_skipped(runner, tmp_path):
+    (tmp_path / "a.png").write_bytes(PHOTO.read_bytes())
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "raw.cr2").write_bytes(b"x")
+    r = runner.invoke(main, ["predict", str(tmp_path), "--format", "json"])
+    assert r.exit_code == 0 and len(json.loads(r.stdout)) == 1
+    assert "skipped 2 file(s) without an image extension" in r.stderr
 
 
 @pytest.mark.parametrize("ext", [".parquet", ".csv", ".npz"])
@@ -90,6 +103,24 @@ def test_extract_formats(runner, tmp_path, celeba_root, ext):
 def test_extract_bad_extension(runner, tmp_path):
     r = runner.invoke(main, ["extract", str(PHOTO), "--out", str(tmp_path / "x.xlsx")])
     assert r.exit_code == 1 and "unknown output format" in r.output
+
+
+def test_extract_checks_out_before_any_work(runner, tmp_path, monkeypatch):
+    from faceattr.inference import extract as extract_mod
+    monkeypatch.setattr(extract_mod, "iter_features", lambda *a, **k: pytest.fail("computed before checking --out"))
+    (tmp_path / "file").write_text("x")
+    r = runner.invoke(main, ["extract", str(PHOTO), "--out", str(tmp_path / "file" / "feats.csv")])
+    assert r.exit_code == 1 and "file/feats.csv: cannot write here" in r.output
+
+
+def test_extract_names_inputs_without_faces(runner, tmp_path):
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(tmp_path / "blank.png")
+    out = tmp_path / "f.csv"
+    r = runner.invoke(main, ["extract", str(tmp_path / "blank.png"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert f"no face found: {tmp_path / 'blank.png'}" in r.stderr and "no face in any input" in r.stderr
+    import pandas as pd
+    assert len(pd.read_csv(out)) == 0 and list(pd.read_csv(out).columns[:3]) == ["file", "face", "relu1_1__z000"]
 
 
 def test_train_cli_tiny_run(runner, tmp_path, celeba_root):

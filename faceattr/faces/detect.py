@@ -40,17 +40,17 @@ class FaceDetector:
     """Every face in a photo with its box, confidence and 5 landmarks.
 
     ``min_face_size``: smallest face side searched for, in pixels of the detection copy (the photo
-    itself up to ``max_side`` pixels on its longer side); ``largest_only`` keeps the largest face;
+    itself up to ``max_side`` pixels on its longer side); ``largest_face`` keeps the largest face;
     ``threshold`` is the minimum confidence kept.
     """
 
-    def __init__(self, min_face_size: int = 20, largest_only: bool = False, threshold: float = 0.9,
+    def __init__(self, min_face_size: int = 20, largest_face: bool = False, threshold: float = 0.9,
                  device=None, max_side: int = DETECT_MAX_SIDE):
         if min_face_size < 12:
             raise ValueError(f"min_face_size must be at least 12 pixels, got {min_face_size}")
         if max_side < min_face_size:
             raise ValueError(f"max_side must be at least min_face_size ({min_face_size}), got {max_side}")
-        self.min_face_size, self.largest_only, self.threshold = min_face_size, largest_only, threshold
+        self.min_face_size, self.largest_face, self.threshold = min_face_size, largest_face, threshold
         self.max_side = max_side
         self.device = resolve_device(device)
         self._mtcnn = None
@@ -82,7 +82,7 @@ class FaceDetector:
         faces = [Face(tuple(float(v) / scale for v in b), float(p), np.asarray(pt, np.float64) / scale)
                  for b, p, pt in zip(boxes, probs, points) if p is not None and p >= self.threshold]
         faces.sort(key=lambda f: -f.area)
-        return faces[:1] if self.largest_only else faces
+        return faces[:1] if self.largest_face else faces
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -12,15 +12,18 @@ from .heads import LinearHeads, attribute_records
 from ..faces.images import is_image_path, source_name
 
 
-def collect_inputs(paths) -> list[Path]:
-    """Files as given, and every image file under each directory (recursively, sorted)."""
-    out = []
+def collect_inputs(paths) -> tuple[list[Path], list[Path]]:
+    """(inputs, skipped): files as given (a missing one stays, to be reported as that input's
+    error), and every image file under each directory, recursively and sorted; files in those
+    directories without an image extension are returned as skipped."""
+    out, skipped = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and is_image_path(f)))
+            for f in sorted(f for f in p.rglob("*") if f.is_file()):
+                (out if is_image_path(f) else skipped).append(f)
         else:
             out.append(p)
-    return out
+    return out, skipped
 
 
 class AttributePredictor:
@@ -51,7 +54,7 @@ class AttributePredictor:
     def detector(self):
         if self._detector is None:
             from ..faces.detect import FaceDetector
-            self._detector = FaceDetector(min_face_size=self.min_face_size, largest_only=self.largest_face,
+            self._detector = FaceDetector(min_face_size=self.min_face_size, largest_face=self.largest_face,
                                           device=self.device)
         return self._detector
 
@@ -80,22 +83,27 @@ class AttributePredictor:
 
         A failing input gets its error recorded and the others go on.
         """
+        return list(self.iter_records(items, names, progress, chunk))
+
+    def iter_records(self, items, names=None, progress: bool = False, chunk: int = 64):
+        """``predict_images`` as a stream: records are yielded ``chunk`` inputs at a time, so a
+        caller can write them out while the rest is computed (memory stays flat)."""
         items = list(items)
         names = names or [source_name(i) for i in items]
         bar = None
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=len(items), desc="predicting", unit="img")
-        records = []
-        for start in range(0, len(items), chunk):
-            prepared = [prepare(it, self.align, self.detector if self.align == "auto" else None, name=n)
-                        for it, n in zip(items[start:start + chunk], names[start:start + chunk])]
-            records.extend(self._records(prepared))
+        try:
+            for start in range(0, len(items), chunk):
+                prepared = [prepare(it, self.align, self.detector if self.align == "auto" else None, name=n)
+                            for it, n in zip(items[start:start + chunk], names[start:start + chunk])]
+                yield from self._records(prepared)
+                if bar is not None:
+                    bar.update(len(prepared))
+        finally:
             if bar is not None:
-                bar.update(len(prepared))
-        if bar is not None:
-            bar.close()
-        return records
+                bar.close()
 
     def _records(self, prepared: list[PreparedImage]) -> list[dict]:
         counts = [len(p.faces) for p in prepared]

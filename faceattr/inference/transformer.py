@@ -97,7 +97,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         det = getattr(self, "_detector", None)
         if det is None:
             from ..faces.detect import FaceDetector
-            det = self._detector = FaceDetector(min_face_size=self.min_face_size, largest_only=True,
+            det = self._detector = FaceDetector(min_face_size=self.min_face_size, largest_face=True,
                                                 device=self.device)
         return det
 

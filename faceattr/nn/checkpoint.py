@@ -25,7 +25,16 @@ def load(path: str | os.PathLike) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a torn or foreign file
-        raise ValueError(f"{path}: not a readable faceattr checkpoint ({e})") from None
+        raise ValueError(f"{path}: not a readable faceattr checkpoint ({load_error(e)})") from None
+
+
+def load_error(e: Exception) -> str:
+    """A one-line reason a file failed to load. torch's own message on a file that is not plain
+    tensors suggests ``weights_only=False``, i.e. running the file's code: never pass that on."""
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if "weights_only" in str(e) or "Unpickl" in type(e).__name__:
+        return "it holds objects other than tensors, or is not a torch file"
+    return first[:200]
 
 
 def save_view(vae: VAE, path: str | os.PathLike, meta: dict | None = None, dtype=torch.float32) -> None:

@@ -134,6 +134,18 @@ def keras_h5_to_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def _from_file(path: Path) -> VGG19Taps:
     if not path.is_file():
         raise LossNetworkUnavailable(f"{path}: VGG19 weights file not found")
+    try:
+        return _read_weights(path)
+    except LossNetworkUnavailable:
+        raise
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same error for the user
+        from .checkpoint import load_error
+        raise LossNetworkUnavailable(
+            f"{path}: cannot read as VGG19 weights ({load_error(e)}); expected a torchvision VGG19 state "
+            f"dict (.pth), a faceattr-converted .pt or the Keras {KERAS_FILE}") from None
+
+
+def _read_weights(path: Path) -> VGG19Taps:
     if path.suffix == ".h5":
         net = VGG19Taps(CAFFE, source=str(path))
         net.load_torchvision_state_dict(keras_h5_to_state_dict(path))

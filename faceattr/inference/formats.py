@@ -1,0 +1,81 @@
+"""How prediction records are written out: a readable table, CSV rows, a streamed JSON array.
+
+A record is what ``AttributePredictor.iter_records`` yields for one input:
+``{"file", "error", "faces": [{"box", "confidence", "landmarks", "attributes": {name: {"present",
+"probability", "score"}}}]}``; video inputs add ``"frame"`` and ``"time_s"``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Iterable, Iterator
+
+from ..data.attributes import ATTRIBUTE_NAMES
+
+FORMATS = ("table", "json", "csv")
+CSV_FIELDS = (["file", "frame", "time_s", "face", "error", "x1", "y1", "x2", "y2", "confidence"]
+              + [f"{n}_{k}" for n in ATTRIBUTE_NAMES for k in ("present", "probability", "score")])
+
+
+def _where(r: dict) -> str:
+    return r["file"] if r.get("frame") is None else f"{r['file']} frame {r['frame']} ({r['time_s']:.2f} s)"
+
+
+def table_text(r: dict) -> str:
+    if r["error"]:
+        return f"{_where(r)}: ERROR {r['error']}"
+    if not r["faces"]:
+        return f"{_where(r)}: no face found"
+    lines = []
+    for i, face in enumerate(r["faces"]):
+        head = f"{_where(r)}  face {i + 1}/{len(r['faces'])}"
+        if face.get("box"):
+            head += f"  box {[round(v) for v in face['box']]}  confidence {face['confidence']:.3f}"
+        lines.append(head)
+        attrs = face["attributes"]
+        cells = [f"  {'+' if attrs[n]['present'] else '-'} {n:<20} {attrs[n]['probability']:6.1%}"
+                 for n in ATTRIBUTE_NAMES]
+        for k in range(0, len(cells), 2):
+            lines.append("".join(f"{cell:<34}" for cell in cells[k:k + 2]).rstrip())
+    return "\n".join(lines)
+
+
+def csv_rows(r: dict) -> list[list]:
+    where = [r["file"], r.get("frame", ""), "" if r.get("time_s") is None else round(r["time_s"], 3)]
+    if r["error"] or not r["faces"]:
+        return [where + ["", r["error"] or "no face found"] + [""] * (len(CSV_FIELDS) - 5)]
+    rows = []
+    for i, face in enumerate(r["faces"]):
+        box = face.get("box") or [""] * 4
+        a = face["attributes"]
+        rows.append(where + [i, ""] + list(box) + [face.get("confidence", "")]
+                    + [v for n in ATTRIBUTE_NAMES for v in (int(a[n]["present"]), a[n]["probability"], a[n]["score"])])
+    return rows
+
+
+def stream(records: Iterable[dict], fmt: str) -> Iterator[str]:
+    """Text pieces of the whole output, one per record (plus the frame of the format): JSON is one
+    array, written element by element, so a large folder never sits in memory."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "json":
+        first = True
+        yield "["
+        for r in records:
+            yield ("\n" if first else ",\n") + json.dumps(r)
+            first = False
+        yield "\n]\n"
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(CSV_FIELDS)
+        yield buf.getvalue()
+        for r in records:
+            buf.seek(0)
+            buf.truncate()
+            w.writerows(csv_rows(r))
+            yield buf.getvalue()
+    else:
+        for r in records:
+            yield table_text(r) + "\n"
