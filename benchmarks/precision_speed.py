@@ -15,18 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.train_speed import timing_trainer
-from faceattr.atomic import write_text
-from faceattr.data.celeba import CelebA
-from faceattr.device import cpu_description, machine_description, use_bf16
-from faceattr.inference.encoder import MultiViewEncoder
-from faceattr.inference.bundle import Bundle
-from faceattr.nn.vgg import load_loss_network
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.train_speed import timing_trainer  # noqa: E402
+from faceattr.atomic import write_text  # noqa: E402
+from faceattr.data.celeba import CelebA  # noqa: E402
+from faceattr.device import cpu_description, machine_description, use_bf16  # noqa: E402
+from faceattr.inference.bundle import Bundle  # noqa: E402
+from faceattr.inference.encoder import MultiViewEncoder  # noqa: E402
+from faceattr.nn.vgg import load_loss_network  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 PRECISIONS = ("float32", "bf16")

@@ -60,6 +60,11 @@ view_option = click.option("--view", default="relu3_1", type=click.Choice(LAYER_
                            help="which view (named by its VGG19 layer)")
 
 
+# What every command that reads photos takes: how to find faces, and where to run.
+photo_options = _options(aligned_option, largest_face_option, weights_option, batch_size_option,
+                         min_face_size_option, device_option)
+
+
 def out_option(help_text: str, required: bool = True, default=None):
     return click.option("--out", required=required, default=default, type=click.Path(dir_okay=False),
                         help=help_text)
@@ -155,12 +160,7 @@ def _inputs(paths):
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", default="table", type=click.Choice(["table", "json", "csv"]), show_default=True,
               help="json: one array of per-file records, streamed as they are computed")
-@aligned_option
-@largest_face_option
-@weights_option
-@batch_size_option
-@min_face_size_option
-@device_option
+@photo_options
 @library_errors
 def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_size, device):
     """Detect, align and print the 40 CelebA attributes of every face in PATHS (files or folders).
@@ -190,12 +190,7 @@ def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_siz
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @out_option(".parquet, .csv or .npz; streamed in parts to OUT.parts/ and merged at the end")
 @click.option("--resume", is_flag=True, help="skip inputs already in OUT (or in OUT.parts/ of a killed run)")
-@aligned_option
-@largest_face_option
-@weights_option
-@batch_size_option
-@min_face_size_option
-@device_option
+@photo_options
 @library_errors
 def extract(paths, out, resume, aligned, largest_face, weights, batch_size, min_face_size, device):
     """Write multi-view features, one row per face (with file and face index), to OUT."""

@@ -1,0 +1,65 @@
+"""The package's shape: inference never loads training code, and the public API stays put."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_predict_path_imports_no_training_code():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from faceattr.cli import main\n"
+        f"r = CliRunner().invoke(main, ['predict', {str(REPO / 'examples' / 'astronaut.png')!r}, '--format', 'json'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "from faceattr import MultiViewVAEFeatures\n"
+        f"MultiViewVAEFeatures().fit().transform([{str(REPO / 'examples' / 'astronaut.png')!r}])\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('faceattr'))))\n")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=REPO).stdout.split()
+    assert "faceattr.inference.predictor" in loaded and "faceattr.inference.transformer" in loaded
+    for training in ("faceattr.trainer", "faceattr.nn.losses", "faceattr.nn.vgg", "faceattr.grid",
+                     "faceattr.benchmark"):
+        assert training not in loaded, training
+
+
+def test_public_imports():
+    from faceattr import ATTRIBUTE_NAMES, AttributePredictor, MultiViewVAEFeatures, __version__  # noqa: F401
+    assert len(ATTRIBUTE_NAMES) == 40
+
+
+def test_attribute_predictor_on_features(pretrained_bundle, real_faces):
+    from faceattr import AttributePredictor
+    from faceattr.inference.encoder import MultiViewEncoder
+    p = AttributePredictor()
+    feats = MultiViewEncoder.from_bundle(pretrained_bundle).encode(real_faces[:8])
+    scores = p.decision_function(feats)
+    proba = p.predict_proba(feats)
+    pred = p.predict(feats)
+    assert scores.shape == proba.shape == pred.shape == (8, 40) and pred.dtype == bool
+    np.testing.assert_array_equal(pred, scores > 0)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    # Platt calibration is monotone in the score for every attribute whose slope is positive.
+    a = pretrained_bundle.heads()["platt_a"]
+    for j in np.flatnonzero(a > 0):
+        order = np.argsort(scores[:, j])
+        assert (np.diff(proba[order, j]) >= -1e-6).all()
+    s2, p2 = p.score_faces(real_faces[:8])
+    np.testing.assert_allclose(s2, scores, atol=1e-4)
+    with pytest.raises(ValueError, match="features must be"):
+        p.decision_function(feats[:, :10])
+
+
+def test_nothing_points_outside_the_repository():
+    import re
+    bad = []
+    for path in list(REPO.glob("faceattr/**/*.py")) + list(REPO.glob("*.md")) + list(REPO.glob("docs/**/*.md")) \
+            + [REPO / "pretrained" / "MODEL_CARD.md"]:
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r"SPEC\.md|paper\.md|shared/reference", text):
+            bad.append(f"{path.relative_to(REPO)}: {m.group(0)}")
+    assert not bad, bad
