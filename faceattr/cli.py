@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .device import PRECISIONS
+from .faces.detect import DETECT_MAX_SIDE
 from .nn.config import AUGMENTATIONS, SHIFT_PIXELS, TrainConfig
 from .nn.taps import LAYER_NAMES
 
@@ -52,8 +53,11 @@ aligned_option = click.option("--aligned", is_flag=True,
                               help="inputs are CelebA aligned 178x218 images: crop only, no detection")
 largest_face_option = click.option("--largest-face", is_flag=True, help="keep only the largest face of each photo")
 min_face_size_option = click.option("--min-face-size", default=20, show_default=True, type=click.IntRange(12),
-                                    help="smallest face side searched for, in pixels (of the photo scaled "
-                                         "to at most 1600 px)")
+                                    help="smallest face side searched for, in pixels of the photo scaled to "
+                                         "at most --detect-size")
+detect_size_option = click.option("--detect-size", default=DETECT_MAX_SIDE, show_default=True, type=click.IntRange(12),
+                                  help="faces are detected on a copy of each photo at most this many pixels "
+                                       "on its longer side (larger finds smaller faces in big photos, slower)")
 root_option = click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
                            help="CelebA folder in the official layout")
 view_option = click.option("--view", default="relu3_1", type=click.Choice(LAYER_NAMES), show_default=True,
@@ -62,7 +66,7 @@ view_option = click.option("--view", default="relu3_1", type=click.Choice(LAYER_
 
 # What every command that reads photos takes: how to find faces, and where to run.
 photo_options = _options(aligned_option, largest_face_option, weights_option, batch_size_option,
-                         min_face_size_option, device_option)
+                         min_face_size_option, detect_size_option, device_option)
 
 
 def out_option(help_text: str, required: bool = True, default=None):
@@ -162,7 +166,7 @@ def _inputs(paths):
               help="json: one array of per-file records, streamed as they are computed")
 @photo_options
 @library_errors
-def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_size, device):
+def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_size, detect_size, device):
     """Detect, align and print the 40 CelebA attributes of every face in PATHS (files or folders).
 
     A file that cannot be read gets its error and the others go on; the exit code is then 1."""
@@ -170,7 +174,7 @@ def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_siz
     from .inference.predictor import AttributePredictor
     files = _inputs(paths)
     predictor = AttributePredictor(weights, device=device, batch_size=batch_size, align=_align(aligned),
-                                   largest_face=largest_face, min_face_size=min_face_size)
+                                   largest_face=largest_face, min_face_size=min_face_size, detect_size=detect_size)
     failed = []
 
     def records():
@@ -192,7 +196,7 @@ def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_siz
 @click.option("--resume", is_flag=True, help="skip inputs already in OUT (or in OUT.parts/ of a killed run)")
 @photo_options
 @library_errors
-def extract(paths, out, resume, aligned, largest_face, weights, batch_size, min_face_size, device):
+def extract(paths, out, resume, aligned, largest_face, weights, batch_size, min_face_size, detect_size, device):
     """Write multi-view features, one row per face (with file and face index), to OUT."""
     from .inference.extract import FORMATS, extract_to_file
     if Path(out).suffix.lower() not in FORMATS:
@@ -200,7 +204,7 @@ def extract(paths, out, resume, aligned, largest_face, weights, batch_size, min_
     _check_out(out)
     files = _inputs(paths)
     s = extract_to_file(files, out, weights, _align(aligned), largest_face, batch_size, device, min_face_size,
-                        resume=resume, progress=sys.stderr.isatty())
+                        resume=resume, progress=sys.stderr.isatty(), detect_size=detect_size)
     skipped = f", {s['skipped']} already there" if s["skipped"] else ""
     click.echo(f"wrote {s['rows']} faces x {s['features']} features from {s['inputs'] - s['skipped']} files "
                f"to {out} ({s['total_rows']} rows in all{skipped})")

@@ -119,15 +119,25 @@ def test_large_photo_is_detected_on_a_smaller_copy_and_mapped_back():
     np.testing.assert_allclose(face.landmarks, ref.landmarks * k, atol=4 * k)
 
 
-def test_detection_failure_is_that_inputs_error(monkeypatch):
+def test_detection_failure_is_that_inputs_error_and_the_batch_goes_on():
     from faceattr.faces.detect import FaceDetector
-    from faceattr.faces.prepare import prepare
+    from faceattr.faces.prepare import prepare_many
+    det = FaceDetector()
+    real = det.mtcnn
 
-    def boom(self, img):
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
-    monkeypatch.setattr(FaceDetector, "detect", boom)
-    p = prepare(str(PHOTO), "auto", FaceDetector())
-    assert p.error.startswith(str(PHOTO)) and "face detection failed (RuntimeError" in p.error
+    class Flaky:
+        """MTCNN that fails on any batch holding a black photo."""
+
+        def detect(self, stack, landmarks=True):
+            if (stack.reshape(len(stack), -1).max(axis=1) == 0).any():
+                raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+            return real.detect(stack, landmarks=landmarks)
+    det._mtcnn = Flaky()
+    black = Image.new("RGB", Image.open(PHOTO).size)
+    out = prepare_many([str(PHOTO), black, str(PHOTO)], "auto", det)  # one same-size batch
+    assert len(out[0].faces) == 1 and len(out[2].faces) == 1
+    assert out[1].faces.shape[0] == 0
+    assert out[1].error.startswith("<Image>") and "face detection failed (RuntimeError" in out[1].error
 
 
 def test_min_face_size_larger_than_the_image():

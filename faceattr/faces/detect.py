@@ -24,12 +24,14 @@ class Face:
                 "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks]}
 
 
-# Photos are searched on a copy whose longer side is at most this many pixels, and the boxes and
-# landmarks mapped back to the photo's pixels (alignment then warps the full-resolution photo).
-# MTCNN holds float copies of its input at every pyramid scale: a 48-megapixel photo at full size
-# peaked at 3.1 GB. The cost: on a larger photo the smallest face found grows with it
-# (min_face_size * longer side / DETECT_MAX_SIDE; 50 px on a 4000x3000 photo at the default 20).
-DETECT_MAX_SIDE = 1600
+# Photos are searched on a copy whose longer side is at most this many pixels (as insightface's
+# det_size), and the boxes and landmarks mapped back to the photo's pixels; alignment then warps
+# the photo itself. MTCNN holds float copies of its input at every pyramid scale (a 48-megapixel
+# photo at full size peaked at 3.1 GB), and its time grows with the pixels. The cost: on a photo
+# larger than this, the smallest face found grows with it: min_face_size * longer side / 640,
+# e.g. 20 px up to 640 px, 125 px on a 4000x3000 photo. ``--detect-size`` raises it.
+DETECT_MAX_SIDE = 640
+DETECT_BATCH = 32  # photos per MTCNN call
 
 
 class ImageTooSmall(ValueError):
@@ -71,18 +73,50 @@ class FaceDetector:
         return img.resize(size, Image.BILINEAR, reducing_gap=2.0), scale
 
     def detect(self, img: Image.Image) -> list[Face]:
-        small, scale = self.detection_copy(img)
-        if min(small.size) < self.min_face_size:
-            # MTCNN's image pyramid would be empty (and it fails with an opaque torch.cat error).
-            raise ImageTooSmall(f"image is {img.size[0]}x{img.size[1]} pixels, smaller than the minimum "
-                                f"face size of {self.min_face_size} (--min-face-size)")
-        boxes, probs, points = self.mtcnn.detect(small, landmarks=True)
-        if boxes is None:
-            return []
-        faces = [Face(tuple(float(v) / scale for v in b), float(p), np.asarray(pt, np.float64) / scale)
-                 for b, p, pt in zip(boxes, probs, points) if p is not None and p >= self.threshold]
-        faces.sort(key=lambda f: -f.area)
-        return faces[:1] if self.largest_face else faces
+        (found,) = self.detect_batch([img])
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def detect_batch(self, imgs: list[Image.Image], batch: int = DETECT_BATCH) -> list[list[Face] | Exception]:
+        """Faces of several photos, MTCNN run once per group of detection copies of the same size
+        (MTCNN batches only same-size images, and padding to a common size would change its image
+        pyramid, hence its boxes). Per photo: its faces, or the exception that is its error."""
+        copies = [self.detection_copy(img) for img in imgs]
+        out: list = [None] * len(imgs)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, (img, (small, _)) in enumerate(zip(imgs, copies)):
+            if min(small.size) < self.min_face_size:
+                # MTCNN's image pyramid would be empty (and it fails with an opaque torch.cat error).
+                out[i] = ImageTooSmall(f"image is {img.size[0]}x{img.size[1]} pixels, smaller than the "
+                                       f"minimum face size of {self.min_face_size} (--min-face-size)")
+            else:
+                groups.setdefault(small.size, []).append(i)
+        for members in groups.values():
+            for start in range(0, len(members), batch):
+                idx = members[start:start + batch]
+                for i, found in zip(idx, self._detect_same_size([copies[i] for i in idx])):
+                    out[i] = found
+        return out
+
+    def _detect_same_size(self, copies: list[tuple[Image.Image, float]]) -> list[list[Face] | Exception]:
+        try:
+            stack = np.stack([np.asarray(small) for small, _ in copies])  # (B, H, W, 3) uint8
+            boxes, probs, points = self.mtcnn.detect(stack, landmarks=True)
+        except Exception as e:  # noqa: BLE001 - a detector failure is each photo's error, not the batch's
+            if len(copies) == 1:
+                return [e]
+            return [self._detect_same_size([c])[0] for c in copies]  # find the photo that fails
+        out = []
+        for (_, scale), b_k, p_k, pt_k in zip(copies, boxes, probs, points):
+            if b_k is None:
+                out.append([])
+                continue
+            faces = [Face(tuple(float(v) / scale for v in b), float(p), np.asarray(pt, np.float64) / scale)
+                     for b, p, pt in zip(b_k, p_k, pt_k) if p is not None and p >= self.threshold]
+            faces.sort(key=lambda f: -f.area)
+            out.append(faces[:1] if self.largest_face else faces)
+        return out
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -70,11 +70,18 @@ def load_rgb(source: ImageSource) -> Image.Image:
     EXIF orientation is applied; grayscale, RGBA, CMYK, palette and 16-bit images are converted.
     Raises ImageError naming the input for missing, empty, truncated, non-image, huge or tiny inputs.
     """
+    return load_photo(source)[0]
+
+
+def load_photo(source: ImageSource, min_side: int | None = None) -> tuple[Image.Image, float]:
+    """``load_rgb``, and for a large JPEG file a faster decode at reduced size (JPEG's 1/2, 1/4 or
+    1/8 scaling) whose longer side stays at least ``min_side``. Returns (image, photo pixels per
+    image pixel): 1.0 unless the decode was reduced."""
     name = source_name(source)
     if isinstance(source, Image.Image):
-        return _to_rgb(source, name)
+        return _to_rgb(source, name), 1.0
     if isinstance(source, np.ndarray):
-        return _to_rgb(array_to_image(source, name), name)
+        return _to_rgb(array_to_image(source, name), name), 1.0
     if isinstance(source, (bytes, bytearray)):  # an encoded image file in memory (an upload)
         if not source:
             raise ImageError(f"{name}: no image data (0 bytes)")
@@ -93,8 +100,12 @@ def load_rgb(source: ImageSource) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(opened) as img:
                 _check_pixels(*img.size, name)
+                full = img.size
+                if min_side and img.format == "JPEG" and max(full) >= 2 * min_side:
+                    img.draft("RGB", (max(1, full[0] * min_side // max(full)), max(1, full[1] * min_side // max(full))))
                 img.load()
-                return _to_rgb(img, name)
+                scale = full[0] / img.size[0]
+                return _to_rgb(img, name), scale
     except ImageError:
         raise
     except Image.DecompressionBombError as e:

@@ -1,6 +1,7 @@
 """From any input (path, PIL image, array) to aligned 64x64 faces, for each ``align`` mode."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 from .align import warp_face
 from .detect import Face, FaceDetector, ImageTooSmall
 from .geometry import ALIGNED_SIZE, IMAGE_SIZE, crop_aligned
-from .images import ImageError, array_to_image, load_rgb, source_name
+from .images import ImageError, array_to_image, load_photo, load_rgb, source_name
 
 ALIGN_MODES = ("auto", "celeba", "none")
 FLAT_SIZE = IMAGE_SIZE * IMAGE_SIZE * 3
@@ -38,28 +39,67 @@ def _ready_face(item, name: str) -> np.ndarray:
 
 def prepare(item, align: str = "auto", detector: FaceDetector | None = None, name: str | None = None) -> PreparedImage:
     """Faces of one input. Errors are recorded on the result, never raised, so a batch goes on."""
-    if align not in ALIGN_MODES:
-        raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
-    name = name or source_name(item)
+    return prepare_many([item], align, detector, None if name is None else [name], workers=1)[0]
+
+
+def _prepare_aligned(item, align: str, name: str) -> PreparedImage:
+    """align="none" (a ready 64x64 face) or "celeba" (crop a CelebA aligned image)."""
     try:
         if align == "none":
             return PreparedImage(name, _ready_face(item, name)[None])
         img = load_rgb(item)
-        if align == "celeba":
-            if img.size != ALIGNED_SIZE:
-                raise ImageError(f"{name}: align='celeba' needs CelebA aligned {ALIGNED_SIZE[0]}x{ALIGNED_SIZE[1]} "
-                                 f"images, got {img.size[0]}x{img.size[1]}")
-            return PreparedImage(name, crop_aligned(img)[None])
-        detector = detector or FaceDetector()
-        try:
-            found: list[Face] = detector.detect(img)
-        except ImageTooSmall as e:
-            raise ImageError(f"{name}: {e}") from None
-        except Exception as e:  # noqa: BLE001 - one input's detector failure is that input's error
-            raise ImageError(f"{name}: face detection failed ({type(e).__name__}: {e})") from None
-        if not found:
-            return PreparedImage(name)
-        faces = np.stack([warp_face(img, f.landmarks) for f in found])
-        return PreparedImage(name, faces, found)
+        if img.size != ALIGNED_SIZE:
+            raise ImageError(f"{name}: align='celeba' needs CelebA aligned {ALIGNED_SIZE[0]}x{ALIGNED_SIZE[1]} "
+                             f"images, got {img.size[0]}x{img.size[1]}")
+        return PreparedImage(name, crop_aligned(img)[None])
     except ImageError as e:
         return PreparedImage(name, error=str(e))
+
+
+# Photos are decoded at no less than twice the detection size: enough for detection, and for the
+# smallest face found there to be warped from at least 2 * min_face_size pixels.
+DECODE_OVER_DETECT = 2
+
+
+def prepare_many(items, align: str = "auto", detector: FaceDetector | None = None, names=None,
+                 workers: int | None = None) -> list[PreparedImage]:
+    """``prepare`` for a batch: photos decoded (and faces warped) in a thread pool, detection in
+    batches of same-size photos (``FaceDetector.detect_batch``). Large JPEGs are decoded at a
+    reduced size (``load_photo``); boxes and landmarks are reported in the photo's own pixels."""
+    from concurrent.futures import ThreadPoolExecutor
+    if align not in ALIGN_MODES:
+        raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
+    items = list(items)
+    names = list(names) if names is not None else [source_name(i) for i in items]
+    workers = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(workers) as pool:
+        if align != "auto":
+            return list(pool.map(lambda a: _prepare_aligned(a[0], align, a[1]), zip(items, names)))
+        detector = detector or FaceDetector()
+        min_side = DECODE_OVER_DETECT * detector.max_side
+
+        def decode(i):
+            try:
+                return load_photo(items[i], min_side)
+            except ImageError as e:
+                return e
+        decoded = list(pool.map(decode, range(len(items))))
+        ok = [i for i, d in enumerate(decoded) if not isinstance(d, Exception)]
+        found = dict(zip(ok, detector.detect_batch([decoded[i][0] for i in ok])))
+
+        def finish(i):
+            name = names[i]
+            if isinstance(decoded[i], Exception):
+                return PreparedImage(name, error=str(decoded[i]))
+            img, scale = decoded[i]
+            faces = found[i]
+            if isinstance(faces, ImageTooSmall):
+                return PreparedImage(name, error=f"{name}: {faces}")
+            if isinstance(faces, Exception):
+                return PreparedImage(name, error=f"{name}: face detection failed ({type(faces).__name__}: {faces})")
+            if not faces:
+                return PreparedImage(name)
+            crops = np.stack([warp_face(img, f.landmarks) for f in faces])
+            in_photo = [Face(tuple(v * scale for v in f.box), f.confidence, f.landmarks * scale) for f in faces]
+            return PreparedImage(name, crops, in_photo)
+        return list(pool.map(finish, range(len(items))))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..atomic import atomic_path, check_writable
 from ..faces.images import source_name
-from ..faces.prepare import prepare
+from ..faces.prepare import prepare_many
 
 FORMATS = (".parquet", ".csv", ".npz")
 CHUNK = 256  # inputs per part file
@@ -40,7 +40,8 @@ class FeatureChunk:
 
 def iter_features(items: Iterable, weights="pretrained", align: str = "auto", largest_face: bool = False,
                   batch_size: int | None = None, device=None, min_face_size: int = 20,
-                  chunk: int = CHUNK, encoder=None, detector=None) -> Iterator[FeatureChunk]:
+                  chunk: int = CHUNK, encoder=None, detector=None,
+                  detect_size: int | None = None) -> Iterator[FeatureChunk]:
     """Features of every face of every input, ``chunk`` inputs at a time."""
     from ..faces.detect import FaceDetector
     from .bundle import Bundle
@@ -48,15 +49,15 @@ def iter_features(items: Iterable, weights="pretrained", align: str = "auto", la
     enc = encoder or MultiViewEncoder.from_bundle(Bundle.load(weights), device=device, batch_size=batch_size)
     det = detector
     if align == "auto" and det is None:
-        det = FaceDetector(min_face_size, largest_face=largest_face, device=enc.device)
+        det = FaceDetector(min_face_size, largest_face=largest_face, device=enc.device,
+                           **({"max_side": detect_size} if detect_size else {}))
     items = iter(items)
     while True:
         batch = [x for _, x in zip(range(chunk), items)]
         if not batch:
             return
         out, crops = FeatureChunk(inputs=len(batch)), []
-        for item in batch:
-            p = prepare(item, align, det)
+        for p in prepare_many(batch, align, det):
             if p.error:
                 out.errors.append({"file": p.name, "error": p.error})
             elif not len(p.faces):
@@ -175,7 +176,7 @@ def _read(path: Path, columns=None) -> dict:
 
 def extract_to_file(items, out, weights="pretrained", align: str = "auto", largest_face: bool = False,
                     batch_size: int | None = None, device=None, min_face_size: int = 20, resume: bool = False,
-                    chunk: int = CHUNK, progress: bool = False) -> dict:
+                    chunk: int = CHUNK, progress: bool = False, detect_size: int | None = None) -> dict:
     """Stream the features of ``items`` to ``out``. Returns a summary: inputs, skipped (resume),
     rows (faces written this run), total rows in OUT, the errors and the inputs with no face."""
     from .bundle import Bundle
@@ -191,7 +192,7 @@ def extract_to_file(items, out, weights="pretrained", align: str = "auto", large
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc="extracting", unit="img")
     for c in iter_features(todo, align=align, largest_face=largest_face, min_face_size=min_face_size,
-                           chunk=chunk, encoder=enc):
+                           chunk=chunk, encoder=enc, detect_size=detect_size):
         writer.write(c)
         summary["rows"] += len(c.files)
         summary["errors"] += c.errors

@@ -7,7 +7,8 @@ import numpy as np
 
 from ..data.attributes import ATTRIBUTE_NAMES
 from ..device import resolve_device
-from ..faces.prepare import PreparedImage, prepare
+from ..faces.detect import DETECT_MAX_SIDE
+from ..faces.prepare import PreparedImage, prepare_many
 from .heads import LinearHeads, attribute_records
 from ..faces.images import is_image_path, source_name
 
@@ -34,7 +35,7 @@ class AttributePredictor:
     """
 
     def __init__(self, weights="pretrained", device=None, batch_size: int | None = None, align: str = "auto",
-                 largest_face: bool = False, min_face_size: int = 20):
+                 largest_face: bool = False, min_face_size: int = 20, detect_size: int = DETECT_MAX_SIDE):
         from .encoder import MultiViewEncoder
         from .bundle import Bundle
         self.bundle = Bundle.load(weights)
@@ -48,6 +49,7 @@ class AttributePredictor:
         if self.heads.n_features != self.encoder.n_features:
             raise ValueError(f"heads expect {self.heads.n_features} features, views give {self.encoder.n_features}")
         self.align, self.largest_face, self.min_face_size = align, largest_face, min_face_size
+        self.detect_size = detect_size
         self._detector = None
 
     @property
@@ -55,7 +57,7 @@ class AttributePredictor:
         if self._detector is None:
             from ..faces.detect import FaceDetector
             self._detector = FaceDetector(min_face_size=self.min_face_size, largest_face=self.largest_face,
-                                          device=self.device)
+                                          device=self.device, max_side=self.detect_size)
         return self._detector
 
     # ---- on features and faces ----------------------------------------------------------------
@@ -96,8 +98,8 @@ class AttributePredictor:
             bar = tqdm(total=len(items), desc="predicting", unit="img")
         try:
             for start in range(0, len(items), chunk):
-                prepared = [prepare(it, self.align, self.detector if self.align == "auto" else None, name=n)
-                            for it, n in zip(items[start:start + chunk], names[start:start + chunk])]
+                prepared = prepare_many(items[start:start + chunk], self.align,
+                                        self.detector if self.align == "auto" else None, names[start:start + chunk])
                 yield from self._records(prepared)
                 if bar is not None:
                     bar.update(len(prepared))

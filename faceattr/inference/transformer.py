@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..faces.prepare import ALIGN_MODES, FLAT_SIZE, prepare
+from ..faces.prepare import ALIGN_MODES, FLAT_SIZE, prepare_many
 
 
 class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
@@ -119,8 +119,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         items = _as_items(X, self.align)
         faces, ok = [], np.zeros(len(items), dtype=bool)
         det = self._get_detector() if self.align == "auto" else None
-        for i, item in enumerate(items):
-            p = prepare(item, self.align, det)
+        for i, p in enumerate(prepare_many(items, self.align, det)):
             if p.error:
                 warnings.warn(f"input {i} ({p.name}): {p.error}; its row is NaN", UserWarning, stacklevel=3)
             elif len(p.faces) == 0:
