@@ -1,0 +1,116 @@
+"""Photos per second end to end (decode, detect, align, encode, 40 heads): the batched path against
+the one-photo-at-a-time path this project had before it, in one run.
+
+    python benchmarks/photo_speed.py --root ../shared/data/celeba-mini
+
+Two sets: celeba-mini's aligned test images as they are (178x218 JPEGs, one face each), and
+4000x3000 JPEG photos (quality 90) made here by pasting 3 celeba-mini faces, enlarged to 500-700
+px, on a smooth background. The one-at-a-time path is the former code: every photo decoded in
+full, MTCNN at full resolution in its default memory layout, its faces encoded on their own. The batched path is
+``AttributePredictor.predict_images``: decoding and warping in a thread pool, large JPEGs decoded
+at reduced size, detection on a copy of at most 640 px in batches of same-size photos, encoder
+batches across photos, MTCNN in channels_last. Writes benchmarks/results/photo_speed.json and .md with the CPU named.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+
+from faceattr.atomic import write_text
+from faceattr.data.celeba import CelebA
+from faceattr.device import cpu_description, machine_description
+from faceattr.faces.align import warp_face
+from faceattr.faces.detect import FaceDetector
+from faceattr.faces.images import load_rgb
+from faceattr.inference.predictor import AttributePredictor
+
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def make_big_photos(celeba_paths: list[Path], folder: Path, n: int, seed: int = 0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        bg = rng.integers(40, 200, (30, 40, 3), dtype=np.uint8)
+        canvas = Image.fromarray(bg).resize((4000, 3000), Image.BICUBIC).filter(ImageFilter.GaussianBlur(8))
+        for k in range(3):
+            face = Image.open(celeba_paths[(3 * i + k) % len(celeba_paths)]).convert("RGB")
+            side = int(rng.integers(500, 700))
+            face = face.resize((side, int(side * 218 / 178)), Image.BICUBIC)
+            canvas.paste(face, (200 + k * 1250 + int(rng.integers(0, 200)), int(rng.integers(200, 3000 - face.size[1] - 200))))
+        path = folder / f"photo_{i:03d}.jpg"
+        canvas.save(path, quality=90)
+        out.append(path)
+    return out
+
+
+def one_at_a_time(predictor: AttributePredictor, paths: list[Path]) -> int:
+    """The former path: full decode, full-resolution MTCNN, each photo's faces encoded alone."""
+    det = FaceDetector(device="cpu", max_side=10**6)
+    for net in (det.mtcnn.pnet, det.mtcnn.rnet, det.mtcnn.onet):  # as it was: MTCNN's default layout
+        net.to(memory_format=torch.contiguous_format)
+    faces_found = 0
+    for p in paths:
+        img = load_rgb(p)
+        found = det.detect(img)
+        if found:
+            crops = np.stack([warp_face(img, f.landmarks) for f in found])
+            predictor.score_faces(crops)
+            faces_found += len(found)
+    return faces_found
+
+
+def batched(predictor: AttributePredictor, paths: list[Path]) -> int:
+    return sum(len(r["faces"]) for r in predictor.predict_images([str(p) for p in paths]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    ap.add_argument("--celeba", type=int, default=256, help="CelebA-sized photos")
+    ap.add_argument("--big", type=int, default=8, help="4000x3000 photos")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    celeba = CelebA.load(args.root, "test").paths()
+    predictor = AttributePredictor(device="cpu")
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = {"celeba 178x218": celeba[: args.celeba],
+                "photos 4000x3000, 3 faces": make_big_photos(celeba, Path(tmp), args.big)}
+        for name, paths in sets.items():
+            batched(predictor, paths[:4])  # warm-up (model load, thread pool)
+            one_at_a_time(predictor, paths[:2])
+            times = {"one_at_a_time": [], "batched": []}
+            faces = {}
+            for _ in range(args.repeats):
+                for label, fn in (("one_at_a_time", one_at_a_time), ("batched", batched)):
+                    t0 = time.perf_counter()
+                    faces[label] = fn(predictor, paths)
+                    times[label].append(time.perf_counter() - t0)
+            pps = {k: len(paths) / statistics.median(v) for k, v in times.items()}
+            rows[name] = {"photos": len(paths), "photos_per_s": pps, "speedup": pps["batched"] / pps["one_at_a_time"],
+                          "faces_found": faces}
+            print(name, json.dumps(rows[name]), flush=True)
+    result = {"machine": machine_description(), "repeats": args.repeats, "sets": rows}
+    write_text(OUT / "photo_speed.json", json.dumps(result, indent=1))
+    md = [f"`python benchmarks/photo_speed.py` on {cpu_description()}, {torch.get_num_threads()} threads; "
+          f"photos/s end to end (decode, detect, align, encode, heads), median of {args.repeats} runs.", "",
+          "| photos | one at a time (before) | batched | speed-up | faces found (before / batched) |",
+          "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        md.append(f"| {name} ({r['photos']}) | {r['photos_per_s']['one_at_a_time']:.1f} | "
+                  f"{r['photos_per_s']['batched']:.1f} | {r['speedup']:.1f}x | "
+                  f"{r['faces_found']['one_at_a_time']} / {r['faces_found']['batched']} |")
+    write_text(OUT / "photo_speed.md", "\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    main()
