@@ -13,6 +13,7 @@ import click
 
 from .device import PRECISIONS
 from .faces.detect import DETECT_MAX_SIDE
+from .inference.extract import CHUNK
 from .nn.config import AUGMENTATIONS, SHIFT_PIXELS, TrainConfig
 from .nn.taps import LAYER_NAMES
 
@@ -194,9 +195,12 @@ def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_siz
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @out_option(".parquet, .csv or .npz; streamed in parts to OUT.parts/ and merged at the end")
 @click.option("--resume", is_flag=True, help="skip inputs already in OUT (or in OUT.parts/ of a killed run)")
+@click.option("--chunk-size", default=CHUNK, show_default=True, type=click.IntRange(1),
+              help="inputs per part file (what a killed run can lose at most)")
 @photo_options
 @library_errors
-def extract(paths, out, resume, aligned, largest_face, weights, batch_size, min_face_size, detect_size, device):
+def extract(paths, out, resume, chunk_size, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
+            device):
     """Write multi-view features, one row per face (with file and face index), to OUT."""
     from .inference.extract import FORMATS, extract_to_file
     if Path(out).suffix.lower() not in FORMATS:
@@ -204,7 +208,7 @@ def extract(paths, out, resume, aligned, largest_face, weights, batch_size, min_
     _check_out(out)
     files = _inputs(paths)
     s = extract_to_file(files, out, weights, _align(aligned), largest_face, batch_size, device, min_face_size,
-                        resume=resume, progress=sys.stderr.isatty(), detect_size=detect_size)
+                        resume=resume, chunk=chunk_size, progress=sys.stderr.isatty(), detect_size=detect_size)
     skipped = f", {s['skipped']} already there" if s["skipped"] else ""
     click.echo(f"wrote {s['rows']} faces x {s['features']} features from {s['inputs'] - s['skipped']} files "
                f"to {out} ({s['total_rows']} rows in all{skipped})")

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-python3 -m pip install -q -e ".[train,test]"
+python3 -m pip install -q -e ".[train,serve,video,ray,test]"
 python3 -m pytest -q "$@"
