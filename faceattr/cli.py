@@ -65,9 +65,13 @@ view_option = click.option("--view", default="relu3_1", type=click.Choice(LAYER_
                            help="which view (named by its VGG19 layer)")
 
 
-# What every command that reads photos takes: how to find faces, and where to run.
+every_option = click.option("--every", type=click.IntRange(1), default=None,
+                            help="videos: every N-th frame  [default: every frame, or --fps]")
+fps_option = click.option("--fps", type=click.FloatRange(0, min_open=True), default=None,
+                          help="videos: about this many frames per second of video")
+# What every command that reads photos (and videos) takes: how to find faces, and where to run.
 photo_options = _options(aligned_option, largest_face_option, weights_option, batch_size_option,
-                         min_face_size_option, detect_size_option, device_option)
+                         min_face_size_option, detect_size_option, device_option, every_option, fps_option)
 
 
 def out_option(help_text: str, required: bool = True, default=None):
@@ -164,11 +168,16 @@ def _inputs(paths):
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", default="table", type=click.Choice(["table", "json", "csv"]), show_default=True,
-              help="json: one array of per-file records, streamed as they are computed")
+              help="json: one array of per-file (per-frame) records, streamed as they are computed")
+@click.option("--annotate", type=click.Path(file_okay=False), default=None,
+              help="write each photo (or sampled frame) with its faces, landmarks and surest attributes "
+                   "drawn to this folder")
 @photo_options
 @library_errors
-def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_size, detect_size, device):
-    """Detect, align and print the 40 CelebA attributes of every face in PATHS (files or folders).
+def predict(paths, fmt, annotate, aligned, largest_face, weights, batch_size, min_face_size, detect_size, device,
+            every, fps):
+    """Detect, align and print the 40 CelebA attributes of every face in PATHS (photos, videos or
+    folders). A video gives one record per sampled frame, with its frame index and time.
 
     A file that cannot be read gets its error and the others go on; the exit code is then 1."""
     from .inference import formats
@@ -179,7 +188,8 @@ def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_siz
     failed = []
 
     def records():
-        for r in predictor.iter_records(files, progress=len(files) > 1 and sys.stderr.isatty()):
+        for r in predictor.iter_records(files, progress=sys.stderr.isatty(), every=every, fps=fps,
+                                        annotate_dir=annotate):
             if r["error"]:
                 failed.append(r)
             yield r
@@ -200,20 +210,23 @@ def predict(paths, fmt, aligned, largest_face, weights, batch_size, min_face_siz
 @photo_options
 @library_errors
 def extract(paths, out, resume, chunk_size, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
-            device):
-    """Write multi-view features, one row per face (with file and face index), to OUT."""
+            device, every, fps):
+    """Write multi-view features, one row per face (file, frame, time_s, face index), to OUT."""
     from .inference.extract import FORMATS, extract_to_file
     if Path(out).suffix.lower() not in FORMATS:
         raise click.ClickException(f"{out}: unknown output format; use one of {', '.join(FORMATS)}")
     _check_out(out)
     files = _inputs(paths)
     s = extract_to_file(files, out, weights, _align(aligned), largest_face, batch_size, device, min_face_size,
-                        resume=resume, chunk=chunk_size, progress=sys.stderr.isatty(), detect_size=detect_size)
+                        resume=resume, chunk=chunk_size, progress=sys.stderr.isatty(), detect_size=detect_size,
+                        every=every, fps=fps)
     skipped = f", {s['skipped']} already there" if s["skipped"] else ""
     click.echo(f"wrote {s['rows']} faces x {s['features']} features from {s['inputs'] - s['skipped']} files "
                f"to {out} ({s['total_rows']} rows in all{skipped})")
-    for name in s["no_face"]:
+    for name in s["no_face"][:20]:
         click.echo(f"no face found: {name}", err=True)
+    if len(s["no_face"]) > 20:
+        click.echo(f"... and {len(s['no_face']) - 20} more without a face", err=True)
     for e in s["errors"]:
         click.echo(f"error: {e['error']}", err=True)
     if s["total_rows"] == 0:

@@ -96,7 +96,8 @@ def test_extract_formats(runner, tmp_path, celeba_root, ext):
     else:
         import pandas as pd
         df = pd.read_csv(out) if ext == ".csv" else pd.read_parquet(out)
-        assert df.shape == (2, 502) and list(df.columns[:3]) == ["file", "face", "relu1_1__z000"]
+        assert df.shape == (2, 504) and list(df.columns[:5]) == ["file", "frame", "time_s", "face", "relu1_1__z000"]
+        assert list(df["frame"]) == [-1, -1] and df["time_s"].isna().all()
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -120,7 +121,8 @@ def test_extract_names_inputs_without_faces(runner, tmp_path):
     assert r.exit_code == 0, r.output
     assert f"no face found: {tmp_path / 'blank.png'}" in r.stderr and "no face in any input" in r.stderr
     import pandas as pd
-    assert len(pd.read_csv(out)) == 0 and list(pd.read_csv(out).columns[:3]) == ["file", "face", "relu1_1__z000"]
+    assert len(pd.read_csv(out)) == 0 and list(pd.read_csv(out).columns[:5]) == ["file", "frame", "time_s", "face",
+                                                                                 "relu1_1__z000"]
 
 
 def test_train_cli_tiny_run(runner, tmp_path, celeba_root):

@@ -1,5 +1,8 @@
 """``faceattr extract``: one row of multi-view features per face, streamed to .parquet, .csv or .npz.
 
+Columns: ``file``, ``frame`` and ``time_s`` (a video's sampled frame and its time in seconds; -1
+and NaN for a photo), ``face`` (0 = the largest), then the features (``relu1_1__z000`` ...).
+
 Inputs are processed in chunks; each chunk's rows are written at once as a complete part file
 in ``OUT.parts/`` (atomically), so memory stays flat however many inputs there are, and a killed
 run leaves every part written so far readable (``pandas.read_parquet("OUT.parts")`` reads a
@@ -21,6 +24,7 @@ import numpy as np
 from ..atomic import atomic_path, check_writable
 from ..faces.images import source_name
 from ..faces.prepare import prepare_many
+from ..faces.video import chunked, expand_inputs
 
 FORMATS = (".parquet", ".csv", ".npz")
 CHUNK = 256  # inputs per part file
@@ -31,6 +35,8 @@ class FeatureChunk:
     """The faces found in a run of inputs: one row per face, and what went wrong per input."""
 
     files: list[str] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)  # -1 for a photo
+    times: list[float] = field(default_factory=list)  # seconds into a video; NaN for a photo
     faces: list[int] = field(default_factory=list)
     features: np.ndarray | None = None  # (rows, D) float32
     errors: list[dict] = field(default_factory=list)  # {"file", "error"}
@@ -40,9 +46,10 @@ class FeatureChunk:
 
 def iter_features(items: Iterable, weights="pretrained", align: str = "auto", largest_face: bool = False,
                   batch_size: int | None = None, device=None, min_face_size: int = 20,
-                  chunk: int = CHUNK, encoder=None, detector=None,
-                  detect_size: int | None = None) -> Iterator[FeatureChunk]:
-    """Features of every face of every input, ``chunk`` inputs at a time."""
+                  chunk: int = CHUNK, encoder=None, detector=None, detect_size: int | None = None,
+                  every: int | None = None, fps: float | None = None) -> Iterator[FeatureChunk]:
+    """Features of every face of every input (of every sampled frame of a video: ``every`` N
+    frames or ``fps``), ``chunk`` photos or frames at a time."""
     from ..faces.detect import FaceDetector
     from .bundle import Bundle
     from .encoder import MultiViewEncoder
@@ -51,19 +58,21 @@ def iter_features(items: Iterable, weights="pretrained", align: str = "auto", la
     if align == "auto" and det is None:
         det = FaceDetector(min_face_size, largest_face=largest_face, device=enc.device,
                            **({"max_side": detect_size} if detect_size else {}))
-    items = iter(items)
-    while True:
-        batch = [x for _, x in zip(range(chunk), items)]
-        if not batch:
-            return
-        out, crops = FeatureChunk(inputs=len(batch)), []
-        for p in prepare_many(batch, align, det):
+    items = list(items)
+    for group in chunked(expand_inputs(items, [source_name(i) for i in items], every, fps), chunk):
+        out, crops = FeatureChunk(inputs=len(group)), []
+        todo = [u for u in group if u.error is None]
+        out.errors += [{"file": u.name, "error": u.error} for u in group if u.error is not None]
+        for u, p in zip(todo, prepare_many([u.item for u in todo], align, det, [u.name for u in todo])):
+            where = f"{p.name} frame {u.where['frame']}" if u.where else p.name
             if p.error:
                 out.errors.append({"file": p.name, "error": p.error})
             elif not len(p.faces):
-                out.no_face.append(p.name)
+                out.no_face.append(where)
             for j, f in enumerate(p.faces):
                 out.files.append(p.name)
+                out.frames.append(u.where.get("frame", -1))
+                out.times.append(u.where.get("time_s", float("nan")))
                 out.faces.append(j)
                 crops.append(f)
         out.features = enc.encode(np.stack(crops)) if crops else np.zeros((0, enc.n_features), np.float32)
@@ -103,7 +112,8 @@ class FeatureWriter:
             return
         self.n_parts += 1
         with atomic_path(self.parts / f"part-{self.n_parts:06d}{self.suffix}") as tmp:
-            _write(tmp, self.suffix, chunk.files, chunk.faces, chunk.features, self.names)
+            _write(tmp, self.suffix, _index(chunk.files, chunk.frames, chunk.times, chunk.faces),
+                   chunk.features, self.names)
         self.rows += len(chunk.files)
 
     def close(self) -> int:
@@ -122,13 +132,14 @@ class FeatureWriter:
                         writer.write_table(table)
                         total += table.num_rows
                     if writer is None:  # no face at all: an empty table with the columns
-                        _write(tmp, self.suffix, [], [], np.zeros((0, len(self.names)), np.float32), self.names)
+                        _write(tmp, self.suffix, _index([], [], [], []), np.zeros((0, len(self.names)), np.float32),
+                               self.names)
                 finally:
                     if writer is not None:
                         writer.close()
             elif self.suffix == ".csv":
                 with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                    fh.write(",".join(["file", "face"] + self.names) + "\n")
+                    fh.write(",".join(list(INDEX_COLUMNS) + self.names) + "\n")
                     for src in sources:
                         with open(src, encoding="utf-8") as part:
                             next(part)  # its header
@@ -137,26 +148,37 @@ class FeatureWriter:
                                 total += 1
             else:
                 data = [_read(src) for src in sources]
-                files = [f for d in data for f in d["file"]]
-                faces = [f for d in data for f in d["face"]]
+                index = {c: [v for d in data for v in d[c]] for c in INDEX_COLUMNS}
                 feats = np.concatenate([d["features"] for d in data]) if data else \
                     np.zeros((0, len(self.names)), np.float32)
-                _write(tmp, self.suffix, files, faces, feats, self.names)
-                total = len(files)
+                _write(tmp, self.suffix, index, feats, self.names)
+                total = len(index["file"])
         shutil.rmtree(self.parts, ignore_errors=True)
         return total
 
 
-def _write(path: Path, fmt: str, files, faces, feats: np.ndarray, names) -> None:
+INDEX_COLUMNS = ("file", "frame", "time_s", "face")
+
+
+def _index(files, frames, times, faces) -> dict:
+    return {"file": list(files), "frame": list(frames), "time_s": list(times), "face": list(faces)}
+
+
+def _write(path: Path, fmt: str, index: dict, feats: np.ndarray, names) -> None:
     """One table of rows to ``path`` in format ``fmt`` (.parquet, .csv or .npz), directly."""
     if fmt == ".npz":
         with open(path, "wb") as fh:
             # np.savez's own first parameter is called "file", hence the plural keys.
-            np.savez(fh, features=feats.astype(np.float32), files=np.asarray(files, dtype=str),
-                     faces=np.asarray(faces, dtype=np.int64), feature_names=np.asarray(names))
+            np.savez(fh, features=feats.astype(np.float32), files=np.asarray(index["file"], dtype=str),
+                     frames=np.asarray(index["frame"], dtype=np.int64),
+                     times=np.asarray(index["time_s"], dtype=np.float64),
+                     faces=np.asarray(index["face"], dtype=np.int64), feature_names=np.asarray(names))
         return
     import pandas as pd
-    df = pd.concat([pd.DataFrame({"file": pd.Series(files, dtype=object), "face": pd.Series(faces, dtype=np.int64)}),
+    df = pd.concat([pd.DataFrame({"file": pd.Series(index["file"], dtype=object),
+                                  "frame": pd.Series(index["frame"], dtype=np.int64),
+                                  "time_s": pd.Series(index["time_s"], dtype=np.float64),
+                                  "face": pd.Series(index["face"], dtype=np.int64)}),
                     pd.DataFrame(feats, columns=names)], axis=1)
     if fmt == ".csv":
         df.to_csv(path, index=False)
@@ -168,7 +190,8 @@ def _read(path: Path, columns=None) -> dict:
     suffix = path.suffix.lower()
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as z:
-            return {"file": list(z["files"]), "face": list(z["faces"]), "features": z["features"]}
+            return {"file": list(z["files"]), "frame": list(z["frames"]), "time_s": list(z["times"]),
+                    "face": list(z["faces"]), "features": z["features"]}
     import pandas as pd
     df = pd.read_csv(path, usecols=columns) if suffix == ".csv" else pd.read_parquet(path, columns=columns)
     return {"file": list(df["file"])}
@@ -176,7 +199,8 @@ def _read(path: Path, columns=None) -> dict:
 
 def extract_to_file(items, out, weights="pretrained", align: str = "auto", largest_face: bool = False,
                     batch_size: int | None = None, device=None, min_face_size: int = 20, resume: bool = False,
-                    chunk: int = CHUNK, progress: bool = False, detect_size: int | None = None) -> dict:
+                    chunk: int = CHUNK, progress: bool = False, detect_size: int | None = None,
+                    every: int | None = None, fps: float | None = None) -> dict:
     """Stream the features of ``items`` to ``out``. Returns a summary: inputs, skipped (resume),
     rows (faces written this run), total rows in OUT, the errors and the inputs with no face."""
     from .bundle import Bundle
@@ -192,7 +216,7 @@ def extract_to_file(items, out, weights="pretrained", align: str = "auto", large
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc="extracting", unit="img")
     for c in iter_features(todo, align=align, largest_face=largest_face, min_face_size=min_face_size,
-                           chunk=chunk, encoder=enc, detect_size=detect_size):
+                           chunk=chunk, encoder=enc, detect_size=detect_size, every=every, fps=fps):
         writer.write(c)
         summary["rows"] += len(c.files)
         summary["errors"] += c.errors

@@ -4,24 +4,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..data.attributes import ATTRIBUTE_NAMES
 from ..device import resolve_device
 from ..faces.detect import DETECT_MAX_SIDE
 from ..faces.prepare import PreparedImage, prepare_many
 from .heads import LinearHeads, attribute_records
-from ..faces.images import is_image_path, source_name
+from ..faces.images import is_image_path, load_rgb, source_name
+from ..faces.video import chunked, expand_inputs, is_video_path
 
 
 def collect_inputs(paths) -> tuple[list[Path], list[Path]]:
     """(inputs, skipped): files as given (a missing one stays, to be reported as that input's
-    error), and every image file under each directory, recursively and sorted; files in those
-    directories without an image extension are returned as skipped."""
+    error), and every image or video file under each directory, recursively and sorted; files in
+    those directories with another extension are returned as skipped."""
     out, skipped = [], []
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(f for f in p.rglob("*") if f.is_file()):
-                (out if is_image_path(f) else skipped).append(f)
+                (out if is_image_path(f) or is_video_path(f) else skipped).append(f)
         else:
             out.append(p)
     return out, skipped
@@ -80,51 +82,76 @@ class AttributePredictor:
         return both[0], both[1]
 
     # ---- on files -----------------------------------------------------------------------------
-    def predict_images(self, items, names=None, progress: bool = False, chunk: int = 64) -> list[dict]:
-        """One record per input: {"file", "error", "faces": [{box, confidence, landmarks, attributes}]}.
+    def predict_images(self, items, names=None, progress: bool = False, chunk: int = 64, **kw) -> list[dict]:
+        """One record per input (per sampled frame of a video): {"file", "error", "faces": [{box,
+        confidence, landmarks, attributes}]}, plus "frame" and "time_s" for a video's frames.
 
         A failing input gets its error recorded and the others go on.
         """
-        return list(self.iter_records(items, names, progress, chunk))
+        return list(self.iter_records(items, names, progress, chunk, **kw))
 
-    def iter_records(self, items, names=None, progress: bool = False, chunk: int = 64):
-        """``predict_images`` as a stream: records are yielded ``chunk`` inputs at a time, so a
-        caller can write them out while the rest is computed (memory stays flat)."""
+    def iter_records(self, items, names=None, progress: bool = False, chunk: int = 64, every: int | None = None,
+                     fps: float | None = None, annotate_dir=None):
+        """``predict_images`` as a stream: records are yielded ``chunk`` inputs (or frames) at a
+        time, so a caller can write them out while the rest is computed (memory stays flat).
+        Video files (faceattr.faces.video) are sampled ``every`` N frames or at ``fps``;
+        ``annotate_dir`` receives each photo or frame with its faces drawn."""
+        from .annotate import save_annotated
         items = list(items)
         names = names or [source_name(i) for i in items]
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=len(items), desc="predicting", unit="img")
+            has_video = any(is_video_path(i) for i in items)
+            bar = tqdm(total=None if has_video else len(items), desc="predicting",
+                       unit="frame" if has_video else "img")
+        used: set[str] = set()
         try:
-            for start in range(0, len(items), chunk):
-                prepared = prepare_many(items[start:start + chunk], self.align,
-                                        self.detector if self.align == "auto" else None, names[start:start + chunk])
-                yield from self._records(prepared)
+            for group in chunked(expand_inputs(items, names, every, fps), chunk):
+                fixed = [u for u in group if u.error is not None]
+                todo = [u for u in group if u.error is None]
+                prepared = prepare_many([u.item for u in todo], self.align,
+                                        self.detector if self.align == "auto" else None, [u.name for u in todo])
+                by_unit = dict(zip(map(id, todo), zip(prepared, self._records(prepared))))
+                for u in group:
+                    if u in fixed:
+                        yield {"file": u.name, **u.where, "error": u.error, "faces": []}
+                        continue
+                    p, record = by_unit[id(u)]
+                    record = {"file": record["file"], **u.where, "error": record["error"], "faces": record["faces"]}
+                    if annotate_dir is not None and not record["error"]:
+                        img = u.item if isinstance(u.item, Image.Image) else load_rgb(u.item)
+                        save_annotated(img, record, annotate_dir, used)
+                    yield record
                 if bar is not None:
-                    bar.update(len(prepared))
+                    bar.update(len(group))
         finally:
             if bar is not None:
                 bar.close()
 
     def _records(self, prepared: list[PreparedImage]) -> list[dict]:
-        counts = [len(p.faces) for p in prepared]
         all_faces = [p.faces for p in prepared if len(p.faces)]
         if all_faces:
             scores, probs = self.score_faces(np.concatenate(all_faces))
-            attrs = attribute_records(scores, probs)
         else:
-            attrs = []
-        out, k = [], 0
-        for p, n in zip(prepared, counts):
-            faces = []
-            for j in range(n):
-                face = p.detections[j].to_dict() if p.detections else {"box": None, "confidence": None, "landmarks": None}
-                face["attributes"] = attrs[k]
-                faces.append(face)
-                k += 1
-            out.append({"file": p.name, "error": p.error, "faces": faces})
-        return out
+            scores = probs = np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
+        return build_records(prepared, scores, probs)
 
 
-__all__ = ["AttributePredictor", "collect_inputs", "ATTRIBUTE_NAMES"]
+def build_records(prepared: list[PreparedImage], scores: np.ndarray, probs: np.ndarray) -> list[dict]:
+    """Records of prepared inputs from the scores and probabilities (N, 40) of all their faces, in
+    order: the JSON schema of ``faceattr predict`` and ``faceattr serve``."""
+    attrs = attribute_records(scores, probs)
+    out, k = [], 0
+    for p in prepared:
+        faces = []
+        for j in range(len(p.faces)):
+            face = p.detections[j].to_dict() if p.detections else {"box": None, "confidence": None, "landmarks": None}
+            face["attributes"] = attrs[k]
+            faces.append(face)
+            k += 1
+        out.append({"file": p.name, "error": p.error, "faces": faces})
+    return out
+
+
+__all__ = ["AttributePredictor", "build_records", "collect_inputs", "ATTRIBUTE_NAMES"]

@@ -1,0 +1,102 @@
+"""Frames of a video file, sampled every N frames or at a rate, with their timestamps (PyAV:
+``pip install 'faceattr[video]'``)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from PIL import Image
+
+from .images import ImageError, _check_pixels
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+def is_video_path(path) -> bool:
+    return isinstance(path, (str, os.PathLike)) and Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def iter_frames(path, every: int | None = None, fps: float | None = None) -> Iterator[tuple[int, float, Image.Image]]:
+    """(frame index, time in seconds, RGB image) of the sampled frames: every ``every``-th frame,
+    or about ``fps`` frames per second of video, or (neither) every frame. A file that cannot be
+    decoded raises ImageError naming it (and the frame, when it fails part-way)."""
+    if every is not None and every < 1:
+        raise ValueError(f"every must be at least 1, got {every}")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    try:
+        import av
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ImageError(f"{path}: reading video needs PyAV: pip install 'faceattr[video]'") from None
+    name = str(path)
+    if not Path(path).is_file():
+        raise ImageError(f"{name}: no such file")
+    try:
+        container = av.open(name)
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        raise ImageError(f"{name}: cannot read as a video ({e})") from None
+    index = -1
+    try:
+        if not container.streams.video:
+            raise ImageError(f"{name}: has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or 25)
+        next_t = 0.0
+        for index, frame in enumerate(container.decode(stream)):
+            t = float(frame.pts * stream.time_base) if frame.pts is not None and stream.time_base else index / rate
+            if every is not None:
+                take = index % every == 0
+            elif fps is not None:
+                take = t >= next_t - 1e-6
+                if take:
+                    next_t += 1.0 / fps
+            else:
+                take = True
+            if take:
+                _check_pixels(frame.width, frame.height, name)
+                yield index, t, frame.to_image().convert("RGB")
+    except ImageError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        where = f" at frame {index + 1}" if index >= 0 else ""
+        raise ImageError(f"{name}: video cannot be decoded{where} ({e})") from None
+    finally:
+        container.close()
+
+
+@dataclass(eq=False)
+class Unit:
+    """One thing to find faces in: a photo (``item`` as given), or one sampled frame of a video
+    (``item`` the frame, ``where`` its frame index and time); ``error`` when the video failed."""
+
+    item: object
+    name: str
+    where: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+def expand_inputs(items, names, every: int | None = None, fps: float | None = None) -> Iterator[Unit]:
+    """Photos as they are, videos as their sampled frames (decoded lazily, one at a time)."""
+    for item, name in zip(items, names):
+        if not is_video_path(item):
+            yield Unit(item, name)
+            continue
+        try:
+            for index, t, frame in iter_frames(item, every, fps):
+                yield Unit(frame, name, {"frame": index, "time_s": round(t, 4)})
+        except ImageError as e:
+            yield Unit(None, name, {"frame": None, "time_s": None}, str(e))
+
+
+def chunked(it: Iterable, n: int) -> Iterator[list]:
+    chunk = []
+    for x in it:
+        chunk.append(x)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
