@@ -235,6 +235,29 @@ def extract(paths, out, resume, chunk_size, aligned, largest_face, weights, batc
         sys.exit(1)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="largest accepted upload")
+@click.option("--timeout", "timeout_s", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="seconds a request may take")
+@min_face_size_option
+@weights_option
+@batch_size_option
+@device_option
+@library_errors
+def serve(host, port, max_upload_mb, timeout_s, min_face_size, weights, batch_size, device):
+    """Serve predictions over HTTP: POST /predict (multipart field 'file'), GET /health,
+    GET /metadata, docs at /docs. Needs the [serve] extra."""
+    try:
+        from .serve import serve as run
+    except ImportError:
+        raise click.ClickException("faceattr serve needs FastAPI and uvicorn: pip install 'faceattr[serve]'") from None
+    run(host, port, weights=weights, device=device, batch_size=batch_size, min_face_size=min_face_size,
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024), timeout_s=timeout_s)
+
+
 # ---- benchmark -------------------------------------------------------------------------------------
 @main.group()
 def benchmark():

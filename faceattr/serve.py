@@ -1,0 +1,178 @@
+"""``faceattr serve``: the predictor as an HTTP service (FastAPI on uvicorn; ``pip install
+'faceattr[serve]'``).
+
+- ``POST /predict`` takes one uploaded image (multipart field ``file``) and ``?largest_face=``;
+  it answers with the record ``faceattr predict --format json`` gives for a file.
+- ``GET /health``; ``GET /metadata``: the 40 attribute names, the views, the bundle's sha256 and
+  the version; OpenAPI docs at ``/docs``.
+
+Requests are decoded and their faces detected in a thread pool; the faces of concurrent requests
+are encoded together (``FaceBatcher``: up to ``max_batch`` faces, waiting at most ``max_wait_ms``
+for more), so throughput grows with concurrency. Limits: ``max_upload_bytes`` per upload (413),
+``faceattr.faces.images.MAX_PIXELS`` per image (413), ``timeout_s`` per request (504). A bad
+upload gets a 4xx whose ``detail`` says what is wrong; the server never fetches URLs.
+"""
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from . import __version__
+from .data.attributes import ATTRIBUTE_NAMES
+from .faces.images import ImageError
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_BATCH = 64
+MAX_WAIT_MS = 5.0
+TIMEOUT_S = 30.0
+
+
+@dataclass
+class _Job:
+    faces: np.ndarray
+    future: asyncio.Future
+    queued: float = field(default_factory=time.perf_counter)
+
+
+class FaceBatcher:
+    """Collects the faces of concurrent requests and scores them in one encoder pass."""
+
+    def __init__(self, predictor, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
+        self.predictor, self.max_batch, self.max_wait = predictor, max_batch, max_wait_ms / 1000
+        self.queue: "asyncio.Queue[_Job]" = asyncio.Queue()
+        self.batches = 0
+        self._task: Optional[asyncio.Task] = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def score(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fut = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Job(faces, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self.queue.get()]
+            n = len(jobs[0].faces)
+            deadline = loop.time() + self.max_wait
+            while n < self.max_batch:
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    break
+                jobs.append(job)
+                n += len(job.faces)
+            jobs = [j for j in jobs if not j.future.cancelled()]
+            if not jobs:
+                continue
+            try:
+                scores, probs = await loop.run_in_executor(
+                    None, self.predictor.score_faces, np.concatenate([j.faces for j in jobs]))
+            except Exception as e:  # noqa: BLE001 - every waiting request learns of it
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.set_exception(e)
+                continue
+            self.batches += 1
+            k = 0
+            for j in jobs:
+                if not j.future.done():
+                    j.future.set_result((scores[k:k + len(j.faces)], probs[k:k + len(j.faces)]))
+                k += len(j.faces)
+
+
+def create_app(weights="pretrained", device=None, batch_size: Optional[int] = None, min_face_size: int = 20,
+               max_upload_bytes: int = MAX_UPLOAD_BYTES, timeout_s: float = TIMEOUT_S,
+               max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
+    from .faces.detect import FaceDetector
+    from .faces.prepare import prepare_many
+    from .inference.predictor import AttributePredictor, build_records
+
+    predictor = AttributePredictor(weights, device=device, batch_size=batch_size, min_face_size=min_face_size)
+    detectors = {flag: FaceDetector(min_face_size, largest_face=flag, device=predictor.device)
+                 for flag in (False, True)}
+    batcher = FaceBatcher(predictor, max_batch, max_wait_ms)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="faceattr", version=__version__, lifespan=lifespan,
+                  description="The 40 CelebA attributes of every face in an uploaded photo "
+                              "(multi-view VAE-WGAN features, linear SVM heads).")
+    app.state.batcher = batcher
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        missing = [e for e in exc.errors() if e.get("type") == "missing" and "file" in e.get("loc", ())]
+        if missing:
+            return JSONResponse({"detail": "expected a multipart/form-data upload with the image in a field "
+                                           "named 'file'"}, status_code=422)
+        return JSONResponse({"detail": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                                 for e in exc.errors())}, status_code=422)
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_upload_bytes + 64 * 1024:
+            return JSONResponse({"detail": f"upload of {int(length):,} bytes is above the limit of "
+                                           f"{max_upload_bytes:,} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/metadata")
+    async def metadata():
+        return {"attributes": list(ATTRIBUTE_NAMES), "views": predictor.encoder.names,
+                "bundle_sha256": predictor.bundle.sha256, "version": __version__,
+                "limits": {"max_upload_bytes": max_upload_bytes, "timeout_s": timeout_s}}
+
+    @app.post("/predict")
+    async def predict(file: UploadFile = File(..., description="the image (JPEG, PNG, ...)"),
+                      largest_face: bool = Query(False, description="keep only the largest face")):
+        data = await file.read(max_upload_bytes + 1)
+        name = file.filename or "upload"
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, f"{name}: upload is above the limit of {max_upload_bytes:,} bytes")
+        if not data:
+            raise HTTPException(400, f"{name}: the upload is empty (0 bytes)")
+
+        async def work():
+            (p,) = await run_in_threadpool(prepare_many, [data], "auto", detectors[largest_face], [name], 1)
+            if p.error:
+                status = 413 if "above the limit" in p.error else 400
+                raise HTTPException(status, p.error.replace(f"<{len(data)} bytes>", name))
+            scores = probs = np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
+            if len(p.faces):
+                scores, probs = await batcher.score(p.faces)
+            return build_records([p], scores, probs)[0]
+        try:
+            return await asyncio.wait_for(work(), timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(504, f"{name}: not answered within {timeout_s:g} s") from None
+        except ImageError as e:
+            raise HTTPException(400, str(e)) from None
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, **kw) -> None:
+    import uvicorn
+    uvicorn.run(create_app(**kw), host=host, port=port, log_level="info")

@@ -1,0 +1,110 @@
+"""The service as a real server on 127.0.0.1, called over HTTP by httpx."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx", reason="the service tests need httpx (the [test] extra)")
+pytest.importorskip("fastapi", reason="faceattr serve needs the [serve] extra")
+
+PHOTO = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port),
+                             "--max-upload-mb", "1"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+        assert proc.poll() is None, proc.stdout.read().decode()
+    else:
+        proc.kill()
+        pytest.fail("server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def _post(url, data: bytes, name="photo.png", field="file", **params):
+    return httpx.post(url + "/predict", files={field: (name, data, "application/octet-stream")},
+                      params=params, timeout=60)
+
+
+def test_predict_matches_the_cli_schema(server):
+    from click.testing import CliRunner
+    from faceattr.cli import main
+    r = _post(server, PHOTO.read_bytes(), "astronaut.png")
+    assert r.status_code == 200, r.text
+    rec = r.json()
+    cli = json.loads(CliRunner().invoke(main, ["predict", str(PHOTO), "--format", "json"]).stdout)[0]
+    assert set(rec) == set(cli) == {"file", "error", "faces"}
+    assert rec["file"] == "astronaut.png" and rec["error"] is None and len(rec["faces"]) == 1
+    face, cli_face = rec["faces"][0], cli["faces"][0]
+    assert set(face) == set(cli_face) and list(face["attributes"]) == list(cli_face["attributes"])
+    assert face["box"] == pytest.approx(cli_face["box"], abs=0.2)
+    for name, a in face["attributes"].items():
+        assert a["present"] == cli_face["attributes"][name]["present"], name
+        assert a["probability"] == pytest.approx(cli_face["attributes"][name]["probability"], abs=0.01)
+
+
+def test_health_metadata_docs(server):
+    assert httpx.get(server + "/health").json() == {"status": "ok"}
+    meta = httpx.get(server + "/metadata").json()
+    assert len(meta["attributes"]) == 40 and meta["views"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert len(meta["bundle_sha256"]) == 64 and meta["version"]
+    assert httpx.get(server + "/docs").status_code == 200
+    assert "/predict" in httpx.get(server + "/openapi.json").json()["paths"]
+
+
+def test_bad_uploads_get_4xx_and_the_server_goes_on(server):
+    cases = {
+        "empty": (_post(server, b"", "e.jpg"), 400, "empty"),
+        "text": (_post(server, b"hello, not an image", "t.jpg"), 400, "cannot read as an image"),
+        "truncated": (_post(server, PHOTO.read_bytes()[:5000], "cut.png"), 400, "cut.png"),
+        "too large": (_post(server, os.urandom(1_300_000), "big.jpg"), 413, "above the limit"),
+        "wrong field": (_post(server, PHOTO.read_bytes(), field="image"), 422, "field named 'file'"),
+    }
+    for name, (r, status, words) in cases.items():
+        assert r.status_code == status, (name, r.status_code, r.text)
+        assert words in r.json()["detail"], (name, r.json())
+    assert _post(server, PHOTO.read_bytes()).status_code == 200  # still serving
+
+
+def test_largest_face_and_no_face(server):
+    from PIL import Image
+    import io
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(buf, format="PNG")
+    r = _post(server, buf.getvalue(), "blank.png")
+    assert r.status_code == 200 and r.json()["faces"] == [] and r.json()["error"] is None
+    assert len(_post(server, PHOTO.read_bytes(), largest_face="true").json()["faces"]) == 1
+
+
+def test_concurrent_burst(server):
+    data = PHOTO.read_bytes()
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: _post(server, data), range(32)))
+    assert all(r.status_code == 200 for r in results)
+    smiling = {round(r.json()["faces"][0]["attributes"]["Smiling"]["probability"], 2) for r in results}
+    assert len(smiling) == 1  # batched with others or not, the same answer
