@@ -1,0 +1,117 @@
+"""A bounded load run against ``faceattr serve`` on 127.0.0.1: requests/s, latency, errors, and the
+server's memory before and after.
+
+    python benchmarks/serve_load.py [--clients 16] [--seconds 30]
+
+Starts the real server in a subprocess on a free loopback port, sends ``examples/astronaut.png``
+(512x512, one face) from 1 client for ``--warm-seconds``, from ``--clients`` concurrent clients
+for ``--warm-seconds`` (thread pools and allocator arenas grow to the concurrency), then for
+``--seconds``, measured (httpx, loopback only, bounded in time), and reads the server's RSS from
+/proc before and after. Writes benchmarks/results/serve_load.json and .md with the CPU named.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from faceattr.atomic import write_text
+from faceattr.device import cpu_description, machine_description
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results"
+PHOTO = REPO / "examples" / "astronaut.png"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load(url: str, clients: int, seconds: float) -> dict:
+    data = PHOTO.read_bytes()
+    latencies, errors, lock = [], [], threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def client():
+        with httpx.Client(timeout=60) as c:
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                try:
+                    r = c.post(url + "/predict", files={"file": ("a.png", data, "image/png")})
+                    ok = r.status_code == 200 and len(r.json()["faces"]) == 1
+                except httpx.HTTPError as e:
+                    ok, r = False, e
+                with lock:
+                    (latencies if ok else errors).append(time.perf_counter() - t0 if ok else str(r))
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    lat = sorted(latencies)
+    return {"clients": clients, "seconds": round(wall, 1), "requests": len(lat), "errors": len(errors),
+            "requests_per_s": len(lat) / wall, "p50_ms": 1000 * statistics.median(lat),
+            "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], "error_examples": errors[:3]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--warm-seconds", type=float, default=10)
+    args = ap.parse_args()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        one = load(url, 1, args.warm_seconds)  # also the warm-up
+        rss_one = rss_mb(proc.pid)
+        load(url, args.clients, args.warm_seconds)  # concurrency warm-up: thread pools, allocator arenas
+        rss_before = rss_mb(proc.pid)
+        many = load(url, args.clients, args.seconds)
+        rss_after = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    result = {"machine": machine_description(), "one_client": one, "concurrent": many,
+              "server_rss_mb_after_one_client": round(rss_one, 1),
+              "server_rss_mb_before": round(rss_before, 1), "server_rss_mb_after": round(rss_after, 1)}
+    write_text(OUT / "serve_load.json", json.dumps(result, indent=1))
+    md = [f"`python benchmarks/serve_load.py --clients {args.clients} --seconds {args.seconds:g}` on "
+          f"{cpu_description()}: `faceattr serve` on 127.0.0.1, each request one 512x512 PNG with one face.", "",
+          "| clients | seconds | requests | errors | requests/s | p50 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
+    for r in (one, many):
+        md.append(f"| {r['clients']} | {r['seconds']} | {r['requests']} | {r['errors']} | {r['requests_per_s']:.1f} | "
+                  f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} |")
+    md += ["", f"Server RSS: {rss_one:.0f} MB after the one-client run; {rss_before:.0f} MB after a "
+               f"{args.warm_seconds:g} s warm-up at {args.clients} clients and {rss_after:.0f} MB after the measured "
+               f"{args.clients}-client run."]
+    write_text(OUT / "serve_load.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
