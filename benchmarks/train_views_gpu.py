@@ -12,6 +12,15 @@ A run longer than one device call (at most 10 minutes) goes in two: the first wi
 ``--time-limit`` under the call's limit and ``--runs runs/gpu`` (ignored by git, so it stays on a
 warm machine between calls, unlike /tmp on a fresh one), the second with the same arguments plus
 ``--resume``, which continues every view from its checkpoint (same result as one run).
+
+Speed trial (``--trial-steps N``, default 0 = off): before training, each of ``--variants`` runs
+N timed steps of relu1_1 (the slowest view) and the fastest variant trains every view:
+- ``eager``: the trainer as it is;
+- ``compile``: ``torch.compile`` of the VAE and the critic (``Trainer(compile=True)``);
+- ``batch256``: batch 256 with the learning rate x2 (square-root scaling), a quarter of the updates.
+The choice and every variant's images/s go to ``summary.json``. The recipe options of the study
+(``--init pretrained``, ``--lr``, ``--lr-decay``, ``--rec-weight``, ``--kl-weight``, ``--augment``)
+pass through to every view, so the winner of benchmarks/recipe_study.py trains here unchanged.
 """
 from __future__ import annotations
 
@@ -27,24 +36,63 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faceattr import checkpoint as ckpt  # noqa: E402
+from faceattr.nn import checkpoint as ckpt  # noqa: E402
 from faceattr.nn.config import ModelConfig, TrainConfig  # noqa: E402
 from faceattr.nn.taps import LAYER_NAMES  # noqa: E402
 
 VIEWS = LAYER_NAMES
 
 
+VARIANTS = {"eager": {}, "compile": {"compile": True}, "batch256": {"batch_size": 256, "lr_scale": 2.0}}
+
+
+def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager", device="auto"):
+    """The trainer of one view with the run's recipe and a speed variant."""
+    from faceattr.trainer import Trainer, resolve_init
+    v = VARIANTS[variant]
+    batch = v.get("batch_size", TrainConfig.batch_size)
+    tcfg = TrainConfig(epochs=args.epochs, seed=VIEWS.index(view), epoch_images=args.epoch_images,
+                       batch_size=batch, lr=args.lr * v.get("lr_scale", 1.0), lr_decay=args.lr_decay,
+                       alpha=args.kl_weight, beta=args.rec_weight,
+                       augment=tuple(a for a in args.augment.split(",") if a),
+                       init=f"pretrained:{view}" if args.init == "pretrained" else None)
+    cfg, state = ModelConfig(layers=(view,)), None
+    if tcfg.init:
+        _, obj = resolve_init(tcfg.init)
+        cfg, state = ModelConfig.from_dict(obj["model_config"]), obj["state_dict"]
+    return Trainer(cfg, tcfg, crops, out, net, device=device, progress=False, vae_state=state,
+                   compile=v.get("compile", False))
+
+
+def speed_trial(args, crops, net, steps: int, variants, device="auto") -> dict:
+    """images/s of each variant over ``steps`` timed steps (after 3 warm-up steps) of relu1_1."""
+    from faceattr.nn.models import to_float_images
+    out = {}
+    for variant in variants:
+        t = make_trainer(args, "relu1_1", crops, net, Path(args.runs) / "_trial" / variant, variant, device)
+        b = t.cfg.batch_size
+        x = to_float_images(t.images[:b], t.fmt)
+        for _ in range(3):
+            t.train_step(x)
+        if t.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            t.train_step(x)
+        if t.device.type == "cuda":
+            torch.cuda.synchronize()
+        out[variant] = steps * b / (time.perf_counter() - t0)
+        print("trial", variant, round(out[variant], 1), "images/s", flush=True)
+    return out
+
+
 def train_one(args) -> None:
     from benchmarks.pack_training_data import unpack
-    from faceattr.trainer import Trainer
     from faceattr.nn.vgg import load_loss_network
     torch.backends.cudnn.benchmark = True
     crops, _ = unpack(Path(args.data) / "train_crops.npz")
     net = load_loss_network(Path(args.data) / "vgg19_caffe_fp16.pt")
-    seed = VIEWS.index(args.view)
-    trainer = Trainer(ModelConfig(layers=(args.view,)),
-                      TrainConfig(epochs=args.epochs, seed=seed, epoch_images=args.epoch_images),
-                      crops, Path(args.runs) / args.view, net, device="auto", progress=False)
+    trainer = make_trainer(args, args.view, crops, net, Path(args.runs) / args.view, args.variant)
     t = time.perf_counter()
     res = trainer.fit(resume=args.resume, time_limit_s=args.time_limit)
     print(json.dumps({"view": args.view, "steps": res.steps, "epochs": res.epochs,
@@ -77,6 +125,16 @@ def main() -> None:
     ap.add_argument("--epoch-images", type=int, default=None,
                     help="faces drawn per epoch (default: one pass over the data)")
     ap.add_argument("--resume", action="store_true", help="continue each view from --runs/VIEW/checkpoint.pt")
+    ap.add_argument("--init", choices=["none", "pretrained"], default="none",
+                    help="pretrained: fine-tune the shipped views (fresh critics)")
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--lr-decay", type=float, default=TrainConfig.lr_decay)
+    ap.add_argument("--kl-weight", type=float, default=TrainConfig.alpha)
+    ap.add_argument("--rec-weight", type=float, default=TrainConfig.beta)
+    ap.add_argument("--augment", default="")
+    ap.add_argument("--trial-steps", type=int, default=0, help="time each --variants for N steps first")
+    ap.add_argument("--variants", default="eager,compile,batch256")
+    ap.add_argument("--variant", default="eager", choices=list(VARIANTS), help="what trains (set by the trial)")
     ap.add_argument("--view", choices=VIEWS)
     args = ap.parse_args()
     if args.view:
@@ -84,14 +142,26 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
+    summary = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+               "torch": torch.__version__, "views": {}, "recipe": {k: getattr(args, k) for k in (
+                   "init", "lr", "lr_decay", "kl_weight", "rec_weight", "augment", "epochs", "epoch_images")}}
+    if args.trial_steps and not args.resume:
+        from benchmarks.pack_training_data import unpack
+        from faceattr.nn.vgg import load_loss_network
+        crops, _ = unpack(Path(args.data) / "train_crops.npz")
+        net = load_loss_network(Path(args.data) / "vgg19_caffe_fp16.pt")
+        summary["trial_images_per_s"] = speed_trial(args, crops, net, args.trial_steps, args.variants.split(","))
+        args.variant = max(summary["trial_images_per_s"], key=summary["trial_images_per_s"].get)
+    summary["variant"] = args.variant
+    recipe = ["--lr", str(args.lr), "--lr-decay", str(args.lr_decay), "--kl-weight", str(args.kl_weight),
+              "--rec-weight", str(args.rec_weight), "--augment", args.augment, "--init", args.init,
+              "--variant", args.variant]
     procs = {v: subprocess.Popen([sys.executable, __file__, "--data", args.data, "--out", args.out,
                                   "--runs", args.runs, "--epochs", str(args.epochs),
-                                  "--time-limit", str(args.time_limit), "--view", v]
+                                  "--time-limit", str(args.time_limit), "--view", v] + recipe
                                  + (["--epoch-images", str(args.epoch_images)] if args.epoch_images else [])
                                  + (["--resume"] if args.resume else []),
                                  stdout=subprocess.PIPE, text=True) for v in VIEWS}
-    summary = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-               "torch": torch.__version__, "views": {}}
     for v, p in procs.items():
         stdout, _ = p.communicate()
         print(v, "exit", p.returncode, stdout.strip()[-2000:], flush=True)

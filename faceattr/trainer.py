@@ -96,7 +96,8 @@ class Trainer:
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, images: np.ndarray,
                  out_dir: str | os.PathLike, loss_net, device="auto", precision: str = "auto",
-                 progress: bool = True, vae_state: dict | None = None, data: str | None = None):
+                 progress: bool = True, vae_state: dict | None = None, data: str | None = None,
+                 compile: bool = False):
         if images.ndim != 4 or images.shape[1:] != (model_cfg.image_size, model_cfg.image_size, 3):
             raise ValueError(f"images must be (N, {model_cfg.image_size}, {model_cfg.image_size}, 3) "
                              f"uint8, got {images.shape}")
@@ -153,6 +154,8 @@ class Trainer:
         self._reference: dict | None = None
 
         self.vae_ddp, self.critic_ddp = self.vae, _CriticPair(self.critic)
+        if compile:  # a speed option only: the state dicts stay the plain modules'
+            self.vae_ddp, self.critic_ddp = torch.compile(self.vae_ddp), torch.compile(self.critic_ddp)
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [self.device.index] if self.device.type == "cuda" else None

@@ -1,0 +1,44 @@
+"""benchmarks/train_views_gpu.py on the CPU: everything but the GPU timing."""
+import importlib.util
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    sys.path.insert(0, str(REPO))
+    spec = importlib.util.spec_from_file_location("train_views_gpu", REPO / "benchmarks" / "train_views_gpu.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _args(tmp_path, **kw):
+    a = dict(epochs=1, epoch_images=None, lr=1e-4, lr_decay=1.0, kl_weight=1.0, rec_weight=1.0, augment="flip",
+             init="pretrained", runs=str(tmp_path))
+    a.update(kw)
+    return Namespace(**a)
+
+
+def test_trainers_carry_the_recipe_and_the_variant(tmp_path, random_vgg):
+    gpu = _script()
+    crops = np.random.default_rng(0).integers(0, 255, (300, 64, 64, 3), dtype=np.uint8)
+    t = gpu.make_trainer(_args(tmp_path), "relu3_1", crops, random_vgg, tmp_path / "a", "batch256", device="cpu")
+    assert t.cfg.batch_size == 256 and t.cfg.lr == 2e-4 and t.cfg.beta == 1.0 and t.cfg.augment == ("flip",)
+    assert t.cfg.init == "pretrained:relu3_1"
+    from faceattr.inference.bundle import Bundle
+    shipped = Bundle.load().load_vae("relu3_1").state_dict()
+    for k, v in t.vae.state_dict().items():
+        assert torch.allclose(v.float(), shipped[k].float()), k  # fine-tuning starts from the shipped view
+
+
+def test_speed_trial_times_every_variant(tmp_path, random_vgg):
+    gpu = _script()
+    crops = np.random.default_rng(1).integers(0, 255, (300, 64, 64, 3), dtype=np.uint8)
+    res = gpu.speed_trial(_args(tmp_path, init="none"), crops, random_vgg, 1, ["eager", "batch256"], device="cpu")
+    assert set(res) == {"eager", "batch256"} and all(v > 0 for v in res.values())
