@@ -230,7 +230,9 @@ def summary_text(results: dict) -> str:
     lines = [f"faceattr on {results['split']} ({results['n_images']} images): mean accuracy "
              f"{100 * results['mean_accuracy']:.2f}%, mean balanced accuracy {100 * results['mean_balanced_accuracy']:.2f}%"]
     for k, v in results["baselines"].items():
-        lines.append(f"  baseline {k}: {100 * v['mean_accuracy']:.2f}%")
+        how = f" ({v['layer']}, {v['reduction']})" if "layer" in v else f" ({v['dims']}-d)" if "dims" in v else ""
+        val = f"; val {100 * v['val_mean_accuracy']:.2f}%" if "val_mean_accuracy" in v else ""
+        lines.append(f"  baseline {k}: {100 * v['mean_accuracy']:.2f}%{how}{val}")
     if paper is not None:
         lines.append(f"  paper's VAE-WGAN (official test split, 12x the training data): {paper:.2f}%")
     return "\n".join(lines)
