@@ -35,14 +35,16 @@ def test_end_to_end_on_a_real_slice(tmp_path, celeba_root):
 def test_fit_heads_on_synthetic_tree(tmp_path, under_celeba):
     write_celeba_tree(tmp_path / "data", n=30, under_celeba=under_celeba)
     out = tmp_path / "res"
+    baselines = "majority,pixels,pca" + ("" if under_celeba else ",hidden")
     r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(tmp_path / "data"), "--heads", "fit",
-                                  "--baselines", "majority,pixels,pca,hidden", "--out", str(out)])
+                                  "--baselines", baselines, "--views", "relu1_1,relu3_1", "--out", str(out)])
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
-    assert res["n_images"] == 10 and res["heads"] == "fit"
-    assert {"majority", "pixels 32x32", "hidden relu3_1"} <= set(res["baselines"])
+    assert res["n_images"] == 10 and res["heads"] == "fit" and res["views"] == ["relu1_1", "relu3_1"]
+    assert {"majority", "pixels 32x32"} <= set(res["baselines"])
     assert any(k.startswith("pca") for k in res["baselines"])
-    assert res["baselines"]["hidden relu3_1"]["dims"] == 4096
+    if not under_celeba:
+        assert res["baselines"]["hidden relu3_1"]["dims"] == 4096 and "hidden relu2_1" not in res["baselines"]
 
 
 def test_vgg19_baseline_picks_its_layer_on_val(tmp_path, celeba_root):
