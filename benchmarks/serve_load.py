@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--warm-seconds", type=float, default=10)
+    ap.add_argument("--rounds", type=int, default=3, help="measured rounds; RSS is read after each")
     args = ap.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,24 +92,32 @@ def main() -> None:
         rss_one = rss_mb(proc.pid)
         load(url, args.clients, args.warm_seconds)  # concurrency warm-up: thread pools, allocator arenas
         rss_before = rss_mb(proc.pid)
-        many = load(url, args.clients, args.seconds)
-        rss_after = rss_mb(proc.pid)
+        rounds, rss_rounds = [], []
+        for _ in range(args.rounds):
+            rounds.append(load(url, args.clients, args.seconds))
+            rss_rounds.append(round(rss_mb(proc.pid), 1))
+        many = {"clients": args.clients, "seconds": round(sum(r["seconds"] for r in rounds), 1),
+                "requests": sum(r["requests"] for r in rounds), "errors": sum(r["errors"] for r in rounds),
+                "requests_per_s": sum(r["requests"] for r in rounds) / sum(r["seconds"] for r in rounds),
+                "p50_ms": statistics.median([r["p50_ms"] for r in rounds]),
+                "p99_ms": max(r["p99_ms"] for r in rounds), "rounds": rounds}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     result = {"machine": machine_description(), "one_client": one, "concurrent": many,
               "server_rss_mb_after_one_client": round(rss_one, 1),
-              "server_rss_mb_before": round(rss_before, 1), "server_rss_mb_after": round(rss_after, 1)}
+              "server_rss_mb_before": round(rss_before, 1), "server_rss_mb_after_each_round": rss_rounds}
     write_text(OUT / "serve_load.json", json.dumps(result, indent=1))
-    md = [f"`python benchmarks/serve_load.py --clients {args.clients} --seconds {args.seconds:g}` on "
+    md = [f"`python benchmarks/serve_load.py --clients {args.clients} --seconds {args.seconds:g} --rounds {args.rounds}` on "
           f"{cpu_description()}: `faceattr serve` on 127.0.0.1, each request one 512x512 PNG with one face.", "",
           "| clients | seconds | requests | errors | requests/s | p50 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
     for r in (one, many):
         md.append(f"| {r['clients']} | {r['seconds']} | {r['requests']} | {r['errors']} | {r['requests_per_s']:.1f} | "
                   f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} |")
     md += ["", f"Server RSS: {rss_one:.0f} MB after the one-client run; {rss_before:.0f} MB after a "
-               f"{args.warm_seconds:g} s warm-up at {args.clients} clients and {rss_after:.0f} MB after the measured "
-               f"{args.clients}-client run."]
+               f"{args.warm_seconds:g} s warm-up at {args.clients} clients; after each of the {args.rounds} measured "
+               f"{args.seconds:g} s rounds: {', '.join(f'{r:.0f}' for r in rss_rounds)} MB "
+               f"(p50 and p99 over the rounds: median of the rounds' p50, largest p99)."]
     write_text(OUT / "serve_load.md", "\n".join(md) + "\n")
     print("\n".join(md))
 
