@@ -108,16 +108,15 @@ class AttributePredictor:
         used: set[str] = set()
         try:
             for group in chunked(expand_inputs(items, names, every, fps), chunk):
-                fixed = [u for u in group if u.error is not None]
                 todo = [u for u in group if u.error is None]
                 prepared = prepare_many([u.item for u in todo], self.align,
                                         self.detector if self.align == "auto" else None, [u.name for u in todo])
-                by_unit = dict(zip(map(id, todo), zip(prepared, self._records(prepared))))
+                by_unit = dict(zip(map(id, todo), self._records(prepared)))
                 for u in group:
-                    if u in fixed:
+                    if u.error is not None:  # a video that could not be decoded
                         yield {"file": u.name, **u.where, "error": u.error, "faces": []}
                         continue
-                    p, record = by_unit[id(u)]
+                    record = by_unit[id(u)]
                     record = {"file": record["file"], **u.where, "error": record["error"], "faces": record["faces"]}
                     if annotate_dir is not None and not record["error"]:
                         img = u.item if isinstance(u.item, Image.Image) else load_rgb(u.item)
