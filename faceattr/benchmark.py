@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import os
 import time
 from importlib import resources
 from pathlib import Path

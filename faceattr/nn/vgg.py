@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .taps import LAYER_NAMES, TAP_CHANNELS, TAP_INDEX
+from .taps import LAYER_NAMES, TAP_INDEX
 
 # torchvision ``vgg19().features`` layout up to relu5_1: conv indices and the tapped ReLU indices.
 CONV_NAMES = (
