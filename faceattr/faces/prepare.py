@@ -61,45 +61,57 @@ def _prepare_aligned(item, align: str, name: str) -> PreparedImage:
 DECODE_OVER_DETECT = 2
 
 
+_POOLS: dict = {}
+
+
+def _pool(workers: int):
+    """One lasting thread pool per size: threads made afresh for every batch would each bring the
+    allocator a new arena, and a long run's memory would creep up with the number of batches."""
+    from concurrent.futures import ThreadPoolExecutor
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="faceattr-prepare")
+    return _POOLS[workers]
+
+
 def prepare_many(items, align: str = "auto", detector: FaceDetector | None = None, names=None,
                  workers: int | None = None) -> list[PreparedImage]:
     """``prepare`` for a batch: photos decoded (and faces warped) in a thread pool, detection in
     batches of same-size photos (``FaceDetector.detect_batch``). Large JPEGs are decoded at a
     reduced size (``load_photo``); boxes and landmarks are reported in the photo's own pixels."""
-    from concurrent.futures import ThreadPoolExecutor
     if align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
     items = list(items)
     names = list(names) if names is not None else [source_name(i) for i in items]
     workers = workers or os.cpu_count() or 1
-    with ThreadPoolExecutor(workers) as pool:
-        if align != "auto":
-            return list(pool.map(lambda a: _prepare_aligned(a[0], align, a[1]), zip(items, names)))
-        detector = detector or FaceDetector()
-        min_side = DECODE_OVER_DETECT * detector.max_side
+    # One input, or a caller that asks for one worker: no threads at all.
+    pmap = map if workers == 1 else _pool(workers).map
+    if align != "auto":
+        return list(pmap(lambda a: _prepare_aligned(a[0], align, a[1]), zip(items, names)))
+    detector = detector or FaceDetector()
+    min_side = DECODE_OVER_DETECT * detector.max_side
 
-        def decode(i):
-            try:
-                return load_photo(items[i], min_side)
-            except ImageError as e:
-                return e
-        decoded = list(pool.map(decode, range(len(items))))
-        ok = [i for i, d in enumerate(decoded) if not isinstance(d, Exception)]
-        found = dict(zip(ok, detector.detect_batch([decoded[i][0] for i in ok])))
+    def decode(i):
+        try:
+            return load_photo(items[i], min_side)
+        except ImageError as e:
+            return e
+    decoded = list(pmap(decode, range(len(items))))
+    ok = [i for i, d in enumerate(decoded) if not isinstance(d, Exception)]
+    found = dict(zip(ok, detector.detect_batch([decoded[i][0] for i in ok])))
 
-        def finish(i):
-            name = names[i]
-            if isinstance(decoded[i], Exception):
-                return PreparedImage(name, error=str(decoded[i]))
-            img, scale = decoded[i]
-            faces = found[i]
-            if isinstance(faces, ImageTooSmall):
-                return PreparedImage(name, error=f"{name}: {faces}")
-            if isinstance(faces, Exception):
-                return PreparedImage(name, error=f"{name}: face detection failed ({type(faces).__name__}: {faces})")
-            if not faces:
-                return PreparedImage(name)
-            crops = np.stack([warp_face(img, f.landmarks) for f in faces])
-            in_photo = [Face(tuple(v * scale for v in f.box), f.confidence, f.landmarks * scale) for f in faces]
-            return PreparedImage(name, crops, in_photo)
-        return list(pool.map(finish, range(len(items))))
+    def finish(i):
+        name = names[i]
+        if isinstance(decoded[i], Exception):
+            return PreparedImage(name, error=str(decoded[i]))
+        img, scale = decoded[i]
+        faces = found[i]
+        if isinstance(faces, ImageTooSmall):
+            return PreparedImage(name, error=f"{name}: {faces}")
+        if isinstance(faces, Exception):
+            return PreparedImage(name, error=f"{name}: face detection failed ({type(faces).__name__}: {faces})")
+        if not faces:
+            return PreparedImage(name)
+        crops = np.stack([warp_face(img, f.landmarks) for f in faces])
+        in_photo = [Face(tuple(v * scale for v in f.box), f.confidence, f.landmarks * scale) for f in faces]
+        return PreparedImage(name, crops, in_photo)
+    return list(pmap(finish, range(len(items))))
