@@ -23,7 +23,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 # CPU features under which oneDNN runs bfloat16 convolutions natively: AMX tiles (Intel Xeon 4th
-# gen and later) and AVX512-BF16 dot products (AMD Zen 4 and later, Intel Cooper Lake). Measured
+# gen and later) and AVX512-BF16 dot products (AMD EPYC Zen 4 and later, Intel Cooper Lake). Measured
 # in benchmarks/results/precision_speed.md: bf16 + channels_last beats float32 on both.
 BF16_CPU_FEATURES = ("amx_bf16", "avx512_bf16")
 
