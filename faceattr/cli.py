@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from pathlib import Path
 
 import click
 
@@ -212,10 +211,8 @@ def predict(paths, fmt, annotate, aligned, largest_face, weights, batch_size, mi
 def extract(paths, out, resume, chunk_size, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
             device, every, fps):
     """Write multi-view features, one row per face (file, frame, time_s, face index), to OUT."""
-    from .inference.extract import FORMATS, extract_to_file
-    if Path(out).suffix.lower() not in FORMATS:
-        raise click.ClickException(f"{out}: unknown output format; use one of {', '.join(FORMATS)}")
-    _check_out(out)
+    from .inference.extract import check_output, extract_to_file
+    check_output(out)  # before the inputs are listed
     files = _inputs(paths)
     s = extract_to_file(files, out, weights, _align(aligned), largest_face, batch_size, device, min_face_size,
                         resume=resume, chunk=chunk_size, progress=sys.stderr.isatty(), detect_size=detect_size,

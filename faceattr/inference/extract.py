@@ -79,15 +79,20 @@ def iter_features(items: Iterable, weights="pretrained", align: str = "auto", la
         yield out
 
 
+def check_output(out) -> Path:
+    """OUT's format is one we write and its folder is writable: checked before any work."""
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise ValueError(f"{out}: unknown output format {out.suffix.lower()!r}; use one of {', '.join(FORMATS)}")
+    return check_writable(out)
+
+
 class FeatureWriter:
     """Streams chunks to ``OUT.parts/part-NNNNNN.EXT`` and merges them into OUT on ``close``."""
 
     def __init__(self, out: str | os.PathLike, names: list[str], resume: bool = False):
-        self.out = Path(out)
+        self.out = check_output(out)
         self.suffix = self.out.suffix.lower()
-        if self.suffix not in FORMATS:
-            raise ValueError(f"{self.out}: unknown output format {self.suffix!r}; use one of {', '.join(FORMATS)}")
-        check_writable(self.out)
         self.names = list(names)
         self.parts = self.out.with_name(self.out.name + ".parts")
         if not resume:
@@ -205,8 +210,9 @@ def extract_to_file(items, out, weights="pretrained", align: str = "auto", large
     rows (faces written this run), total rows in OUT, the errors and the inputs with no face."""
     from .bundle import Bundle
     from .encoder import MultiViewEncoder
+    check_output(out)  # before the models load
     enc = MultiViewEncoder.from_bundle(Bundle.load(weights), device=device, batch_size=batch_size)
-    writer = FeatureWriter(out, enc.feature_names, resume=resume)  # checks OUT before any work
+    writer = FeatureWriter(out, enc.feature_names, resume=resume)
     items = list(items)
     done = writer.done_files() if resume else set()
     todo = [it for it in items if source_name(it) not in done]
