@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from ..device import resolve_device
+from .mtcnn import detect_faces
 
 
 @dataclass
@@ -107,21 +108,25 @@ class FaceDetector:
     def _detect_same_size(self, copies: list[tuple[Image.Image, float]]) -> list[list[Face] | Exception]:
         try:
             stack = np.stack([np.asarray(small) for small, _ in copies])  # (B, H, W, 3) uint8
-            boxes, probs, points = self.mtcnn.detect(stack, landmarks=True)
+            found = self._run_mtcnn(stack)
         except Exception as e:  # noqa: BLE001 - a detector failure is each photo's error, not the batch's
             if len(copies) == 1:
                 return [e]
             return [self._detect_same_size([c])[0] for c in copies]  # find the photo that fails
         out = []
-        for (_, scale), b_k, p_k, pt_k in zip(copies, boxes, probs, points):
-            if b_k is None:
-                out.append([])
-                continue
-            faces = [Face(tuple(float(v) / scale for v in b), float(p), np.asarray(pt, np.float64) / scale)
-                     for b, p, pt in zip(b_k, p_k, pt_k) if p is not None and p >= self.threshold]
+        for (_, scale), (boxes, points) in zip(copies, found):
+            faces = [Face(tuple(float(v) / scale for v in b[:4]), float(b[4]), np.asarray(pt, np.float64) / scale)
+                     for b, pt in zip(boxes, points) if b[4] >= self.threshold]
             faces.sort(key=lambda f: -f.area)
             out.append(faces[:1] if self.largest_face else faces)
         return out
+
+    def _run_mtcnn(self, stack: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per photo of a same-size (B, H, W, 3) uint8 batch: boxes (n, 5 with score), landmarks (n, 5, 2)."""
+        import torch
+        m = self.mtcnn
+        with torch.no_grad():
+            return detect_faces(stack, m.min_face_size, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, self.device)
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -1,0 +1,80 @@
+"""Our MTCNN stages (faceattr/faces/mtcnn.py) against facenet-pytorch's own, and batched detection
+against one photo at a time."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from faceattr.faces.mtcnn import area_resize, crop_area_resize, detect_faces, summed_area_tables
+
+
+def test_crops_equal_facenets_area_interpolation_box_by_box():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (3, 70, 90, 3), dtype=np.uint8)
+    sat = summed_area_tables(torch.from_numpy(imgs))
+    n = 200
+    # 1-based clipped bounds as facenet's pad() gives them: tiny boxes (upsampled), thin ones, the whole photo
+    y = rng.integers(1, 60, n); x = rng.integers(1, 80, n)
+    ey = np.minimum(y + rng.integers(0, 60, n), 70); ex = np.minimum(x + rng.integers(0, 80, n), 90)
+    y[0], ey[0], x[0], ex[0] = 1, 70, 1, 90
+    inds = rng.integers(0, 3, n)
+    float_imgs = torch.from_numpy(imgs).permute(0, 3, 1, 2).float()
+    for size in (24, 48):
+        ours = crop_area_resize(sat, torch.from_numpy(inds), y, ey, x, ex, size)
+        for k in range(n):
+            crop = float_imgs[inds[k]:inds[k] + 1, :, y[k] - 1:ey[k], x[k] - 1:ex[k]]
+            ref = F.interpolate(crop, size=(size, size), mode="area")[0]
+            torch.testing.assert_close(ours[k], ref, atol=1e-3, rtol=1e-5)
+
+
+def test_pyramid_levels_equal_area_interpolation():
+    imgs = torch.randint(0, 256, (2, 218, 178, 3), dtype=torch.uint8)
+    sat = summed_area_tables(imgs)
+    for out_h, out_w in ((131, 107), (19, 16), (300, 250)):
+        ref = F.interpolate(imgs.permute(0, 3, 1, 2).float(), size=(out_h, out_w), mode="area")
+        torch.testing.assert_close(area_resize(sat, out_h, out_w), ref, atol=1e-3, rtol=1e-5)
+
+
+def test_large_detection_copies_use_exact_64_bit_sums():
+    img = torch.full((1, 3000, 3000, 3), 255, dtype=torch.uint8)
+    sat = summed_area_tables(img)
+    assert sat.dtype == torch.int64 and int(sat[0, -1, -1, 0]) == 255 * 3000 * 3000
+
+
+@pytest.fixture(scope="module")
+def photos(celeba_root):
+    from faceattr.data.celeba import CelebA
+    paths = CelebA.load(celeba_root, "test").paths()[:24]
+    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+
+
+def test_same_boxes_scores_and_landmarks_as_facenet_pytorch(photos):
+    from facenet_pytorch.models.utils.detect_face import detect_face
+    from faceattr.faces.detect import FaceDetector
+    m = FaceDetector().mtcnn
+    args = (m.min_face_size, m.pnet, m.rnet, m.onet, m.thresholds, m.factor)
+    # a second group: the same faces upscaled, several per photo's pyramid level
+    for batch in (photos, np.stack([np.asarray(Image.fromarray(p).resize((356, 436))) for p in photos[:6]])):
+        with torch.no_grad():
+            ref_boxes, ref_points = detect_face(batch, *args, "cpu")
+            ours = detect_faces(batch, *args)
+        assert sum(len(b) for b, _ in ours) >= len(batch)
+        for (boxes, points), rb, rp in zip(ours, ref_boxes, ref_points):
+            rb, rp = np.asarray(rb, np.float32), np.asarray(rp, np.float32)
+            assert boxes.shape == rb.shape
+            np.testing.assert_allclose(boxes, rb, atol=1e-2)
+            np.testing.assert_allclose(points, rp, atol=1e-2)
+
+
+def test_batched_detection_equals_one_photo_at_a_time(photos):
+    from faceattr.faces.detect import FaceDetector
+    det = FaceDetector()
+    imgs = [Image.fromarray(p) for p in photos[:8]] + [Image.fromarray(photos[0]).resize((300, 360))]
+    batched = det.detect_batch(imgs, batch=4)
+    for img, faces in zip(imgs, batched):
+        single = det.detect(img)
+        assert len(faces) == len(single) >= 1
+        for a, b in zip(faces, single):
+            np.testing.assert_allclose(a.box, b.box, atol=0.5)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.5)
