@@ -29,18 +29,24 @@ from faceattr.device import cpu_description, machine_description
 OUT = Path(__file__).resolve().parent / "results"
 
 
-def run(args: list[str], kill_when=None) -> dict:
-    """Run ``faceattr extract ARGS`` and poll its RSS; kill it when ``kill_when()`` holds."""
+def run(args: list[str], kill_when=None, parts: Path | None = None) -> dict:
+    """Run ``faceattr extract ARGS`` and poll its RSS; kill it when ``kill_when()`` holds. With
+    ``parts`` (the OUT.parts folder), also the RSS each time a new part file appears."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "extract", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peak = 0
     killed = False
+    rss_by_parts: list[tuple[int, float]] = []
     while proc.poll() is None:
         try:
             for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     peak = max(peak, int(line.split()[1]))
+                if line.startswith("VmRSS:") and parts is not None:
+                    n = len(list(parts.glob("part-*")))
+                    if n and (not rss_by_parts or rss_by_parts[-1][0] != n):
+                        rss_by_parts.append((n, round(int(line.split()[1]) / 1024, 1)))
         except OSError:
             pass
         if kill_when is not None and kill_when():
@@ -50,7 +56,7 @@ def run(args: list[str], kill_when=None) -> dict:
         time.sleep(0.2)
     out, _ = proc.communicate()
     return {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(peak / 1024, 1),
-            "killed": killed, "stdout": out.strip()[-300:]}
+            "killed": killed, "stdout": out.strip()[-300:], "rss_mb_by_parts": rss_by_parts}
 
 
 def main() -> None:
@@ -71,7 +77,7 @@ def main() -> None:
             for p in images[:n]:
                 (folders[label] / p.name).symlink_to(p.resolve())
         res["small"] = run([str(folders["small"]), "--out", str(tmp / "small.parquet")])
-        res["all"] = run([str(folders["all"]), "--out", str(tmp / "all.parquet")])
+        res["all"] = run([str(folders["all"]), "--out", str(tmp / "all.parquet")], parts=tmp / "all.parquet.parts")
         full = pd.read_parquet(tmp / "all.parquet", columns=["file", "face"])
         out = tmp / "killed.parquet"
         parts = tmp / "killed.parquet.parts"
@@ -97,6 +103,13 @@ def main() -> None:
           f"{res['killed']['peak_rss_mb']} | {res['killed']['rows_readable_after_kill']:,} readable in the parts |",
           f"| then `--resume` | {len(images):,} | {res['resumed']['seconds']} | {res['resumed']['peak_rss_mb']} | "
           f"{res['resumed']['rows']:,} (same rows as the uninterrupted run: {res['resumed']['same_rows_as_uninterrupted']}) |"]
+    by_parts = res["all"]["rss_mb_by_parts"]
+    if by_parts:
+        picks = sorted({by_parts[min(len(by_parts) - 1, round(q * (len(by_parts) - 1)))] for q in (0, .1, .25, .5, .75, 1)})
+        md += ["", f"RSS (MB) of the {len(images):,}-image run as its part files (256 inputs each) appeared:", "",
+               "| parts written | " + " | ".join(str(n) for n, _ in picks) + " |",
+               "|---|" + "---|" * len(picks),
+               "| RSS MB | " + " | ".join(f"{r:,.0f}" for _, r in picks) + " |"]
     write_text(OUT / "extract_stream.md", "\n".join(md) + "\n")
     print("\n".join(md))
 
