@@ -9,7 +9,8 @@ differ only in their lever:
 - ``control``: the paper's setting (alpha 1, beta 0.5, no augmentation): what the updates alone give;
 - ``rec2`` / ``rec4``: reconstruction weight x2 / x4 (more latent capacity: less KL pressure);
 - ``flip``: horizontal-flip augmentation;
-- ``best``: the best capacity arm (if it beat control on val) with flip (if flip beat control).
+- ``best``: the best capacity arm (if it beat control on val) with flip (if flip beat control);
+  not trained again when that is a single arm already run (the row says ``same_as``).
 
 Per view and arm it reports, on celeba-mini's val split: mean accuracy of 40 linear SVMs on the
 100-d latent means (fitted on train, C chosen on val: ``faceattr.heads.fit_linear_heads``, the
@@ -178,6 +179,12 @@ def main() -> None:
             if arm in rows:
                 continue
             lever = best_arm(rows) if arm == "best" else ARMS[arm]
+            same = [a for a in ARMS if a in rows and ARMS[a] == lever]
+            if arm == "best" and same:  # one lever (or none) won: that arm already is the best
+                rows[arm] = {**rows[same[0]], "same_as": same[0]}
+                write_results(result)
+                print(view, arm, "= " + same[0], flush=True)
+                continue
             tcfg = TrainConfig(epochs=1, lr=args.lr, lr_decay=1.0, batch_size=args.batch_size,
                                epoch_images=args.updates * args.batch_size, init=f"pretrained:{view}",
                                checkpoint_every=50, log_every=10, **lever)
@@ -199,7 +206,8 @@ def main() -> None:
             print(view, arm, json.dumps(rows[arm]), flush=True)
         if args.test:
             arm = max((a for a in rows), key=lambda a: rows[a]["val_accuracy"])
-            vae = bundle.load_vae(view) if arm == "shipped" else ckpt.load_view(runs / view / arm / "view.pt")
+            run_dir = runs / view / rows[arm].get("same_as", arm)
+            vae = bundle.load_vae(view) if arm == "shipped" else ckpt.load_view(run_dir / "view.pt")
             h = heads.get(arm) or evaluate(vae, crops, labels, loss_net, device, bf16)["heads"]
             rows[arm]["test_accuracy"] = test_accuracy(vae, h, crops["test"], labels["test"], device)
             write_results(result)

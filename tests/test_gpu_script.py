@@ -43,3 +43,15 @@ def test_speed_trial_times_every_variant(tmp_path, random_vgg):
     # One variant: each builds a full-size trainer, and batch256's steps alone take half a minute here.
     res = gpu.speed_trial(_args(tmp_path, init="none"), crops, random_vgg, 1, ["eager"], device="cpu")
     assert set(res) == {"eager"} and res["eager"] > 0
+
+
+def test_recipe_study_best_arm_combines_the_levers_that_beat_control():
+    spec = importlib.util.spec_from_file_location("recipe_study", REPO / "benchmarks" / "recipe_study.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def rows(**acc):
+        return {arm: {"val_accuracy": acc[arm]} for arm in ("control", "rec2", "rec4", "flip")}
+    assert mod.best_arm(rows(control=.870, rec2=.871, rec4=.872, flip=.8705)) == {**mod.ARMS["rec4"], **mod.ARMS["flip"]}
+    assert mod.best_arm(rows(control=.870, rec2=.873, rec4=.872, flip=.869)) == mod.ARMS["rec2"]  # = an arm already run
+    assert mod.best_arm(rows(control=.870, rec2=.869, rec4=.868, flip=.870)) == {}  # = control
