@@ -6,8 +6,7 @@ facenet-pytorch's ``detect_face`` cuts every candidate box out of its photo and 
 small calls per batch of photos. Area resizing is adaptive average pooling, whose cells have
 integer bounds, so the mean of every cell of every box (and of every pyramid level) is four reads
 of the photo's summed-area table. Same boxes, scores and landmarks as ``detect_face`` up to float
-rounding (tests/test_detect.py); detection of 64 CelebA-sized photos measured 4-6% faster, and the
-whole batched path 3.1x the one-photo-at-a-time one (benchmarks/photo_speed.py).
+rounding (tests/test_detect.py). The whole batched path: benchmarks/photo_speed.py.
 """
 from __future__ import annotations
 
