@@ -9,6 +9,7 @@ differ only in their lever:
 - ``control``: the paper's setting (alpha 1, beta 0.5, no augmentation): what the updates alone give;
 - ``rec2`` / ``rec4``: reconstruction weight x2 / x4 (more latent capacity: less KL pressure);
 - ``flip``: horizontal-flip augmentation;
+- ``rec8`` (only with ``--arms rec8``): reconstruction weight x8, whether capacity keeps paying;
 - ``best``: the best capacity arm (if it beat control on val) with flip (if flip beat control);
   not trained again when that is a single arm already run (the row says ``same_as``).
 
@@ -59,6 +60,9 @@ ARMS = {
     "rec4": {"beta": 4 * PAPER.beta},
     "flip": {"augment": ("flip",)},
 }
+# Beyond the study's arms, run on request (--arms rec8): does capacity keep paying past x4?
+EXTRA_ARMS = {"rec8": {"beta": 8 * PAPER.beta}}
+CAPACITY_ARMS = ("rec2", "rec4", "rec8")
 
 
 def best_arm(rows: dict) -> dict:
@@ -68,9 +72,9 @@ def best_arm(rows: dict) -> dict:
         raise SystemExit(f"the best arm needs {', '.join(missing)} first (--arms)")
     control = rows["control"]["val_accuracy"]
     lever = {}
-    capacity = max(("rec2", "rec4"), key=lambda a: rows[a]["val_accuracy"])
+    capacity = max((a for a in CAPACITY_ARMS if a in rows), key=lambda a: rows[a]["val_accuracy"])
     if rows[capacity]["val_accuracy"] > control:
-        lever.update(ARMS[capacity])
+        lever.update({**ARMS, **EXTRA_ARMS}[capacity])
     if rows["flip"]["val_accuracy"] > control:
         lever.update(ARMS["flip"])
     return lever
@@ -135,7 +139,7 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=300)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch-size", type=int, default=PAPER.batch_size)
-    ap.add_argument("--arms", nargs="+", default=[*ARMS, "best"], choices=[*ARMS, "best"])
+    ap.add_argument("--arms", nargs="+", default=[*ARMS, "best"], choices=[*ARMS, *EXTRA_ARMS, "best"])
     ap.add_argument("--runs", default=str(cache_dir() / "recipe_study"))
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"])
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
@@ -178,8 +182,8 @@ def main() -> None:
         for arm in args.arms:
             if arm in rows:
                 continue
-            lever = best_arm(rows) if arm == "best" else ARMS[arm]
-            same = [a for a in ARMS if a in rows and ARMS[a] == lever]
+            lever = best_arm(rows) if arm == "best" else {**ARMS, **EXTRA_ARMS}[arm]
+            same = [a for a in {**ARMS, **EXTRA_ARMS} if a in rows and {**ARMS, **EXTRA_ARMS}[a] == lever]
             if arm == "best" and same:  # one lever (or none) won: that arm already is the best
                 rows[arm] = {**rows[same[0]], "same_as": same[0]}
                 write_results(result)

@@ -55,3 +55,6 @@ def test_recipe_study_best_arm_combines_the_levers_that_beat_control():
     assert mod.best_arm(rows(control=.870, rec2=.871, rec4=.872, flip=.8705)) == {**mod.ARMS["rec4"], **mod.ARMS["flip"]}
     assert mod.best_arm(rows(control=.870, rec2=.873, rec4=.872, flip=.869)) == mod.ARMS["rec2"]  # = an arm already run
     assert mod.best_arm(rows(control=.870, rec2=.869, rec4=.868, flip=.870)) == {}  # = control
+    extra = rows(control=.870, rec2=.871, rec4=.872, flip=.869)
+    extra["rec8"] = {"val_accuracy": .875}
+    assert mod.best_arm(extra) == mod.EXTRA_ARMS["rec8"]  # a capacity arm run on request counts too
