@@ -108,7 +108,7 @@ def test_accuracy(vae, heads: dict, crops: np.ndarray, labels: np.ndarray, devic
 
 def write_results(result: dict) -> None:
     write_text(OUT / "recipe_study.json", json.dumps(result, indent=1))
-    md = [f"`{result['command']}`", "",
+    md = [" and ".join(f"`{c}`" for c in result.get("commands", [result["command"]])), "",
           f"Every arm: {result['updates']} extra updates (batch {result['batch_size']}, lr {result['lr']}, "
           f"no decay) from the shipped view, fresh critic. Val split ({result['n_val']} faces): mean "
           "accuracy of 40 linear SVMs on the 100-d latent means (C on val), KL per face (nats), active "
@@ -160,7 +160,11 @@ def main() -> None:
     same = (result.get("updates"), result.get("lr"), result.get("batch_size")) == (args.updates, args.lr, args.batch_size)
     if not same:
         result = {"views": {}}
-    result.update(command="python benchmarks/recipe_study.py " + shlex.join(sys.argv[1:]),
+    command = "python benchmarks/recipe_study.py " + shlex.join(sys.argv[1:])
+    commands = result.setdefault("commands", [result["command"]] if "command" in result else [])
+    if command not in commands:
+        commands.append(command)
+    result.update(command=commands[0],
                   updates=args.updates, lr=args.lr, batch_size=args.batch_size, n_val=len(labels["val"]),
                   machine={"cpu": cpu_description(), "torch": torch.__version__, "bf16": bf16,
                            "threads": torch.get_num_threads(), "python": platform.python_version()})
