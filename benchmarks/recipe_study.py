@@ -124,7 +124,8 @@ def write_results(result: dict) -> None:
                 f"{100 * (r['val_accuracy'] - shipped) / r['updates'] * 1000:+.2f}"
             test = "" if r.get("test_accuracy") is None else f"{100 * r['test_accuracy']:.2f}%"
             ips = "" if r.get("images_per_s") is None else f"{r['images_per_s']:.1f}"
-            md.append(f"| {view} | {arm} | {json.dumps(r.get('lever', {}))} | {100 * r['val_accuracy']:.2f}% | "
+            label = f"{arm} (= {r['same_as']})" if r.get("same_as") else arm
+            md.append(f"| {view} | {label} | {json.dumps(r.get('lever', {}))} | {100 * r['val_accuracy']:.2f}% | "
                       f"{gain} | {r['kl_per_face']:.1f} | {r['active_dims']} | {r['reconstruction_error']:.2f} | "
                       f"{ips} | {test} |")
     md.append(f"| | raw pixels 32x32 | | {100 * result['pixels_val_accuracy']:.2f}% | | | | | | |"
