@@ -7,7 +7,6 @@ import numpy as np
 from PIL import Image
 
 from ..device import resolve_device
-from .mtcnn import detect_faces
 
 
 @dataclass
@@ -124,6 +123,8 @@ class FaceDetector:
     def _run_mtcnn(self, stack: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per photo of a same-size (B, H, W, 3) uint8 batch: boxes (n, 5 with score), landmarks (n, 5, 2)."""
         import torch
+
+        from .mtcnn import detect_faces  # imports facenet-pytorch (~1 s): only when detecting
         m = self.mtcnn
         with torch.no_grad():
             return detect_faces(stack, m.min_face_size, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, self.device)
