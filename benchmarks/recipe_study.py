@@ -62,6 +62,7 @@ ARMS = {
 }
 # Beyond the study's arms, run on request (--arms rec8): does capacity keep paying past x4?
 EXTRA_ARMS = {"rec8": {"beta": 8 * PAPER.beta}}
+ALL_ARMS = {**ARMS, **EXTRA_ARMS}
 CAPACITY_ARMS = ("rec2", "rec4", "rec8")
 
 
@@ -74,7 +75,7 @@ def best_arm(rows: dict) -> dict:
     lever = {}
     capacity = max((a for a in CAPACITY_ARMS if a in rows), key=lambda a: rows[a]["val_accuracy"])
     if rows[capacity]["val_accuracy"] > control:
-        lever.update({**ARMS, **EXTRA_ARMS}[capacity])
+        lever.update(ALL_ARMS[capacity])
     if rows["flip"]["val_accuracy"] > control:
         lever.update(ARMS["flip"])
     return lever
@@ -140,7 +141,7 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=300)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch-size", type=int, default=PAPER.batch_size)
-    ap.add_argument("--arms", nargs="+", default=[*ARMS, "best"], choices=[*ARMS, *EXTRA_ARMS, "best"])
+    ap.add_argument("--arms", nargs="+", default=[*ARMS, "best"], choices=[*ALL_ARMS, "best"])
     ap.add_argument("--runs", default=str(cache_dir() / "recipe_study"))
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"])
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
@@ -187,8 +188,8 @@ def main() -> None:
         for arm in args.arms:
             if arm in rows:
                 continue
-            lever = best_arm(rows) if arm == "best" else {**ARMS, **EXTRA_ARMS}[arm]
-            same = [a for a in {**ARMS, **EXTRA_ARMS} if a in rows and {**ARMS, **EXTRA_ARMS}[a] == lever]
+            lever = best_arm(rows) if arm == "best" else ALL_ARMS[arm]
+            same = [a for a, lv in ALL_ARMS.items() if a in rows and lv == lever]
             if arm == "best" and same:  # one lever (or none) won: that arm already is the best
                 rows[arm] = {**rows[same[0]], "same_as": same[0]}
                 write_results(result)
