@@ -10,9 +10,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _script():
+def _script(name: str = "train_views_gpu"):
     sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location("train_views_gpu", REPO / "benchmarks" / "train_views_gpu.py")
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -46,9 +46,7 @@ def test_speed_trial_times_every_variant(tmp_path, random_vgg):
 
 
 def test_recipe_study_best_arm_combines_the_levers_that_beat_control():
-    spec = importlib.util.spec_from_file_location("recipe_study", REPO / "benchmarks" / "recipe_study.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("recipe_study")
 
     def rows(**acc):
         return {arm: {"val_accuracy": acc[arm]} for arm in ("control", "rec2", "rec4", "flip")}
