@@ -45,7 +45,7 @@ def _cell_bounds(start: torch.Tensor, length: torch.Tensor, size: int) -> tuple[
 def area_resize(sat: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
     """Whole photos resized by area averaging (``interpolate(mode="area")``) from their
     summed-area tables -> (B, 3, out_h, out_w) float32 in channels_last memory."""
-    n_img, h1, w1, _ = sat.shape
+    _, h1, w1, _ = sat.shape
     zero = torch.zeros(1, dtype=torch.int64, device=sat.device)
     r_lo, r_hi = _cell_bounds(zero, zero + h1 - 1, out_h)
     c_lo, c_hi = _cell_bounds(zero, zero + w1 - 1, out_w)
@@ -60,8 +60,9 @@ def area_resize(sat: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
 def crop_area_resize(sat: torch.Tensor, image_inds, y, ey, x, ex, size: int) -> torch.Tensor:
     """Each box ``imgs[image_inds[k], y[k]-1:ey[k], x[k]-1:ex[k]]`` (facenet's 1-based ``pad``
     bounds) resized to ``size`` x ``size`` by area averaging -> (N, 3, size, size) float32."""
-    n_img, h1, w1, _ = sat.shape
+    _, h1, w1, _ = sat.shape
     flat = sat.reshape(-1, 3)
+
     def ints(a):
         return torch.as_tensor(np.asarray(a), dtype=torch.int64, device=sat.device)
 
