@@ -25,6 +25,8 @@ from faceattr.nn.taps import LAYER_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 PIXELS = "pixels 32x32"
+META_RECORDS = ("history", "storage", "training_device", "training_seconds", "fine_tune", "fine_tuned_from",
+                "float16_storage_max_latent_change")
 
 
 def view_entries(bundle_dir: Path, old: dict) -> dict:
@@ -40,8 +42,9 @@ def view_entries(bundle_dir: Path, old: dict) -> dict:
                     "epochs": meta.get("epochs", kept.get("epochs")), "steps": meta.get("steps", kept.get("steps")),
                     "latent": meta.get("latent", kept.get("latent")),
                     "data": meta.get("data") or kept.get("data", "celeba-mini train split")}
-        if "history" in meta:
-            views[v]["history"] = meta["history"]
+        for k in META_RECORDS:  # a new file's own account of how it was made
+            if k in meta:
+                views[v][k] = meta[k]
     return views
 
 

@@ -6,13 +6,19 @@ Reads benchmarks/results/recipe_study.json and the study's runs; for each view t
 the best val accuracy (the shipped view where no arm beat it, or where the study has not reached
 the view yet) and fits the 40 linear heads on the five views' concatenated latent means (train,
 C on val), beside the same for the five shipped views: the protocol of the shipped report. Val
-only; nothing is shipped. Writes benchmarks/results/recipe_multiview.json and .md with the CPU named.
+only. Writes benchmarks/results/recipe_multiview.json and .md with the CPU named.
+
+``--write-views DIR`` also writes the chosen views as a bundle's view files (float16, as shipped,
+with the fine-tune's record in their meta) for ``benchmarks/build_pretrained.py --views-from DIR``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
+
+import torch
 
 from faceattr.atomic import write_text
 from faceattr.cache import cache_dir
@@ -37,13 +43,55 @@ def chosen_arms(study: dict) -> dict[str, str]:
     return out
 
 
+def write_views(arms: dict, runs: Path, bundle: Bundle, study: dict, out: Path, crops) -> None:
+    """The chosen views as a bundle's ``view_<layer>.pt`` files. A fine-tuned view keeps the record
+    of the view it started from, and its totals (steps, epochs) count both trainings."""
+    out.mkdir(parents=True, exist_ok=True)
+    for v in LAYER_NAMES:
+        dst = out / f"view_{v}.pt"
+        if arms[v] == "shipped":
+            shutil.copy2(bundle.root / bundle.manifest["views"][v]["file"], dst)
+            continue
+        src = runs / v / arms[v] / "view.pt"
+        obj = ckpt.load(src)
+        meta, base = obj.get("meta", {}), bundle.manifest["views"][v]
+        if meta.get("train_config", {}).get("init_sha256") != base["sha256"]:
+            raise SystemExit(f"{src} was not fine-tuned from the shipped {v} view (init_sha256 differs)")
+        row = study["views"][v][arms[v]]
+        vae32 = ckpt.view_from(obj)
+        new = {**meta, "steps": base["steps"] + meta["steps"], "epochs": base["epochs"] + meta["epochs"],
+               "data": base["data"], "storage": "float16",
+               "fine_tune": {"recipe_study_arm": arms[v], "steps": meta["steps"], "device": cpu_description(),
+                             "seconds": row.get("train_seconds_this_call")},
+               "fine_tuned_from": {k: base[k] for k in ("sha256", "steps", "epochs", "train_config",
+                                                        "training_device", "training_seconds") if k in base}}
+        ckpt.save_view(vae32, dst, meta=new, dtype=torch.float16)
+        with torch.no_grad():  # what float16 storage moves, as recorded for the shipped views
+            x = crops[:1024]
+            m32 = MultiViewEncoder({v: vae32}, precision="float32").encode(x)
+            m16 = MultiViewEncoder({v: ckpt.load_view(dst)}, precision="float32").encode(x)
+        new["float16_storage_max_latent_change"] = round(float(abs(m32 - m16).max()), 7)
+        ckpt.save_view(ckpt.load_view(dst), dst, meta=new, dtype=torch.float16)
+        print(f"{dst}: {arms[v]} ({new['steps']} steps), float16 moves latents by <= "
+              f"{new['float16_storage_max_latent_change']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default="../shared/data/celeba-mini")
     ap.add_argument("--runs", default=str(cache_dir() / "recipe_study"))
+    ap.add_argument("--arms", nargs="+", default=None, metavar="VIEW=ARM",
+                    help="override the choice for some views, e.g. relu4_1=rec4 (default: best val per view)")
+    ap.add_argument("--write-views", default=None, metavar="DIR",
+                    help="also write the chosen views as bundle view files into DIR")
     args = ap.parse_args()
     study = json.loads((OUT / "recipe_study.json").read_text())
     arms = chosen_arms(study)
+    for pair in args.arms or []:
+        view, _, arm = pair.partition("=")
+        if view not in arms or not (arm == "shipped" or arm in study.get("views", {}).get(view, {})):
+            raise SystemExit(f"--arms {pair}: expected VIEW=ARM with an arm the study has run for that view")
+        arms[view] = study["views"][view].get(arm, {}).get("same_as", arm) if arm != "shipped" else arm
     bundle = Bundle.load()
     crops, labels = {}, {}
     for s in ("train", "val"):
@@ -73,9 +121,11 @@ def main() -> None:
           "| features | " + " | ".join(LAYER_NAMES) + " | multi-view val |",
           "|---|" + "---|" * (len(LAYER_NAMES) + 1),
           "| shipped views | " + " | ".join("shipped" for _ in LAYER_NAMES) + f" | {100 * acc_shipped:.2f}% |",
-          "| each view's best arm | " + " | ".join(arms[v] for v in LAYER_NAMES) + f" | {100 * acc_chosen:.2f}% |"]
+          ("| each view's best arm | " if not args.arms else "| chosen arms | ") + " | ".join(arms[v] for v in LAYER_NAMES) + f" | {100 * acc_chosen:.2f}% |"]
     write_text(OUT / "recipe_multiview.md", "\n".join(md) + "\n")
     print("\n".join(md))
+    if args.write_views:
+        write_views(arms, Path(args.runs), bundle, study, Path(args.write_views), crops["val"])
 
 
 if __name__ == "__main__":
