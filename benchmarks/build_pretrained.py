@@ -25,8 +25,8 @@ from faceattr.nn.taps import LAYER_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 PIXELS = "pixels 32x32"
-META_RECORDS = ("history", "storage", "training_device", "training_seconds", "fine_tune", "fine_tuned_from",
-                "float16_storage_max_latent_change")
+META_RECORDS = ("history", "reference", "final", "storage", "training_device", "training_seconds", "fine_tune",
+                "fine_tuned_from", "float16_storage_max_latent_change")
 
 
 def view_entries(bundle_dir: Path, old: dict) -> dict:

@@ -59,10 +59,12 @@ def write_views(arms: dict, runs: Path, bundle: Bundle, study: dict, out: Path, 
             raise SystemExit(f"{src} was not fine-tuned from the shipped {v} view (init_sha256 differs)")
         row = study["views"][v][arms[v]]
         vae32 = ckpt.view_from(obj)
-        new = {**meta, "steps": base["steps"] + meta["steps"], "epochs": base["epochs"] + meta["epochs"],
+        # steps count both trainings; epochs stay the first training's (the fine-tune's epoch is
+        # another size: it is in fine_tune).
+        new = {**meta, "steps": base["steps"] + meta["steps"], "epochs": base["epochs"],
                "data": base["data"], "storage": "float16",
-               "fine_tune": {"recipe_study_arm": arms[v], "steps": meta["steps"], "device": cpu_description(),
-                             "seconds": row.get("train_seconds_this_call")},
+               "fine_tune": {"recipe_study_arm": arms[v], "steps": meta["steps"], "epochs": meta["epochs"],
+                             "device": cpu_description(), "seconds": row.get("train_seconds_this_call")},
                "fine_tuned_from": {k: base[k] for k in ("sha256", "steps", "epochs", "train_config",
                                                         "training_device", "training_seconds") if k in base}}
         ckpt.save_view(vae32, dst, meta=new, dtype=torch.float16)
@@ -80,6 +82,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default="../shared/data/celeba-mini")
     ap.add_argument("--runs", default=str(cache_dir() / "recipe_study"))
+    ap.add_argument("--base", default=None,
+                    help="the bundle the study started from (recipe_study.py --base; default: the installed one)")
     ap.add_argument("--arms", nargs="+", default=None, metavar="VIEW=ARM",
                     help="override the choice for some views, e.g. relu4_1=rec4 (default: best val per view)")
     ap.add_argument("--write-views", default=None, metavar="DIR",
@@ -92,7 +96,12 @@ def main() -> None:
         if view not in arms or not (arm == "shipped" or arm in study.get("views", {}).get(view, {})):
             raise SystemExit(f"--arms {pair}: expected VIEW=ARM with an arm the study has run for that view")
         arms[view] = study["views"][view].get(arm, {}).get("same_as", arm) if arm != "shipped" else arm
-    bundle = Bundle.load()
+    bundle = Bundle.load(args.base)
+    for v, rows in study.get("views", {}).items():
+        sha = rows.get("shipped", {}).get("sha256")
+        if sha and sha != bundle.view_entry(v)["sha256"]:
+            raise SystemExit(f"{v}: the study started from view sha256 {sha[:12]}, {bundle.root} holds "
+                             f"{bundle.view_entry(v)['sha256'][:12]}; pass the study's base bundle as --base")
     crops, labels = {}, {}
     for s in ("train", "val"):
         ds = CelebA.load(args.root, s)

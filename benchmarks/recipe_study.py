@@ -19,6 +19,12 @@ shipped report's protocol), KL per face, active latent dimensions and the featur
 error (eq. 6 on the view's own layers, from the latent mean, unscaled). Choices use val only;
 ``--test`` scores the chosen arm of each view on the test split once, at the end.
 
+``--base DIR`` names the bundle the arms start from (default: the installed one). The study's
+rows record each base view's sha256 and a later call refuses another base, so that a newly shipped
+bundle cannot slip into the study half-way. The study in benchmarks/results started from the
+views shipped at commit b49b762: ``git archive b49b762 pretrained | tar -x -C DIR`` and pass
+``--base DIR/pretrained``.
+
 Runs live in ``--runs`` (default ``~/.cache/faceattr/recipe_study``, outside the work tree so they
 survive a fresh checkout); rerunning the same command resumes each arm from its checkpoint and
 skips arms already evaluated. Results: benchmarks/results/recipe_study.json and .md, rewritten
@@ -48,7 +54,7 @@ from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.inference.heads import fit_linear_heads
 from faceattr.nn.losses import reconstruction_loss
 from faceattr.inference.bundle import Bundle
-from faceattr.trainer import Trainer, latent_statistics, resolve_init
+from faceattr.trainer import Trainer, latent_statistics
 from faceattr.nn.models import to_float_images
 from faceattr.nn.vgg import load_loss_network
 
@@ -143,6 +149,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=PAPER.batch_size)
     ap.add_argument("--arms", nargs="+", default=[*ARMS, "best"], choices=[*ALL_ARMS, "best"])
     ap.add_argument("--runs", default=str(cache_dir() / "recipe_study"))
+    ap.add_argument("--base", default=None, help="bundle the arms start from (default: the installed one)")
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"])
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     ap.add_argument("--test", action="store_true", help="score each view's chosen arm on test (once, at the end)")
@@ -175,15 +182,19 @@ def main() -> None:
         result["pixels_val_accuracy"] = float(fit_linear_heads(
             pixel_features(crops["train"]), labels["train"], pixel_features(crops["val"]),
             labels["val"])["val_accuracy"].mean())
-    bundle = Bundle.load()
+    bundle = Bundle.load(args.base)
     for view in args.views:
         rows = result["views"].setdefault(view, {})
         heads = {}
+        base_sha = bundle.view_entry(view)["sha256"]
         if "shipped" not in rows:
             r = evaluate(bundle.load_vae(view), crops, labels, loss_net, device, bf16)
             heads["shipped"] = r.pop("heads")
-            rows["shipped"] = {**r, "updates": 0}
+            rows["shipped"] = {**r, "updates": 0, "sha256": base_sha}
             write_results(result)
+        if rows["shipped"].setdefault("sha256", base_sha) != base_sha:
+            raise SystemExit(f"{view}: the study's rows start from view sha256 {rows['shipped']['sha256'][:12]}, "
+                             f"but {bundle.root} holds {base_sha[:12]}; pass that bundle as --base")
         print(view, "shipped", json.dumps(rows["shipped"]), flush=True)
         for arm in args.arms:
             if arm in rows:
@@ -198,8 +209,9 @@ def main() -> None:
             tcfg = TrainConfig(epochs=1, lr=args.lr, lr_decay=1.0, batch_size=args.batch_size,
                                epoch_images=args.updates * args.batch_size, init=f"pretrained:{view}",
                                checkpoint_every=50, log_every=10, **lever)
-            init_path, init = resolve_init(tcfg.init)
-            tcfg.init_sha256 = bundle.view_entry(view)["sha256"]
+            # init names the base's view; init_sha256 says which file it was, whatever --base held.
+            init_path = bundle.file(bundle.view_entry(view))  # sha256 checked against the base's manifest
+            init, tcfg.init_sha256 = ckpt.load(init_path), base_sha
             out = runs / view / arm
             trainer = Trainer(ModelConfig.from_dict(init["model_config"]), tcfg, crops["train"], out, loss_net,
                               device=device, precision=args.precision, progress=False, vae_state=init["state_dict"])

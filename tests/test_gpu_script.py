@@ -88,6 +88,7 @@ def test_recipe_views_are_written_as_bundle_files_that_keep_their_history(tmp_pa
     assert meta["fine_tune"]["recipe_study_arm"] == "rec4" and 0 < meta["float16_storage_max_latent_change"] < 0.05
     entry = build.view_entries(out, bundle.manifest["views"])["relu3_1"]  # what the manifest will say
     assert entry["steps"] == base["steps"] + 400 and entry["fine_tuned_from"]["sha256"] == base["sha256"]
+    assert entry["epochs"] == base["epochs"] and entry["fine_tune"]["epochs"] == 1
     assert entry["train_config"]["beta"] == 4.0 and entry["storage"] == "float16"
 
     ckpt.save_view(tuned, run / "view.pt", meta={"steps": 400, "epochs": 1, "train_config": {"init_sha256": "0" * 64}})
