@@ -17,3 +17,15 @@ def test_joint_lbfgs_matches_liblinear():
         np.testing.assert_allclose(w[k], ref.coef_[0], atol=2e-3)
         assert b[k] == pytest.approx(ref.intercept_[0], abs=2e-3)
         assert ((x @ w[k] + b[k] > 0) == ref.predict(x)).mean() > 0.99
+
+
+def test_heads_score_read_only_features_without_warning(pretrained_bundle):
+    import warnings
+    from faceattr.inference.heads import LinearHeads
+    heads = LinearHeads(pretrained_bundle.heads())
+    x = np.random.default_rng(0).normal(size=(4, heads.n_features)).astype(np.float32)
+    x.flags.writeable = False  # what a memory-mapped feature cache hands over
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = heads.scores(x)
+    assert s.shape == (4, 40)
