@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -124,12 +125,15 @@ def main() -> None:
            "view_val_accuracy": {v: study.get("views", {}).get(v, {}).get(a, {}).get("val_accuracy")
                                  for v, a in arms.items()}}
     write_text(OUT / "recipe_multiview.json", json.dumps(res, indent=1))
-    md = [f"`python benchmarks/recipe_multiview.py` on {cpu_description()}: val mean accuracy of the 40 "
+    command = " ".join(["python benchmarks/recipe_multiview.py"] + [a.replace(str(Path.home()), "~")
+                                                                  for a in sys.argv[1:]])
+    md = [f"`{command}` on {cpu_description()}: val mean accuracy of the 40 "
           "linear heads on the 500-d multi-view feature (fitted on train, C on val), with each view's "
-          f"best recipe-study arm ({study.get('updates')} extra updates) against the five shipped views.", "",
+          f"best recipe-study arm ({study.get('updates')} extra updates) against the five views the study "
+          "started from.", "",
           "| features | " + " | ".join(LAYER_NAMES) + " | multi-view val |",
           "|---|" + "---|" * (len(LAYER_NAMES) + 1),
-          "| shipped views | " + " | ".join("shipped" for _ in LAYER_NAMES) + f" | {100 * acc_shipped:.2f}% |",
+          "| the study's base views | " + " | ".join("shipped" for _ in LAYER_NAMES) + f" | {100 * acc_shipped:.2f}% |",
           ("| each view's best arm | " if not args.arms else "| chosen arms | ") + " | ".join(arms[v] for v in LAYER_NAMES) + f" | {100 * acc_chosen:.2f}% |"]
     write_text(OUT / "recipe_multiview.md", "\n".join(md) + "\n")
     print("\n".join(md))
