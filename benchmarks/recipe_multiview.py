@@ -3,10 +3,10 @@
     python benchmarks/recipe_multiview.py --root ../shared/data/celeba-mini
 
 Reads benchmarks/results/recipe_study.json and the study's runs; for each view takes the arm with
-the best val accuracy (the shipped view where no arm beat it, or where the study has not reached
+the best val accuracy (the base view where no arm beat it, or where the study has not reached
 the view yet) and fits the 40 linear heads on the five views' concatenated latent means (train,
-C on val), beside the same for the five shipped views: the protocol of the shipped report. Val
-only. Writes benchmarks/results/recipe_multiview.json and .md with the CPU named.
+C on val), beside the same for the five base views (``--base``, as for the study): the protocol
+of the shipped report. Val only. Writes benchmarks/results/recipe_multiview.json and .md with the CPU named.
 
 ``--write-views DIR`` also writes the chosen views as a bundle's view files (float16, as shipped,
 with the fine-tune's record in their meta) for ``benchmarks/build_pretrained.py --views-from DIR``.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from faceattr.atomic import write_text
+from faceattr.atomic import atomic_path, write_text
 from faceattr.cache import cache_dir
 from faceattr.data.celeba import CelebA
 from faceattr.device import cpu_description
@@ -51,7 +51,8 @@ def write_views(arms: dict, runs: Path, bundle: Bundle, study: dict, out: Path, 
     for v in LAYER_NAMES:
         dst = out / f"view_{v}.pt"
         if arms[v] == "shipped":
-            shutil.copy2(bundle.root / bundle.manifest["views"][v]["file"], dst)
+            with atomic_path(dst) as tmp:
+                shutil.copy2(bundle.root / bundle.manifest["views"][v]["file"], tmp)
             continue
         src = runs / v / arms[v] / "view.pt"
         obj = ckpt.load(src)
@@ -133,8 +134,10 @@ def main() -> None:
           "started from.", "",
           "| features | " + " | ".join(LAYER_NAMES) + " | multi-view val |",
           "|---|" + "---|" * (len(LAYER_NAMES) + 1),
-          "| the study's base views | " + " | ".join("shipped" for _ in LAYER_NAMES) + f" | {100 * acc_shipped:.2f}% |",
-          ("| each view's best arm | " if not args.arms else "| chosen arms | ") + " | ".join(arms[v] for v in LAYER_NAMES) + f" | {100 * acc_chosen:.2f}% |"]
+          "| the study's base views | " + " | ".join("shipped" for _ in LAYER_NAMES)
+          + f" | {100 * acc_shipped:.2f}% |",
+          ("| each view's best arm | " if not args.arms else "| chosen arms | ")
+          + " | ".join(arms[v] for v in LAYER_NAMES) + f" | {100 * acc_chosen:.2f}% |"]
     write_text(OUT / "recipe_multiview.md", "\n".join(md) + "\n")
     print("\n".join(md))
     if args.write_views:
