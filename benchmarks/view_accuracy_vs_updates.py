@@ -8,7 +8,8 @@ Each DIR holds view_relu1_1.pt ... view_relu5_1.pt (``pretrained/``, or the ``--
 ``benchmarks/train_views_gpu.py``). The protocol is the shipped report's: latent means from the
 library's encoder, 40 linear SVMs on standardised features fitted on train with C chosen per
 attribute on val (``faceattr.heads.fit_linear_heads``); raw pixels are 2x2 block means to 32x32.
-Writes benchmarks/results/view_accuracy_vs_updates.json and .md.
+Writes benchmarks/results/view_accuracy_vs_updates.json and .md (``--name`` another stem, for a
+comparison that should not replace that table).
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import json
 import shlex
 from pathlib import Path
 
-import numpy as np
 
 from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
@@ -38,7 +38,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sets", nargs="+", help="LABEL=DIR with the five view files")
     ap.add_argument("--root", default="../shared/data/celeba-mini")
+    ap.add_argument("--name", default="view_accuracy_vs_updates", help="stem of the results files")
     args = ap.parse_args()
+    if not args.name or "/" in args.name or args.name.startswith("."):
+        raise SystemExit(f"--name {args.name!r}: expected a plain file stem")
     splits = {s: CelebA.load(args.root, s) for s in ("train", "val")}
     crops = {s: ds.crops() for s, ds in splits.items()}
     y = {s: ds.labels for s, ds in splits.items()}
@@ -61,8 +64,9 @@ def main() -> None:
         rows[label] = {"steps": steps, "views": single, "multi_view": val_accuracy(feats, y)}
         print(label, json.dumps(rows[label]), flush=True)
     result = {"split": "val", "pixels_32x32": pixels, "sets": rows}
-    write_text(OUT / "view_accuracy_vs_updates.json", json.dumps(result, indent=1))
-    md = [f"`python benchmarks/view_accuracy_vs_updates.py {shlex.join(args.sets)}`: mean val accuracy "
+    write_text(OUT / f"{args.name}.json", json.dumps(result, indent=1))
+    name = "" if args.name == "view_accuracy_vs_updates" else f" --name {args.name}"
+    md = [f"`python benchmarks/view_accuracy_vs_updates.py {shlex.join(args.sets)}{name}`: mean val accuracy "
           "over the 40 attributes (C chosen on val, as in the shipped report).", "",
           "| views | updates per view | " + " | ".join(LAYER_NAMES) + " | multi-view |",
           "|---|---|" + "---|" * (len(LAYER_NAMES) + 1)]
@@ -71,8 +75,8 @@ def main() -> None:
         md.append(f"| {label} | {', '.join(map(str, steps))} | "
                   + " | ".join(f"{100 * r['views'][v]:.2f}%" for v in LAYER_NAMES)
                   + f" | {100 * r['multi_view']:.2f}% |")
-    md.append(f"| raw pixels 32x32 | | " + " | ".join(f"{100 * pixels:.2f}%" for _ in LAYER_NAMES) + " | |")
-    write_text(OUT / "view_accuracy_vs_updates.md", "\n".join(md) + "\n")
+    md.append("| raw pixels 32x32 | | " + " | ".join(f"{100 * pixels:.2f}%" for _ in LAYER_NAMES) + " | |")
+    write_text(OUT / f"{args.name}.md", "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":
