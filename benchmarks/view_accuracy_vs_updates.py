@@ -18,7 +18,6 @@ import json
 import shlex
 from pathlib import Path
 
-
 from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
 from faceattr.benchmark import pixel_features
