@@ -99,20 +99,10 @@ def train_one(args) -> None:
                       "seconds": round(time.perf_counter() - t, 1), "latent": res.latent}), flush=True)
 
 
-@torch.no_grad()
 def fp16_drift(view_file: Path, crops) -> dict:
     """How far float16 storage moves the latent means, on 1,024 training faces."""
-    from faceattr.nn.models import to_float_images
-    vae32 = ckpt.load_view(view_file, "cuda" if torch.cuda.is_available() else "cpu")
-    dev = next(vae32.parameters()).device
-    vae16 = ckpt.load_view(view_file, dev)
-    for p in vae16.state_dict().values():
-        if p.is_floating_point():
-            p.copy_(p.half().float())
-    x = to_float_images(torch.from_numpy(crops[:1024]).to(dev))
-    m32, m16 = vae32.encoder(x)[0], vae16.encoder(x)[0]
-    return {"max_abs_diff": float((m32 - m16).abs().max()), "latent_std": float(m32.std()),
-            "mean_abs_diff": float((m32 - m16).abs().mean())}
+    return ckpt.float16_drift(ckpt.load_view(view_file, "cuda" if torch.cuda.is_available() else "cpu"),
+                              crops[:1024])
 
 
 def main() -> None:
