@@ -97,8 +97,8 @@ class LinearHeads:
 
     @torch.inference_mode()
     def scores(self, features) -> torch.Tensor:
-        if isinstance(features, np.ndarray) and not features.flags.writeable:
-            features = features.copy()  # e.g. a memory-mapped cache: torch warns on read-only arrays
+        if isinstance(features, np.ndarray):  # a read-only one (a memory-mapped cache) is copied: torch warns
+            features = np.require(features, None, ["W"])
         x = torch.as_tensor(features, dtype=torch.float32, device=self.device)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"features must be (n, {self.n_features}), got {tuple(x.shape)}")
