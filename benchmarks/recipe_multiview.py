@@ -19,13 +19,12 @@ import shutil
 import sys
 from pathlib import Path
 
-import torch
 
 from faceattr.atomic import atomic_path, write_text
 from faceattr.cache import cache_dir
 from faceattr.data.celeba import CelebA
 from faceattr.device import cpu_description
-from faceattr.inference.bundle import Bundle
+from faceattr.inference.bundle import Bundle, BundleError, write_fine_tuned_view
 from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.inference.heads import fit_linear_heads
 from faceattr.nn import checkpoint as ckpt
@@ -54,24 +53,12 @@ def write_views(arms: dict, runs: Path, bundle: Bundle, study: dict, out: Path, 
             with atomic_path(dst) as tmp:
                 shutil.copy2(bundle.root / bundle.manifest["views"][v]["file"], tmp)
             continue
-        src = runs / v / arms[v] / "view.pt"
-        obj = ckpt.load(src)
-        meta, base = obj.get("meta", {}), bundle.manifest["views"][v]
-        if meta.get("train_config", {}).get("init_sha256") != base["sha256"]:
-            raise SystemExit(f"{src} was not fine-tuned from the shipped {v} view (init_sha256 differs)")
-        row = study["views"][v][arms[v]]
-        vae32 = ckpt.view_from(obj)
-        # steps count both trainings; epochs stay the first training's (the fine-tune's epoch is
-        # another size: it is in fine_tune).
-        new = {**meta, "steps": base["steps"] + meta["steps"], "epochs": base["epochs"],
-               "data": base["data"], "storage": "float16",
-               "fine_tune": {"recipe_study_arm": arms[v], "steps": meta["steps"], "epochs": meta["epochs"],
-                             "device": cpu_description(), "seconds": row.get("train_seconds_this_call")},
-               "fine_tuned_from": {k: base[k] for k in ("sha256", "steps", "epochs", "train_config",
-                                                        "training_device", "training_seconds") if k in base}}
-        # what float16 storage moves, as recorded for the shipped views
-        new["float16_storage_max_latent_change"] = round(ckpt.float16_drift(vae32, crops[:1024])["max_abs_diff"], 7)
-        ckpt.save_view(vae32, dst, meta=new, dtype=torch.float16)
+        try:
+            new = write_fine_tuned_view(runs / v / arms[v] / "view.pt", bundle.manifest["views"][v], dst, crops,
+                                        recipe_study_arm=arms[v], device=cpu_description(),
+                                        seconds=study["views"][v][arms[v]].get("train_seconds_this_call"))
+        except BundleError as e:
+            raise SystemExit(str(e)) from None
         print(f"{dst}: {arms[v]} ({new['steps']} steps), float16 moves latents by <= "
               f"{new['float16_storage_max_latent_change']}")
 

@@ -15,6 +15,21 @@ def celeba_root() -> Path:
     return CELEBA_MINI
 
 
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """Import a script of benchmarks/ as a module: ``benchmark_script("recipe_study")``."""
+    import importlib.util
+    import sys
+
+    def load(name: str):
+        sys.path.insert(0, str(REPO))
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return load
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory):
     # Keep crop and feature caches of the tests away from the user's cache.

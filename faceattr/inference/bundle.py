@@ -180,3 +180,35 @@ class Bundle:
                               f"(faceattr attribute-vectors --root DIR computes them)")
         with np.load(self.file(self.manifest["attribute_vectors"]), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+
+
+# What a fine-tuned view keeps of the view it started from: enough to trace every training back to
+# the first (a view fine-tuned twice nests the first fine-tune's record inside the second's).
+LINEAGE_KEYS = ("sha256", "steps", "epochs", "train_config", "training_device", "training_seconds",
+                "fine_tune", "fine_tuned_from")
+
+
+def write_fine_tuned_view(src: str | os.PathLike, base: dict, dst: str | os.PathLike,
+                          faces: np.ndarray, **fine_tune) -> dict:
+    """Write the view trained in ``src`` (a ``faceattr train`` view.pt, started with ``--init``
+    from the bundle view whose manifest entry is ``base``) as a bundle view file ``dst``: float16,
+    its meta counting both trainings' steps (epochs stay the first training's: a fine-tune's epoch
+    is another size), ``fine_tune`` (its steps and epochs plus ``fine_tune``'s keys) and
+    ``fine_tuned_from`` (the base's record). Refuses a run that did not start from ``base``.
+    ``faces`` (N, 64, 64, 3 uint8) measure what float16 storage moves. Returns the new meta."""
+    import torch
+    from ..nn import checkpoint as ckpt
+    obj = ckpt.load(src)
+    meta = obj.get("meta", {})
+    started_from = meta.get("train_config", {}).get("init_sha256")
+    if started_from != base["sha256"]:
+        raise BundleError(f"{src}: not fine-tuned from the bundle's view {base.get('file', '')} "
+                          f"(its init_sha256 is {str(started_from)[:12]}, the view's {base['sha256'][:12]})")
+    vae32 = ckpt.view_from(obj)
+    new = {**meta, "steps": base["steps"] + meta["steps"], "epochs": base["epochs"],
+           "data": base.get("data", meta.get("data")), "storage": "float16",
+           "fine_tune": {"steps": meta["steps"], "epochs": meta["epochs"], **fine_tune},
+           "fine_tuned_from": {k: base[k] for k in LINEAGE_KEYS if k in base}}
+    new["float16_storage_max_latent_change"] = round(ckpt.float16_drift(vae32, faces)["max_abs_diff"], 7)
+    ckpt.save_view(vae32, dst, meta=new, dtype=torch.float16)
+    return new
