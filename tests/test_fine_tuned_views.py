@@ -6,21 +6,29 @@ import json
 import pytest
 import torch
 
+from faceattr.inference.bundle import Bundle
+from faceattr.nn import checkpoint as ckpt
+from faceattr.nn.taps import LAYER_NAMES
+
+
+def _fine_tuned_run(bundle: Bundle, view: str, run, **meta):
+    """A run folder whose view.pt differs from the bundle's ``view`` and says it started from it."""
+    tuned = bundle.load_vae(view)
+    with torch.no_grad():
+        next(tuned.parameters()).add_(0.01)
+    run.mkdir(parents=True)
+    cfg = {"init_sha256": bundle.manifest["views"][view]["sha256"], **meta.pop("train_config", {})}
+    ckpt.save_view(tuned, run / "view.pt", meta={**meta, "train_config": cfg})
+    return tuned
+
 
 def test_recipe_views_are_written_as_bundle_files_that_keep_their_history(tmp_path, real_faces, benchmark_script):
     mod, build = benchmark_script("recipe_multiview"), benchmark_script("build_pretrained")
-    from faceattr.inference.bundle import Bundle
-    from faceattr.nn import checkpoint as ckpt
-    from faceattr.nn.taps import LAYER_NAMES
     bundle = Bundle.load()
     base = bundle.manifest["views"]["relu3_1"]
-    tuned = bundle.load_vae("relu3_1")
-    with torch.no_grad():
-        next(tuned.parameters()).add_(0.01)  # a view that differs from the shipped one
     run = tmp_path / "runs" / "relu3_1" / "rec4"
-    run.mkdir(parents=True)
-    ckpt.save_view(tuned, run / "view.pt", meta={"steps": 400, "epochs": 1, "latent": {"kl_per_sample": 30.0},
-                                                 "train_config": {"beta": 4.0, "init_sha256": base["sha256"]}})
+    tuned = _fine_tuned_run(bundle, "relu3_1", run, steps=400, epochs=1, latent={"kl_per_sample": 30.0},
+                            train_config={"beta": 4.0})
     arms = {v: "shipped" for v in LAYER_NAMES} | {"relu3_1": "rec4"}
     study = {"views": {"relu3_1": {"rec4": {"val_accuracy": 0.87, "train_seconds_this_call": 600.0}}}}
     out = tmp_path / "views"
@@ -46,18 +54,11 @@ def test_recipe_views_are_written_as_bundle_files_that_keep_their_history(tmp_pa
 
 def test_a_train_run_is_written_with_its_seconds_and_the_whole_lineage(tmp_path, real_faces, benchmark_script):
     mod, build = benchmark_script("finetuned_views"), benchmark_script("build_pretrained")
-    from faceattr.inference.bundle import Bundle
-    from faceattr.nn import checkpoint as ckpt
-    from faceattr.nn.taps import LAYER_NAMES
     bundle = Bundle.load()
     base = bundle.manifest["views"]["relu4_1"]
-    tuned = bundle.load_vae("relu4_1")
-    with torch.no_grad():
-        next(tuned.parameters()).add_(0.01)
     run = tmp_path / "run"
-    run.mkdir()
-    ckpt.save_view(tuned, run / "view.pt", meta={"steps": 20, "epochs": 1, "train_config": {
-        "beta": 4.0, "batch_size": 64, "init": "pretrained:relu4_1", "init_sha256": base["sha256"]}})
+    _fine_tuned_run(bundle, "relu4_1", run, steps=20, epochs=1,
+                    train_config={"beta": 4.0, "batch_size": 64, "init": "pretrained:relu4_1"})
     log = [{"event": "start", "train_config": {"batch_size": 64}},
            {"kl": 1.0, "step": 10, "images_per_s": 64.0}, {"kl": 1.0, "step": 20, "images_per_s": 32.0},
            {"event": "epoch_end", "epoch": 1, "step": 20}]
