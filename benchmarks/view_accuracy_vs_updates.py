@@ -65,7 +65,8 @@ def main() -> None:
     result = {"split": "val", "pixels_32x32": pixels, "sets": rows}
     write_text(OUT / f"{args.name}.json", json.dumps(result, indent=1))
     name = "" if args.name == "view_accuracy_vs_updates" else f" --name {args.name}"
-    md = [f"`python benchmarks/view_accuracy_vs_updates.py {shlex.join(args.sets)}{name}`: mean val accuracy "
+    sets = shlex.join(args.sets).replace(str(Path.home()), "~")
+    md = [f"`python benchmarks/view_accuracy_vs_updates.py {sets}{name}`: mean val accuracy "
           "over the 40 attributes (C chosen on val, as in the shipped report).", "",
           "| views | updates per view | " + " | ".join(LAYER_NAMES) + " | multi-view |",
           "|---|---|" + "---|" * (len(LAYER_NAMES) + 1)]
