@@ -71,7 +71,9 @@ def vgg19_features(crops: np.ndarray, layer: str, loss_net, batch: int = 128) ->
     fmt = memory_format(dev, bf16)
     out = []
     with torch.inference_mode():
-        for chunk in torch.from_numpy(np.ascontiguousarray(crops)).split(batch):
+        for start in range(0, len(crops), batch):
+            # np.require copies a read-only chunk (memory-mapped cache) that torch would warn about
+            chunk = torch.from_numpy(np.require(crops[start:start + batch], np.uint8, ["C", "W"]))
             with autocast(dev, bf16):
                 f = loss_net(to_float_images(chunk, fmt), (layer,))[layer]
             out.append(torch.nn.functional.adaptive_avg_pool2d(f.float(), 4).flatten(1).numpy())

@@ -47,7 +47,7 @@ def _faces(items, align: str, detector=None) -> np.ndarray:
 
 def _to_tensor(faces: np.ndarray) -> torch.Tensor:
     from .nn.models import to_float_images
-    return to_float_images(torch.from_numpy(np.ascontiguousarray(faces)))
+    return to_float_images(torch.from_numpy(np.require(faces, np.uint8, ["C", "W"])))
 
 
 @torch.inference_mode()

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -87,3 +88,16 @@ def test_bad_baseline_name(tmp_path, celeba_root):
     r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(celeba_root), "--baselines", "magic",
                                   "--max-images", "10", "--out", str(tmp_path)])
     assert r.exit_code == 1 and "unknown baseline" in r.output
+
+
+def test_vgg19_features_take_read_only_crops_in_chunks_without_a_warning(random_vgg):
+    import warnings
+    from faceattr.benchmark import vgg19_features
+    crops = np.random.default_rng(0).integers(0, 256, (70, 64, 64, 3), dtype=np.uint8)
+    whole = vgg19_features(crops, "relu2_1", random_vgg, batch=70)
+    crops.setflags(write=False)  # as a memory-mapped crop cache hands them over
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chunked = vgg19_features(crops, "relu2_1", random_vgg, batch=32)  # 32 + 32 + 6
+    assert chunked.shape == (70, 128 * 16) and np.isfinite(chunked).all()
+    np.testing.assert_allclose(chunked, whole, rtol=2e-2, atol=2e-2)
