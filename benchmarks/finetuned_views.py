@@ -5,7 +5,8 @@
 
 Each RUN_DIR (or its view.pt) must have started from the bundle's view of that layer (its
 ``init_sha256``); it is written as float16 with its history: steps counting both trainings,
-``fine_tune`` (the run's settings, steps, seconds from its metrics log and this machine's CPU) and
+``fine_tune`` (its steps, epochs, seconds from its metrics log and the machine it trained on;
+its settings stay in ``train_config``) and
 ``fine_tuned_from`` (the bundle view's own record, nested). The other views are copied unchanged.
 The recipe study's arms go through ``benchmarks/recipe_multiview.py --write-views`` instead.
 """

@@ -54,7 +54,7 @@ def write_views(arms: dict, runs: Path, bundle: Bundle, study: dict, out: Path, 
                 shutil.copy2(bundle.root / bundle.manifest["views"][v]["file"], tmp)
             continue
         try:
-            new = write_fine_tuned_view(runs / v / arms[v] / "view.pt", bundle.manifest["views"][v], dst, crops,
+            new = write_fine_tuned_view(runs / v / arms[v] / "view.pt", bundle.manifest["views"][v], dst, crops[:1024],
                                         recipe_study_arm=arms[v], device=cpu_description(),
                                         seconds=study["views"][v][arms[v]].get("train_seconds_this_call"))
         except BundleError as e:
