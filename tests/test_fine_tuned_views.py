@@ -74,7 +74,8 @@ def test_a_train_run_is_written_with_its_seconds_and_the_whole_lineage(tmp_path,
             assert (out / f"view_{v}.pt").read_bytes() == (bundle.root / f"view_{v}.pt").read_bytes()
     entry = build.view_entries(out, bundle.manifest["views"])["relu4_1"]
     assert entry["steps"] == base["steps"] + 20 and entry["epochs"] == base["epochs"]
-    assert entry["fine_tune"] == {"steps": 20, "epochs": 1, "run": "faceattr train", "device": "test CPU", "seconds": 30.0}
+    assert entry["fine_tune"] == {"steps": 20, "epochs": 1, "run": "faceattr train", "device": "test CPU",
+                                  "seconds": 30.0}
     lineage = entry["fine_tuned_from"]
     assert lineage["sha256"] == base["sha256"] and lineage["steps"] == base["steps"]
     if "fine_tune" in base:  # the shipped view was itself fine-tuned: its record travels along, nested
