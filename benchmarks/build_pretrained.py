@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
-from faceattr.atomic import atomic_path, write_text
+from faceattr.atomic import copy_file, write_text
 from faceattr.benchmark import PAPER_ROW, evaluate, paper_table
 from faceattr.data.attributes import ATTRIBUTE_NAMES
 from faceattr.generate import write_attribute_vectors
@@ -58,8 +57,7 @@ def main() -> None:
     bundle_dir, results_dir = Path(args.bundle), Path(args.results)
     if args.views_from:
         for v in LAYER_NAMES:
-            with atomic_path(bundle_dir / f"view_{v}.pt") as tmp:  # never a half-copied view in the bundle
-                shutil.copy2(Path(args.views_from) / f"view_{v}.pt", tmp)
+            copy_file(Path(args.views_from) / f"view_{v}.pt", bundle_dir / f"view_{v}.pt")
     old = json.loads((bundle_dir / MANIFEST).read_text()) if (bundle_dir / MANIFEST).is_file() else {}
     bundle = Bundle(bundle_dir, {**old, "format": BUNDLE_FORMAT, "preprocessing": PREPROCESSING,
                                  "views": view_entries(bundle_dir, old.get("views", {})),

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
-from faceattr.atomic import atomic_path
 from faceattr.data.celeba import CelebA
 from faceattr.device import cpu_description
-from faceattr.inference.bundle import Bundle, BundleError, write_fine_tuned_view
+from faceattr.inference.bundle import Bundle, BundleError, write_view_set
 from faceattr.nn.taps import LAYER_NAMES
 
 
@@ -57,21 +55,15 @@ def parse_runs(pairs: list[str]) -> dict[str, Path]:
 
 
 def write_views(runs: dict[str, Path], bundle: Bundle, out: Path, faces, device: str) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    metas = {}
-    for v in LAYER_NAMES:
-        dst = out / f"view_{v}.pt"
-        if v not in runs:
-            with atomic_path(dst) as tmp:
-                shutil.copy2(bundle.file(bundle.view_entry(v)), tmp)
-            continue
-        try:
-            metas[v] = write_fine_tuned_view(runs[v], bundle.view_entry(v), dst, faces, run="faceattr train",
-                                             device=device, seconds=logged_seconds(runs[v].parent))
-        except BundleError as e:
-            raise SystemExit(str(e)) from None
-        print(f"{dst}: {metas[v]['fine_tune']['steps']} more steps ({metas[v]['steps']} in all), "
-              f"float16 moves latents by <= {metas[v]['float16_storage_max_latent_change']}")
+    fine_tuned = {v: (src, {"run": "faceattr train", "device": device, "seconds": logged_seconds(src.parent)})
+                  for v, src in runs.items()}
+    try:
+        metas = write_view_set(bundle, out, fine_tuned, faces)
+    except BundleError as e:
+        raise SystemExit(str(e)) from None
+    for v, new in metas.items():
+        print(f"{out / f'view_{v}.pt'}: {new['fine_tune']['steps']} more steps ({new['steps']} in all), "
+              f"float16 moves latents by <= {new['float16_storage_max_latent_change']}")
     return metas
 
 

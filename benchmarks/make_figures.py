@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from faceattr.atomic import atomic_path
+from faceattr.atomic import copy_file
 from faceattr.data.attributes import ATTRIBUTE_NAMES
 from faceattr.data.celeba import CelebA
 
@@ -61,8 +61,7 @@ def main() -> None:
         shutil.copy(next((t / "annotated").glob("*.png")), t / "annotate_astronaut.png")
         for f in ("reconstruct", "sample_relu3_1", "interpolate", "manipulate_smiling", "manipulate_eyeglasses",
                   "tsne_half", "annotate_astronaut"):
-            with atomic_path(FIGURES / f"{f}.png") as dst:  # each figure whole, or the old one stays
-                shutil.copyfile(t / f"{f}.png", dst)
+            copy_file(t / f"{f}.png", FIGURES / f"{f}.png")  # each figure whole, or the old one stays
     print(f"figures in {FIGURES}")
 
 

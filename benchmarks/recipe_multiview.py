@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
-
-from faceattr.atomic import atomic_path, write_text
+from faceattr.atomic import write_text
 from faceattr.cache import cache_dir
 from faceattr.data.celeba import CelebA
 from faceattr.device import cpu_description
-from faceattr.inference.bundle import Bundle, BundleError, write_fine_tuned_view
+from faceattr.inference.bundle import Bundle, BundleError, write_view_set
 from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.inference.heads import fit_linear_heads
 from faceattr.nn import checkpoint as ckpt
@@ -46,20 +44,16 @@ def chosen_arms(study: dict) -> dict[str, str]:
 def write_views(arms: dict, runs: Path, bundle: Bundle, study: dict, out: Path, crops) -> None:
     """The chosen views as a bundle's ``view_<layer>.pt`` files. A fine-tuned view keeps the record
     of the view it started from, and its totals (steps, epochs) count both trainings."""
-    out.mkdir(parents=True, exist_ok=True)
-    for v in LAYER_NAMES:
-        dst = out / f"view_{v}.pt"
-        if arms[v] == "shipped":
-            with atomic_path(dst) as tmp:
-                shutil.copy2(bundle.root / bundle.manifest["views"][v]["file"], tmp)
-            continue
-        try:
-            new = write_fine_tuned_view(runs / v / arms[v] / "view.pt", bundle.manifest["views"][v], dst, crops[:1024],
-                                        recipe_study_arm=arms[v], device=cpu_description(),
-                                        seconds=study["views"][v][arms[v]].get("train_seconds_this_call"))
-        except BundleError as e:
-            raise SystemExit(str(e)) from None
-        print(f"{dst}: {arms[v]} ({new['steps']} steps), float16 moves latents by <= "
+    fine_tuned = {v: (runs / v / arm / "view.pt",
+                      {"recipe_study_arm": arm, "device": cpu_description(),
+                       "seconds": study["views"][v][arm].get("train_seconds_this_call")})
+                  for v, arm in arms.items() if arm != "shipped"}
+    try:
+        metas = write_view_set(bundle, out, fine_tuned, crops[:1024])
+    except BundleError as e:
+        raise SystemExit(str(e)) from None
+    for v, new in metas.items():
+        print(f"{out / f'view_{v}.pt'}: {arms[v]} ({new['steps']} steps), float16 moves latents by <= "
               f"{new['float16_storage_max_latent_change']}")
 
 

@@ -40,6 +40,13 @@ def write_text(target: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy ``source``'s bytes (not its mode or times) onto ``target``, whole or not at all."""
+    import shutil
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
 def check_writable(target: str | os.PathLike) -> Path:
     """Fail before any work when ``target`` cannot be written: the error names the file."""
     target = Path(target)

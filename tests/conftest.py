@@ -22,7 +22,8 @@ def benchmark_script():
     import sys
 
     def load(name: str):
-        sys.path.insert(0, str(REPO))
+        if str(REPO) not in sys.path:  # the scripts import each other and faceattr from the clone
+            sys.path.insert(0, str(REPO))
         spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)

@@ -1,6 +1,6 @@
 import pytest
 
-from faceattr.atomic import atomic_path, write_text
+from faceattr.atomic import atomic_path, copy_file, write_text
 
 
 def test_interrupted_write_leaves_nothing(tmp_path):
@@ -41,3 +41,13 @@ def test_check_writable_names_the_file(tmp_path):
     with pytest.raises(OSError, match="is a folder"):
         check_writable(tmp_path)
     assert check_writable(tmp_path / "new" / "deeper" / "out.png") == tmp_path / "new" / "deeper" / "out.png"
+
+
+def test_copy_file_replaces_the_target_whole_and_a_failed_copy_keeps_the_old_one(tmp_path):
+    src, target = tmp_path / "new.pt", tmp_path / "bundle" / "view.pt"
+    src.write_bytes(b"new" * 1000)
+    copy_file(src, target)  # creates the folder, like atomic_path
+    assert target.read_bytes() == b"new" * 1000
+    with pytest.raises(FileNotFoundError):
+        copy_file(tmp_path / "missing.pt", target)
+    assert target.read_bytes() == b"new" * 1000 and sorted(p.name for p in target.parent.iterdir()) == ["view.pt"]

@@ -212,3 +212,23 @@ def write_fine_tuned_view(src: str | os.PathLike, base: dict, dst: str | os.Path
     new["float16_storage_max_latent_change"] = round(ckpt.float16_drift(vae32, faces)["max_abs_diff"], 7)
     ckpt.save_view(vae32, dst, meta=new, dtype=torch.float16)
     return new
+
+
+def write_view_set(bundle: "Bundle", out: str | os.PathLike, fine_tuned: dict[str, tuple[os.PathLike, dict]],
+                   faces: np.ndarray) -> dict[str, dict]:
+    """The five ``view_<layer>.pt`` files of a bundle in ``out``: for each layer in ``fine_tuned``
+    (layer -> (run's view.pt, its fine_tune record)) the run, written by ``write_fine_tuned_view``;
+    every other layer the bundle's own file, byte for byte. Returns the written views' meta."""
+    from ..atomic import copy_file
+    from ..nn.taps import LAYER_NAMES
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metas = {}
+    for v in LAYER_NAMES:
+        dst = out / f"view_{v}.pt"
+        if v in fine_tuned:
+            src, record = fine_tuned[v]
+            metas[v] = write_fine_tuned_view(src, bundle.view_entry(v), dst, faces, **record)
+        else:
+            copy_file(bundle.file(bundle.view_entry(v)), dst)
+    return metas
