@@ -165,11 +165,22 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
         add(f"pca{z['train'].shape[1]}", lambda s: z[s])
     if "hidden" in baselines:
         from .inference.encoder import MultiViewEncoder
+        hid = {v: {} for v in views}  # {view: {split: (N, 4096)}}
         for v in views:
             enc = MultiViewEncoder({v: bundle.load_vae(v)}, device=device, batch_size=batch_size)
-            hid = {}
-            add(f"hidden {v}", lambda s: hid.setdefault(s, enc.hidden(crops_of(s))[v]),
-                dims=int(bundle.load_vae(v).encoder.mean.in_features))
+            add(f"hidden {v}", lambda s, v=v, enc=enc: hid[v].setdefault(s, enc.hidden(crops_of(s))[v]),
+                dims=int(enc.encoders[0].mean.in_features))
+        if len(views) > 1:
+            # The ceiling of the multi-view feature at its own width: all views' hidden layers
+            # together, reduced by PCA to as many dimensions as the latents have.
+            splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
+            flat = [np.concatenate([hid[v][s] for v in views], axis=1) for s in splits]
+            hid.clear()
+            width = sum(bundle.load_vae(v).encoder.mean.out_features for v in views)
+            z = dict(zip(splits, _pca_then(flat[0], flat[1:], width)))
+            del flat
+            add("hidden all views", lambda s: z[s], dims=int(z["train"].shape[1]),
+                reduction=f"PCA of the {len(views)} views' concatenated pre-latent activations")
     if "vgg19" in baselines:
         splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
         tried = {}

@@ -46,6 +46,8 @@ def test_fit_heads_on_synthetic_tree(tmp_path, under_celeba):
     assert any(k.startswith("pca") for k in res["baselines"])
     if not under_celeba:
         assert res["baselines"]["hidden relu3_1"]["dims"] == 4096 and "hidden relu2_1" not in res["baselines"]
+        # both views' 8,192 hidden values by PCA to 200 (the latents' width), capped by 10 train faces
+        assert res["baselines"]["hidden all views"]["dims"] == 9
 
 
 def test_vgg19_baseline_picks_its_layer_on_val(tmp_path, celeba_root):
