@@ -103,3 +103,25 @@ def test_vgg19_features_take_read_only_crops_in_chunks_without_a_warning(random_
         chunked = vgg19_features(crops, "relu2_1", random_vgg, batch=32)  # 32 + 32 + 6
     assert chunked.shape == (70, 128 * 16) and np.isfinite(chunked).all()
     np.testing.assert_allclose(chunked, whole, rtol=2e-2, atol=2e-2)
+
+
+def test_feature_ceiling_reads_the_shipped_encoders_five_ways(celeba_root, benchmark_script):
+    from faceattr.data.celeba import CelebA
+    from faceattr.inference.bundle import Bundle
+    fc = benchmark_script("feature_ceiling")
+    bundle = Bundle.load("pretrained")
+    data = {s: CelebA.load(celeba_root, s, max_images=60) for s in fc.SPLITS}
+    crops = {s: d.crops(progress=False) for s, d in data.items()}
+    y = {s: np.asarray(d.labels) for s, d in data.items()}
+    r = fc.encoder_readings(bundle, {"val": crops["val"]})["val"]
+    # the means read from the hidden layers are the shipped feature
+    assert np.abs(r["mean"] - bundle_features(bundle, crops["val"])).max() < 0.05
+    assert r["logvar"].shape == (60, 500) and r["hidden"].shape == (60, 5 * 4096)
+    rows = fc.readings(bundle, crops, y, pca_dims=(20,))
+    assert [row["dims"] for row in rows.values()] == [500, 500, 1000, 20]
+    assert all(0.5 < row["val"] <= 1 and 0.5 < row["test"] <= 1 for row in rows.values())
+
+
+def bundle_features(bundle, crops):
+    from faceattr.inference.encoder import MultiViewEncoder
+    return MultiViewEncoder.from_bundle(bundle, device="cpu").encode(crops)
