@@ -166,8 +166,10 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
     if "hidden" in baselines:
         from .inference.encoder import MultiViewEncoder
         hid = {v: {} for v in views}  # {view: {split: (N, 4096)}}
+        width = 0  # the latents' total width
         for v in views:
             enc = MultiViewEncoder({v: bundle.load_vae(v)}, device=device, batch_size=batch_size)
+            width += enc.n_features
             add(f"hidden {v}", lambda s, v=v, enc=enc: hid[v].setdefault(s, enc.hidden(crops_of(s))[v]),
                 dims=int(enc.encoders[0].mean.in_features))
         if len(views) > 1:
@@ -176,7 +178,6 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
             splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
             flat = [np.concatenate([hid[v][s] for v in views], axis=1) for s in splits]
             hid.clear()
-            width = sum(bundle.load_vae(v).encoder.mean.out_features for v in views)
             z = dict(zip(splits, _pca_then(flat[0], flat[1:], width)))
             del flat
             add("hidden all views", lambda s: z[s], dims=int(z["train"].shape[1]),
