@@ -74,7 +74,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default="../shared/data/celeba-mini")
     ap.add_argument("--weights", default="pretrained", help="bundle folder (default: the shipped one)")
-    ap.add_argument("--max-images", type=int, default=None, help="first N faces of each split (tests)")
+    ap.add_argument("--max-images", type=int, default=None,
+                    help="first N faces of each split, for a quick look (give it its own --name)")
     ap.add_argument("--name", default="feature_ceiling", help="stem of the results files")
     args = ap.parse_args()
     if not args.name or "/" in args.name or args.name.startswith("."):

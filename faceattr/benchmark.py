@@ -166,11 +166,17 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
     if "hidden" in baselines:
         from .inference.encoder import MultiViewEncoder
         hid = {v: {} for v in views}  # {view: {split: (N, 4096)}}
+
+        def hidden_of(v, enc, s):  # each split once, though add() asks for val twice when it is evaluated
+            if s not in hid[v]:
+                hid[v][s] = enc.hidden(crops_of(s))[v]
+            return hid[v][s]
+
         width = 0  # the latents' total width
         for v in views:
             enc = MultiViewEncoder({v: bundle.load_vae(v)}, device=device, batch_size=batch_size)
             width += enc.n_features
-            add(f"hidden {v}", lambda s, v=v, enc=enc: hid[v].setdefault(s, enc.hidden(crops_of(s))[v]),
+            add(f"hidden {v}", lambda s, v=v, enc=enc: hidden_of(v, enc, s),
                 dims=int(enc.encoders[0].mean.in_features))
         if len(views) > 1:
             # The ceiling of the multi-view feature at its own width: all views' hidden layers

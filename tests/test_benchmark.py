@@ -125,3 +125,15 @@ def test_feature_ceiling_reads_the_shipped_encoders_five_ways(celeba_root, bench
 def bundle_features(bundle, crops):
     from faceattr.inference.encoder import MultiViewEncoder
     return MultiViewEncoder.from_bundle(bundle, device="cpu").encode(crops)
+
+
+def test_hidden_baseline_encodes_each_split_once(tmp_path, monkeypatch):
+    from faceattr.benchmark import evaluate
+    from faceattr.inference.encoder import MultiViewEncoder
+    write_celeba_tree(tmp_path / "data", n=30)
+    calls, hidden = [], MultiViewEncoder.hidden
+    monkeypatch.setattr(MultiViewEncoder, "hidden", lambda self, faces: calls.append(len(faces)) or hidden(self, faces))
+    res, _ = evaluate(tmp_path / "data", ("val", "test"), heads="fit", views=["relu1_1", "relu3_1"],
+                      baselines=("hidden",), progress=False)
+    assert len(calls) == 2 * 3  # two views x (train, val, test), val asked for twice by its row
+    assert {"hidden relu1_1", "hidden relu3_1", "hidden all views"} <= set(res["val"]["baselines"])
