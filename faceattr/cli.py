@@ -117,7 +117,8 @@ def main():
 @click.option("--max-images", type=click.IntRange(1), default=None, help="use the first N training faces")
 @click.option("--epoch-images", type=click.IntRange(1), default=None,
               help="faces drawn per epoch (default: one pass over the training faces)")
-@out_option("checkpoints, metrics.jsonl and PNG grids go in this folder", required=False, default="runs/view")
+@click.option("--out", default="runs/view", show_default=True, type=click.Path(file_okay=False),
+              help="checkpoints, metrics.jsonl and PNG grids go in this folder")
 @click.option("--resume", is_flag=True, help="continue the run in OUT from its checkpoint")
 @click.option("--overwrite", is_flag=True, help="delete the run already in OUT and start afresh")
 @device_option

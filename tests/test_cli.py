@@ -134,6 +134,20 @@ def test_train_cli_tiny_run(runner, tmp_path, celeba_root):
     assert (tmp_path / "run" / "view.pt").is_file() and (tmp_path / "run" / "reconstructions_epoch1.png").is_file()
 
 
+def test_train_cli_resumes_a_run_folder(runner, tmp_path, celeba_root):
+    # --out is a folder: an existing run folder must be accepted, not refused as "is a directory"
+    args = ["train", "--root", str(celeba_root), "--layer", "relu1_1", "--max-images", "32", "--batch-size", "32",
+            "--out", str(tmp_path / "run")]
+    assert runner.invoke(main, [*args, "--epochs", "1"]).exit_code == 0
+    r = runner.invoke(main, [*args, "--epochs", "2", "--resume"])
+    assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    steps = [rec["step"] for rec in records if "step" in rec]
+    assert steps[-1] == 2 and "2 steps, 2 epochs" in r.output
+    r = runner.invoke(main, [*args, "--epochs", "1"])
+    assert r.exit_code == 1 and "--resume" in r.output
+
+
 def test_train_cli_wrong_root(runner, tmp_path):
     r = runner.invoke(main, ["train", "--root", str(tmp_path)])
     assert r.exit_code == 1 and "no list_attr_celeba.txt" in r.output
