@@ -130,3 +130,17 @@ def test_trainer_step_with_a_deep_critic_tap(tmp_path, random_vgg):
     t = Trainer(cfg, TrainConfig(epochs=1, batch_size=8, reference_images=8), images, tmp_path, random_vgg,
                 device="cpu", precision="float32", progress=False)
     assert t.fit().steps == 2
+
+
+def test_a_view_saved_twice_is_the_same_bytes(tmp_path, tiny_cfg):
+    # The manifest's sha256 names a view's bytes: equal weights must give equal files whatever the
+    # temporary name they were written under.
+    import hashlib
+    from faceattr.nn import checkpoint as ckpt
+    torch.manual_seed(0)
+    vae = VAE(tiny_cfg)
+    ckpt.save_view(vae, tmp_path / "a.pt")
+    ckpt.save_view(vae, tmp_path / "b.pt")
+    digest = [hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("a.pt", "b.pt")]
+    assert digest[0] == digest[1]
+    assert torch.equal(ckpt.view_from(ckpt.load(tmp_path / "a.pt")).encoder.mean.weight, vae.encoder.mean.weight)

@@ -16,8 +16,11 @@ VIEW_FORMAT = "faceattr-view/1"
 
 
 def save(obj: dict, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """Write ``obj`` whole or not at all. Through a file object, because torch.save names the zip's
+    records after a path's stem: the random temporary name would make equal objects differ in bytes
+    (and in the manifest's sha256)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def load(path: str | os.PathLike) -> dict:

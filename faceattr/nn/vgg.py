@@ -162,10 +162,9 @@ def _read_weights(path: Path) -> VGG19Taps:
 
 def save_converted(net: VGG19Taps, path: str | os.PathLike, dtype=torch.float16) -> None:
     """Write the taps' weights (to relu5_1) with their preprocessing: a compact travelling copy."""
-    from ..atomic import atomic_path
+    from .checkpoint import save
     state = {k: v.to(dtype) for k, v in net.features.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"preprocessing": net.preprocessing.name, "state_dict": state}, tmp)
+    save({"preprocessing": net.preprocessing.name, "state_dict": state}, path)
 
 
 def find_weight_sources() -> list[Path]:
