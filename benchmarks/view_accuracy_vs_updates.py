@@ -22,12 +22,13 @@ from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
 from faceattr.benchmark import _pca_then, pixel_features
 from faceattr.data.celeba import CelebA
+from faceattr.nn.config import ModelConfig
 from faceattr.nn.taps import LAYER_NAMES
 from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.inference.heads import fit_linear_heads
 
 OUT = Path(__file__).resolve().parent / "results"
-VIEW_WIDTH = 100  # the latent width of every shipped view
+VIEW_WIDTH = ModelConfig().latent_dim  # the paper's latent width, every shipped view's
 
 
 def val_accuracy(x: dict, y: dict) -> float:
