@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from faceattr.atomic import write_text
-from faceattr.benchmark import _pca_then
+from faceattr.benchmark import pca_then
 from faceattr.data.celeba import CelebA
 from faceattr.inference.bundle import Bundle
 from faceattr.inference.encoder import MultiViewEncoder
@@ -65,7 +65,7 @@ def readings(bundle: Bundle, crops: dict, y: dict, pca_dims=(500, 1000)) -> dict
     hidden = [r[s]["hidden"] for s in SPLITS]
     del r
     for dim in pca_dims:
-        z = dict(zip(SPLITS, _pca_then(hidden[0], hidden[1:], dim)))
+        z = dict(zip(SPLITS, pca_then(hidden[0], hidden[1:], dim)))
         rows[f"all views' pre-latent activations, PCA to {dim}"] = score(z, y)
     return rows
 

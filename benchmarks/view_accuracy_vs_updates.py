@@ -20,7 +20,7 @@ from pathlib import Path
 
 from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
-from faceattr.benchmark import _pca_then, pixel_features
+from faceattr.benchmark import pca_then, pixel_features
 from faceattr.data.celeba import CelebA
 from faceattr.nn.config import ModelConfig
 from faceattr.nn.taps import LAYER_NAMES
@@ -50,7 +50,7 @@ def main() -> None:
     pixels = val_accuracy(px, y)
     # The bar compares a 100-d view with 3,072 pixel values; pixels at a view's width say how much
     # of that bar is width rather than what the view learned.
-    pixels_narrow = val_accuracy(dict(zip(px, _pca_then(px["train"], [px["val"]], VIEW_WIDTH))), y)
+    pixels_narrow = val_accuracy(dict(zip(px, pca_then(px["train"], [px["val"]], VIEW_WIDTH))), y)
     print("pixels", round(pixels, 4), f"pixels PCA {VIEW_WIDTH}", round(pixels_narrow, 4), flush=True)
     rows = {}
     for spec in args.sets:

@@ -80,7 +80,9 @@ def vgg19_features(crops: np.ndarray, layer: str, loss_net, batch: int = 128) ->
     return np.concatenate(out) if out else np.zeros((0, 16), np.float32)
 
 
-def _pca_then(x_train: np.ndarray, others: list[np.ndarray], dim: int) -> list[np.ndarray]:
+def pca_then(x_train: np.ndarray, others: list[np.ndarray], dim: int) -> list[np.ndarray]:
+    """PCA fitted on ``x_train`` (at most ``dim`` components, seeded), applied to it and to each of
+    ``others``: the one reduction every baseline row and benchmark script uses."""
     from sklearn.decomposition import PCA
     pca = PCA(n_components=min(dim, x_train.shape[1], len(x_train) - 1), svd_solver="randomized",
               random_state=0).fit(x_train)
@@ -144,10 +146,12 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
     heads_s = time.perf_counter() - t
 
     def add(name, make, **extra):
-        """One baseline row: ``make(split)`` gives its features of a split."""
-        hb = fit_linear_heads(make("train"), y["train"], make("val"), y["val"])
+        """One baseline row: ``make(split)`` gives its features of a split, asked once per split
+        (val is both where C is chosen and, often, an evaluated split)."""
+        made = {s: make(s) for s in dict.fromkeys(["train", "val", *eval_splits])}
+        hb = fit_linear_heads(made["train"], y["train"], made["val"], y["val"])
         for s in eval_splits:
-            results[s]["baselines"][name] = {**accuracy_report(decision_scores(hb, make(s)), y[s]),
+            results[s]["baselines"][name] = {**accuracy_report(decision_scores(hb, made[s]), y[s]),
                                              "val_mean_accuracy": float(hb["val_accuracy"].mean()), **extra}
 
     if "majority" in baselines:
@@ -161,15 +165,14 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
     if "pca" in baselines:
         splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
         flat = [crops_of(s).reshape(len(crops_of(s)), -1).astype(np.float32) / 255.0 for s in splits]
-        z = dict(zip(splits, _pca_then(flat[0], flat[1:], PCA_DIM)))
+        z = dict(zip(splits, pca_then(flat[0], flat[1:], PCA_DIM)))
         add(f"pca{z['train'].shape[1]}", lambda s: z[s])
     if "hidden" in baselines:
         from .inference.encoder import MultiViewEncoder
         hid = {v: {} for v in views}  # {view: {split: (N, 4096)}}
 
-        def hidden_of(v, enc, s):  # each split once, though add() asks for val twice when it is evaluated
-            if s not in hid[v]:
-                hid[v][s] = enc.hidden(crops_of(s))[v]
+        def hidden_of(v, enc, s):  # kept for the all-views row below
+            hid[v][s] = enc.hidden(crops_of(s))[v]
             return hid[v][s]
 
         width = 0  # the latents' total width
@@ -184,7 +187,7 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
             splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
             flat = [np.concatenate([hid[v][s] for v in views], axis=1) for s in splits]
             hid.clear()
-            z = dict(zip(splits, _pca_then(flat[0], flat[1:], width)))
+            z = dict(zip(splits, pca_then(flat[0], flat[1:], width)))
             del flat
             add("hidden all views", lambda s: z[s], dims=int(z["train"].shape[1]),
                 reduction=f"PCA of the {len(views)} views' concatenated pre-latent activations")
@@ -193,7 +196,7 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
         tried = {}
         for layer in VGG19_LAYERS:
             raw = [vgg19_features(crops_of(s), layer, loss_net) for s in splits]
-            z = dict(zip(splits, _pca_then(raw[0], raw[1:], VGG19_PCA_DIM)))
+            z = dict(zip(splits, pca_then(raw[0], raw[1:], VGG19_PCA_DIM)))
             hb = fit_linear_heads(z["train"], y["train"], z["val"], y["val"])
             tried[layer] = (float(hb["val_accuracy"].mean()), hb, z)
         best = max(tried, key=lambda l: tried[l][0])
