@@ -54,8 +54,9 @@ def parse_runs(pairs: list[str]) -> dict[str, Path]:
     return runs
 
 
-def write_views(runs: dict[str, Path], bundle: Bundle, out: Path, faces, device: str) -> dict:
-    fine_tuned = {v: (src, {"run": "faceattr train", "device": device, "seconds": logged_seconds(src.parent)})
+def write_views(runs: dict[str, Path], bundle: Bundle, out: Path, faces, device: str,
+                run: str = "faceattr train") -> dict:
+    fine_tuned = {v: (src, {"run": run, "device": device, "seconds": logged_seconds(src.parent)})
                   for v, src in runs.items()}
     try:
         metas = write_view_set(bundle, out, fine_tuned, faces)
@@ -75,10 +76,12 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help="the bundle the runs started from (default: the installed one)")
     ap.add_argument("--trained-on", default=cpu_description(),
                     help="the machine the runs trained on, for their record [default: this one]")
+    ap.add_argument("--run", default="faceattr train",
+                    help="what trained them, for their record (benchmarks/train_views_gpu.py for a GPU run)")
     args = ap.parse_args()
     runs = parse_runs(args.runs)
     faces = CelebA.load(args.root, "val").crops()[:1024]
-    write_views(runs, Bundle.load(args.weights), Path(args.out), faces, args.trained_on)
+    write_views(runs, Bundle.load(args.weights), Path(args.out), faces, args.trained_on, args.run)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,13 @@ logs, reconstruction grids, configs) and ``summary.json``.
 
     python benchmarks/train_views_gpu.py --data .gpu --out $OUT
 
+The tree a device call carries is at most 64 MiB, and the tracked views (43 MB) with ``.gpu/``
+(64 MB) are more: stage them in two calls through the device's /tmp, which lives while the
+machine stays warm (an ignored file that exists here but is not carried is removed there), e.g.
+call 1 carries ``.gpu/train_crops.npz`` and two views and copies them to /tmp/stage, call 2
+carries the VGG19 file and the other three and copies /tmp/stage back before training (the views
+untracked for the calls with ``git rm --cached``, restored after with ``git reset``).
+
 A run longer than one device call (at most 10 minutes) goes in two: the first with
 ``--time-limit`` under the call's limit and ``--runs runs/gpu`` (ignored by git, so it stays on a
 warm machine between calls, unlike /tmp on a fresh one), the second with the same arguments plus
@@ -25,6 +32,7 @@ pass through to every view, so the winner of benchmarks/recipe_study.py trains h
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -58,10 +66,13 @@ def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager",
                        init=f"pretrained:{view}" if args.init == "pretrained" else None)
     cfg, state = ModelConfig(layers=(view,)), None
     if tcfg.init:
-        _, obj = resolve_init(tcfg.init)
+        from faceattr.inference.bundle import sha256_file
+        path, obj = resolve_init(tcfg.init)
         cfg, state = ModelConfig.from_dict(obj["model_config"]), obj["state_dict"]
+        tcfg.init_sha256 = sha256_file(path)  # what the bundling checks the run started from
     return Trainer(cfg, tcfg, crops, out, net, device=device, progress=False, vae_state=state,
-                   compile=v.get("compile", False))
+                   compile=v.get("compile", False),
+                   data=f"{len(crops)} train-split faces packed by benchmarks/pack_training_data.py")
 
 
 def speed_trial(args, crops, net, steps: int, variants, device="auto") -> dict:
@@ -95,6 +106,11 @@ def train_one(args) -> None:
     trainer = make_trainer(args, args.view, crops, net, Path(args.runs) / args.view, args.variant)
     t = time.perf_counter()
     res = trainer.fit(resume=args.resume, time_limit_s=args.time_limit)
+    if not (trainer.out_dir / "view.pt").is_file() or res.steps < trainer.cfg.epochs * trainer.steps_per_epoch:
+        # the call's time is up before the epochs: hand over the view so far, with its history
+        # (init_sha256, steps) so it can be bundled; --resume continues from the checkpoint
+        trainer.save_view(measure_latent=True)
+        res = dataclasses.replace(res, latent=trainer.last_latent)
     print(json.dumps({"view": args.view, "steps": res.steps, "epochs": res.epochs,
                       "seconds": round(time.perf_counter() - t, 1), "latent": res.latent}), flush=True)
 
@@ -168,8 +184,9 @@ def main() -> None:
         obj = ckpt.load(src)
         vae = ckpt.view_from(obj)
         meta = obj.get("meta", {}) if src.name == "view.pt" else {}
-        ckpt.save_view(vae, out / f"view_{v}.pt", meta=meta, dtype=torch.float16)
         summary["views"][v]["fp16_drift"] = fp16_drift(src, crops)
+        meta["float16_storage_max_latent_change"] = summary["views"][v]["fp16_drift"]["max_abs_diff"]
+        ckpt.save_view(vae, out / f"view_{v}.pt", meta=meta, dtype=torch.float16)
     with tarfile.open(out / "runs.tar.gz", "w:gz") as tar:
         for f in sorted(Path(args.runs).rglob("*")):
             if f.is_file() and f.suffix in (".jsonl", ".png"):

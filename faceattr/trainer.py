@@ -354,11 +354,23 @@ class Trainer:
         if stopped:
             self.save_checkpoint()
         elif self.rank == 0:
-            ckpt.save_view(self.vae, self.out_dir / "view.pt",
-                           meta={"latent": self.last_latent, "steps": self.step, "epochs": self.epoch,
-                                 "train_config": self.cfg.to_dict(), "reference": self.reference,
-                                 "final": self._last_metrics(), "data": self.data})
+            self.save_view()
         return TrainResult(self.model_cfg.name, self.out_dir, self.step, self.epoch, self._last_metrics(), self.last_latent)
+
+    def save_view(self, measure_latent: bool = False) -> Path:
+        """Write ``view.pt``: the VAE with its history (steps, config, latent statistics). A run
+        stopped early (a device call's time is up) can still hand over its view so far with
+        ``measure_latent=True``, which measures the latent now rather than at the last epoch end;
+        its checkpoint stays, so ``fit(resume=True)`` continues it."""
+        if measure_latent:
+            stats_images = self.images[: min(2048, len(self.images))]
+            self.last_latent = latent_statistics(self.vae.encoder, stats_images, self.device, self.bf16)
+        path = self.out_dir / "view.pt"
+        ckpt.save_view(self.vae, path,
+                       meta={"latent": self.last_latent, "steps": self.step, "epochs": self.epoch,
+                             "train_config": self.cfg.to_dict(), "reference": self.reference,
+                             "final": self._last_metrics(), "data": self.data})
+        return path
 
     def _claim_out_dir(self, overwrite: bool) -> None:
         old = [self.out_dir / f for f in RUN_FILES if (self.out_dir / f).exists()]

@@ -88,3 +88,18 @@ def test_a_train_run_is_written_with_its_seconds_and_the_whole_lineage(tmp_path,
         mod.parse_runs([f"relu4_1={tmp_path / 'nothing'}"])
     with pytest.raises(SystemExit, match="not fine-tuned from the bundle's view view_relu3_1.pt"):
         mod.write_views({"relu3_1": run / "view.pt"}, bundle, tmp_path / "other", real_faces[:64], device="x")
+
+
+def test_a_view_handed_over_in_float16_keeps_the_rounding_it_measured(tmp_path, real_faces, benchmark_script):
+    # benchmarks/train_views_gpu.py stores its views in float16 after measuring what that moves;
+    # measured again from the float16 file it would read 0
+    mod = benchmark_script("finetuned_views")
+    bundle = Bundle.load()
+    run = tmp_path / "run"
+    tuned = _fine_tuned_run(bundle, "relu5_1", run, steps=8, epochs=0, train_config={"batch_size": 256})
+    ckpt.save_view(tuned, run / "view.pt", dtype=torch.float16,
+                   meta={**ckpt.load(run / "view.pt")["meta"], "float16_storage_max_latent_change": 0.0123})
+    metas = mod.write_views({"relu5_1": run / "view.pt"}, bundle, tmp_path / "views", real_faces[:64],
+                            device="NVIDIA H200", run="benchmarks/train_views_gpu.py")
+    assert metas["relu5_1"]["float16_storage_max_latent_change"] == 0.0123
+    assert metas["relu5_1"]["fine_tune"]["run"] == "benchmarks/train_views_gpu.py"

@@ -17,8 +17,9 @@ def test_trainers_carry_the_recipe_and_the_variant(tmp_path, random_vgg, benchma
     crops = np.random.default_rng(0).integers(0, 255, (300, 64, 64, 3), dtype=np.uint8)
     t = gpu.make_trainer(_args(tmp_path), "relu3_1", crops, random_vgg, tmp_path / "a", "batch256", device="cpu")
     assert t.cfg.batch_size == 256 and t.cfg.lr == 2e-4 and t.cfg.beta == 1.0 and t.cfg.augment == ("flip",)
-    assert t.cfg.init == "pretrained:relu3_1"
     from faceattr.inference.bundle import Bundle
+    assert t.cfg.init == "pretrained:relu3_1"
+    assert t.cfg.init_sha256 == Bundle.load().view_entry("relu3_1")["sha256"]  # bundling checks it
     shipped = Bundle.load().load_vae("relu3_1").state_dict()
     for k, v in t.vae.state_dict().items():
         assert torch.allclose(v.float(), shipped[k].float()), k  # fine-tuning starts from the shipped view

@@ -99,6 +99,21 @@ def test_resume_equals_uninterrupted_run(tmp_path, tiny_cfg, random_vgg):
     assert [r["step"] for r in log if "kl" in r and "event" not in r] == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_stopped_run_hands_over_its_view_so_far_and_still_resumes(tmp_path, tiny_cfg, random_vgg):
+    # what benchmarks/train_views_gpu.py does when a device call's time is up
+    images = np.random.default_rng(4).integers(0, 255, (48, 64, 64, 3), dtype=np.uint8)
+    part = _trainer(tmp_path, tiny_cfg, images, random_vgg)
+    part.fit(max_steps=4)
+    assert not (tmp_path / "view.pt").exists()
+    part.save_view(measure_latent=True)
+    meta = ckpt.load(tmp_path / "view.pt")["meta"]
+    assert meta["steps"] == 4 and meta["latent"]["latent_dim"] == tiny_cfg.latent_dim
+    assert meta["latent"]["kl_per_sample"] > 0
+    resumed = _trainer(tmp_path, tiny_cfg, images, random_vgg)
+    assert resumed.fit(resume=True).steps == 6
+    assert ckpt.load(tmp_path / "view.pt")["meta"]["steps"] == 6
+
+
 def test_too_few_images_is_a_clear_error(tmp_path, tiny_cfg, random_vgg):
     images = np.zeros((4, 64, 64, 3), np.uint8)
     with pytest.raises(ValueError, match="fewer than one batch"):
