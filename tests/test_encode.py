@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from faceattr import MultiViewVAEFeatures
-from faceattr.inference.encoder import CPU_BATCH_SIZE, MultiViewEncoder, fold_batchnorm
+from faceattr.inference.encoder import CPU_BATCH_SIZE, MultiViewEncoder, default_batch_size, fold_batchnorm
 from faceattr.nn.models import VAE
 
 
@@ -45,6 +45,7 @@ def test_features_do_not_depend_on_the_batch_size(tiny_cfg):
 def test_default_batch_size_on_the_cpu_and_explicit_values(tiny_cfg):
     vaes = {"a": VAE(tiny_cfg)}
     assert MultiViewEncoder(vaes, device="cpu").batch_size == CPU_BATCH_SIZE == 64
+    assert default_batch_size(torch.device("cuda")) == 1024  # measured on an H200: extract_speed_gpu.md
     assert MultiViewEncoder(vaes, device="cpu", batch_size=5).batch_size == 5
     with pytest.raises(ValueError, match="batch_size must be a positive integer or None, got 0"):
         MultiViewVAEFeatures(batch_size=0).fit()

@@ -1,0 +1,77 @@
+"""Multi-view feature extraction faces/s on a GPU: the shipped views through the library's
+``MultiViewEncoder``, by batch size and precision, on the packed training crops.
+
+    python benchmarks/extract_speed_gpu.py --data .gpu --out $OUT/extract_gpu.json
+
+Run on the device machine (the crops come from ``benchmarks/pack_training_data.py``: the machine
+has no CelebA folder). Each figure is the median of three timed passes over all crops after a
+warm-up pass of 4,096; ``batch=default`` is the library's own batch size and ``precision=auto``
+its bfloat16 path. Writes the JSON; ``--md`` also the table (benchmarks/results/extract_speed_gpu.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faceattr.atomic import write_text  # noqa: E402
+from faceattr.inference.bundle import Bundle  # noqa: E402
+from faceattr.inference.encoder import MultiViewEncoder  # noqa: E402
+
+BATCHES = (None, 256, 1024, 4096)
+PRECISIONS = ("auto", "float32")
+
+
+def measure(faces, vaes, device="cuda") -> dict:
+    out = {}
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    for bs in BATCHES:
+        for prec in PRECISIONS:
+            e = MultiViewEncoder(vaes, device=device, batch_size=bs, precision=prec)
+            e.encode(faces[:4096])
+            sync()
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                e.encode(faces)
+                sync()
+                times.append(time.perf_counter() - t)
+            out[f"batch={bs or 'default'},precision={prec}"] = round(len(faces) / sorted(times)[1], 1)
+    return out
+
+
+def table(res: dict) -> str:
+    rows = [f"| {k.split(',')[0].removeprefix('batch=')} | {k.split(',')[1].removeprefix('precision=')} | {v:,.0f} |"
+            for k, v in res["faces_per_s"].items()]
+    return "\n".join([f"Multi-view extraction on {res['device']} (torch {res['torch']}), {res['faces']:,} faces of 64x64, "
+                      "500-d features (`python benchmarks/extract_speed_gpu.py --data .gpu`):", "",
+                      "| batch | precision | faces/s |", "|---|---|---|", *rows]) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=".gpu")
+    ap.add_argument("--out", required=True, help="the JSON to write")
+    ap.add_argument("--md", default=None, help="also write the table here")
+    ap.add_argument("--device", default="cuda")
+    args = ap.parse_args()
+    from benchmarks.pack_training_data import unpack
+    faces, _ = unpack(Path(args.data) / "train_crops.npz")
+    bundle = Bundle.load()
+    vaes = {v: bundle.load_vae(v) for v in bundle.views}
+    res = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else args.device,
+           "torch": torch.__version__, "faces": len(faces), "faces_per_s": measure(faces, vaes, args.device)}
+    write_text(args.out, json.dumps(res, indent=1))
+    if args.md:
+        write_text(args.md, table(res))
+    print(table(res))
+
+
+if __name__ == "__main__":
+    main()
