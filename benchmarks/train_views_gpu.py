@@ -106,7 +106,7 @@ def train_one(args) -> None:
     trainer = make_trainer(args, args.view, crops, net, Path(args.runs) / args.view, args.variant)
     t = time.perf_counter()
     res = trainer.fit(resume=args.resume, time_limit_s=args.time_limit)
-    if not (trainer.out_dir / "view.pt").is_file() or res.steps < trainer.cfg.epochs * trainer.steps_per_epoch:
+    if res.steps < trainer.cfg.epochs * trainer.steps_per_epoch:
         # the call's time is up before the epochs: hand over the view so far, with its history
         # (init_sha256, steps) so it can be bundled; --resume continues from the checkpoint
         trainer.save_view(measure_latent=True)

@@ -363,8 +363,7 @@ class Trainer:
         ``measure_latent=True``, which measures the latent now rather than at the last epoch end;
         its checkpoint stays, so ``fit(resume=True)`` continues it."""
         if measure_latent:
-            stats_images = self.images[: min(2048, len(self.images))]
-            self.last_latent = latent_statistics(self.vae.encoder, stats_images, self.device, self.bf16)
+            self._measure_latent()
         path = self.out_dir / "view.pt"
         ckpt.save_view(self.vae, path,
                        meta={"latent": self.last_latent, "steps": self.step, "epochs": self.epoch,
@@ -383,9 +382,12 @@ class Trainer:
         for p in old:
             p.unlink()
 
-    def _end_epoch(self) -> None:
+    def _measure_latent(self) -> None:
         stats_images = self.images[: min(2048, len(self.images))]
         self.last_latent = latent_statistics(self.vae.encoder, stats_images, self.device, self.bf16)
+
+    def _end_epoch(self) -> None:
+        self._measure_latent()
         if self.rank == 0:
             self._log({"event": "epoch_end", "epoch": self.epoch + 1, "step": self.step, **self.last_latent})
             self.write_grid(self.out_dir / f"reconstructions_epoch{self.epoch + 1}.png")

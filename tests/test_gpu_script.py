@@ -44,3 +44,16 @@ def test_recipe_study_best_arm_combines_the_levers_that_beat_control(benchmark_s
     extra = rows(control=.870, rec2=.871, rec4=.872, flip=.869)
     extra["rec8"] = {"val_accuracy": .875}
     assert mod.best_arm(extra) == mod.EXTRA_ARMS["rec8"]  # a capacity arm run on request counts too
+
+
+def test_gpu_extraction_benchmark_times_every_batch_and_precision(benchmark_script):
+    # benchmarks/extract_speed_gpu.py on the CPU: the measuring and the table, not the GPU's figures
+    mod = benchmark_script("extract_speed_gpu")
+    from faceattr.inference.bundle import Bundle
+    bundle = Bundle.load()
+    vaes = {v: bundle.load_vae(v) for v in bundle.views}
+    faces = np.random.default_rng(2).integers(0, 255, (16, 64, 64, 3), dtype=np.uint8)
+    speeds = mod.measure(faces, vaes, device="cpu")
+    assert len(speeds) == len(mod.BATCHES) * len(mod.PRECISIONS) and all(v > 0 for v in speeds.values())
+    md = mod.table({"device": "cpu", "torch": torch.__version__, "faces": 16, "faces_per_s": speeds})
+    assert "| default | auto |" in md and "| 4096 | float32 |" in md
