@@ -56,7 +56,7 @@ VARIANTS = {"eager": {}, "compile": {"compile": True}, "batch256": {"batch_size"
 
 def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager", device="auto"):
     """The trainer of one view with the run's recipe and a speed variant."""
-    from faceattr.trainer import Trainer, resolve_init
+    from faceattr.trainer import Trainer, load_init
     v = VARIANTS[variant]
     batch = v.get("batch_size", TrainConfig.batch_size)
     tcfg = TrainConfig(epochs=args.epochs, seed=VIEWS.index(view), epoch_images=args.epoch_images,
@@ -66,10 +66,7 @@ def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager",
                        init=f"pretrained:{view}" if args.init == "pretrained" else None)
     cfg, state = ModelConfig(layers=(view,)), None
     if tcfg.init:
-        from faceattr.inference.bundle import sha256_file
-        path, obj = resolve_init(tcfg.init)
-        cfg, state = ModelConfig.from_dict(obj["model_config"]), obj["state_dict"]
-        tcfg.init_sha256 = sha256_file(path)  # what the bundling checks the run started from
+        cfg, state = load_init(tcfg)
     return Trainer(cfg, tcfg, crops, out, net, device=device, progress=False, vae_state=state,
                    compile=v.get("compile", False),
                    data=f"{len(crops)} train-split faces packed by benchmarks/pack_training_data.py")

@@ -462,6 +462,16 @@ def resolve_init(spec: str) -> tuple[Path, dict]:
     return path, ckpt.load(path)
 
 
+def load_init(tcfg: TrainConfig) -> tuple[ModelConfig, dict]:
+    """The architecture and VAE weights that ``tcfg.init`` names (a view file or a checkpoint),
+    recording that file's sha256 in ``tcfg.init_sha256``: the bundling of a fine-tuned view checks
+    that it started from the bundle's file."""
+    from .inference.bundle import sha256_file
+    path, obj = resolve_init(tcfg.init)
+    tcfg.init_sha256 = sha256_file(path)
+    return ModelConfig.from_dict(obj["model_config"]), obj["state_dict"] if "state_dict" in obj else obj["vae"]
+
+
 def train_view(root, out="runs/view", train_config: TrainConfig | None = None, layers=None, *,
                resume: bool = False, overwrite: bool = False, device="auto",
                vgg_weights=None, precision: str = "auto", progress: bool = True) -> TrainResult:
@@ -471,18 +481,14 @@ def train_view(root, out="runs/view", train_config: TrainConfig | None = None, l
     view's architecture comes from the init file, and ``layers``, if given, must match it.
     """
     from .data.celeba import CelebA
-    from .inference.bundle import sha256_file
     from .nn.vgg import load_loss_network
     tcfg = copy.deepcopy(train_config) if train_config is not None else TrainConfig()
     vae_state = None
     if tcfg.init is not None:
-        path, obj = resolve_init(tcfg.init)
-        cfg = ModelConfig.from_dict(obj["model_config"])
+        cfg, vae_state = load_init(tcfg)
         if layers is not None and tuple(layers) != cfg.layers:
             raise ValueError(f"--init {tcfg.init} is a {cfg.name} view, but layers {'+'.join(layers)} "
                              f"were asked for; leave out --layer to take the init's")
-        vae_state = obj["state_dict"] if "state_dict" in obj else obj["vae"]
-        tcfg.init_sha256 = sha256_file(path)
     else:
         cfg = ModelConfig(layers=tuple(layers or ("relu3_1",)))
     loss_net = load_loss_network(vgg_weights)  # fails early, before any decoding, without weights
