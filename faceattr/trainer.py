@@ -19,14 +19,15 @@ from .nn.config import SHIFT_PIXELS, ModelConfig, TrainConfig
 from .nn.taps import LAYER_NAMES
 from .device import autocast, memory_format, resolve_device, use_bf16
 from .grid import save_grid
-from .nn.losses import critic_loss, feature_loss, generator_loss, kl_divergence, kl_per_sample, \
+from .nn.losses import critic_loss, cross_correlation, feature_loss, generator_loss, kl_divergence, kl_per_sample, \
     layer_weight, reconstruction_loss, vae_loss
 from .nn.models import VAE, Critic, to_float_images
 
 ACTIVE_VARIANCE = 0.01
 # TrainConfig fields a resumed run must share with the run it continues.
 RESUME_MUST_MATCH = ("batch_size", "lr", "lr_decay", "alpha", "beta", "gan_label", "clip", "rec_balance",
-                     "reference_images", "seed", "max_images", "epoch_images", "augment", "init")
+                     "reference_images", "seed", "max_images", "epoch_images", "augment", "init",
+                     "decorrelate", "decorrelate_from")
 RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "view.pt")  # a latent dimension is active when Var_x[E(z|x)] exceeds this
 
 
@@ -97,7 +98,7 @@ class Trainer:
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, images: np.ndarray,
                  out_dir: str | os.PathLike, loss_net, device="auto", precision: str = "auto",
                  progress: bool = True, vae_state: dict | None = None, data: str | None = None,
-                 compile: bool = False):
+                 compile: bool = False, other_latents: np.ndarray | None = None):
         if images.ndim != 4 or images.shape[1:] != (model_cfg.image_size, model_cfg.image_size, 3):
             raise ValueError(f"images must be (N, {model_cfg.image_size}, {model_cfg.image_size}, 3) "
                              f"uint8, got {images.shape}")
@@ -125,6 +126,13 @@ class Trainer:
             raise ValueError(f"{len(images)} images are fewer than one batch of {train_cfg.batch_size} "
                              f"per process")
         self.images = torch.from_numpy(np.require(images, np.uint8, ["C", "W"])).to(self.device)
+        self.other_latents = None  # (N, e): the other views' latent means of each face (TrainConfig.decorrelate)
+        if train_cfg.decorrelate > 0:
+            if other_latents is None or other_latents.ndim != 2 or len(other_latents) != len(images):
+                got = None if other_latents is None else other_latents.shape
+                raise ValueError(f"decorrelate={train_cfg.decorrelate} needs the other views' latents of the "
+                                 f"{len(images)} faces as an (N, e) array (other_view_latents), got {got}")
+            self.other_latents = torch.as_tensor(np.asarray(other_latents, np.float32), device=self.device)
         self.steps_per_epoch = n_per_rank // train_cfg.batch_size
         self.loss_net = loss_net.to(self.device).to(memory_format=self.fmt)
         # The frozen VGG's weights, stored once in bfloat16 for the training steps, instead of
@@ -226,7 +234,9 @@ class Trainer:
             ckpt.save(self.state(), self.checkpoint_path)
 
     # ---- one step of Algorithm 1 ---------------------------------------------------------------
-    def train_step(self, x: torch.Tensor) -> dict:
+    def train_step(self, x: torch.Tensor, others: torch.Tensor | None = None) -> dict:
+        """One update; ``others`` (B, e) are the other views' latent means of the batch's faces,
+        needed when ``cfg.decorrelate`` is set."""
         cfg = self.cfg
         with autocast(self.device, self.bf16):
             x_hat, mean, logvar = self.vae_ddp(x, self.noise)  # (B, 3, 64, 64), (B, 100) x2
@@ -239,7 +249,8 @@ class Trainer:
         scale = self.reference["scale"]
         rec = reconstruction_loss(f_x, f_xhat, self.model_cfg.layers, scale)
         gan = generator_loss(d_fake, cfg.gan_label)
-        loss = vae_loss(kl, rec, gan, cfg.alpha, cfg.beta)
+        decor = cross_correlation(mean, others) if cfg.decorrelate > 0 else torch.zeros((), device=x.device)
+        loss = vae_loss(kl, rec, gan, cfg.alpha, cfg.beta) + cfg.decorrelate * decor
         loss_c = critic_loss(d_real, d_fake, cfg.gan_label)
 
         self.opt_vae.zero_grad(set_to_none=True)
@@ -252,7 +263,7 @@ class Trainer:
         fake_in = f_xhat[tap]
         loss_c.backward(inputs=list(self.critic.parameters()) + [fake_in], retain_graph=True)
         minus_g_fake = fake_in.grad.neg_()  # in place: a relu1_1-sized map, needed only here
-        vae_without_gan = vae_loss(kl, rec, 0.0, cfg.alpha, cfg.beta)
+        vae_without_gan = vae_loss(kl, rec, 0.0, cfg.alpha, cfg.beta) + cfg.decorrelate * decor
         torch.autograd.backward([vae_without_gan, fake_in], [None, minus_g_fake], inputs=list(self.vae.parameters()))
         self.opt_vae.step()
         self.opt_critic.step()
@@ -262,7 +273,8 @@ class Trainer:
         # Tensors, not floats: reading them forces a device sync, done only when logging.
         return {"kl": kl.detach(), "rec": rec.detach() / scale, "rec_scaled": rec.detach(),
                 "gan": gan.detach(), "critic": loss_c.detach(),
-                "wasserstein": (d_real.float().mean() - d_fake.float().mean()).detach(), "loss": loss.detach()}
+                "wasserstein": (d_real.float().mean() - d_fake.float().mean()).detach(), "loss": loss.detach(),
+                **({"decorrelation": decor.detach()} if cfg.decorrelate > 0 else {})}
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """TrainConfig.augment applied to a (B, 3, H, W) batch; new tensor, same memory format."""
@@ -323,7 +335,7 @@ class Trainer:
             for i in range(self.step_in_epoch, self.steps_per_epoch):
                 idx = order[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size].to(self.device)
                 x = self.augment(to_float_images(self.images[idx], self.fmt))
-                m = self.train_step(x)
+                m = self.train_step(x, None if self.other_latents is None else self.other_latents[idx])
                 self.step += 1
                 self.step_in_epoch = i + 1
                 n0 += len(idx) * self.world
@@ -472,6 +484,24 @@ def load_init(tcfg: TrainConfig) -> tuple[ModelConfig, dict]:
     return ModelConfig.from_dict(obj["model_config"]), obj["state_dict"] if "state_dict" in obj else obj["vae"]
 
 
+def other_view_latents(tcfg: TrainConfig, model_cfg: ModelConfig, images: np.ndarray, device="auto") -> np.ndarray:
+    """The latent means (N, e) of ``images`` under every view of ``tcfg.decorrelate_from`` except the one
+    being trained (same layers): what ``TrainConfig.decorrelate`` keeps this view's latent apart from."""
+    from .inference.bundle import Bundle
+    from .inference.encoder import MultiViewEncoder
+    source = tcfg.decorrelate_from or "pretrained"
+    if source == "pretrained":
+        bundle = Bundle.load()
+        vaes = {v: bundle.load_vae(v) for v in bundle.views if v != model_cfg.name}
+    else:
+        files = sorted(Path(source).glob("view_*.pt"))
+        vaes = {f.stem.removeprefix("view_"): ckpt.view_from(ckpt.load(f)) for f in files}
+        vaes = {v: vae for v, vae in vaes.items() if vae.cfg.name != model_cfg.name}
+    if not vaes:
+        raise ValueError(f"decorrelate_from={source!r}: no view other than {model_cfg.name} to keep apart from")
+    return MultiViewEncoder(vaes, device=device).encode(images)
+
+
 def train_view(root, out="runs/view", train_config: TrainConfig | None = None, layers=None, *,
                resume: bool = False, overwrite: bool = False, device="auto",
                vgg_weights=None, precision: str = "auto", progress: bool = True) -> TrainResult:
@@ -494,8 +524,9 @@ def train_view(root, out="runs/view", train_config: TrainConfig | None = None, l
     loss_net = load_loss_network(vgg_weights)  # fails early, before any decoding, without weights
     ds = CelebA.load(root, "train", max_images=tcfg.max_images)
     images = ds.crops(progress=progress)
+    others = other_view_latents(tcfg, cfg, images, device) if tcfg.decorrelate > 0 else None
     trainer = Trainer(cfg, tcfg, images, out, loss_net, device=device, precision=precision,
-                      progress=progress, vae_state=vae_state,
+                      progress=progress, vae_state=vae_state, other_latents=others,
                       data=f"{ds.root.resolve()} train split, {len(ds)} faces")
     return trainer.fit(resume=resume, overwrite=overwrite)
 

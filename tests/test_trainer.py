@@ -14,11 +14,11 @@ from faceattr.trainer import Trainer
 from faceattr.nn.models import to_float_images
 
 
-def _trainer(tmp_path, cfg, images, vgg, **kw):
+def _trainer(tmp_path, cfg, images, vgg, other_latents=None, **kw):
     tc = dict(epochs=2, batch_size=16, log_every=1, checkpoint_every=3, reference_images=32, seed=3)
     tc.update(kw)
     return Trainer(cfg, TrainConfig(**tc), images, tmp_path, vgg, device="cpu", precision="float32",
-                   progress=False)
+                   progress=False, other_latents=other_latents)
 
 
 def test_loss_falls_on_real_faces_with_real_vgg(tmp_path, real_faces):
@@ -186,6 +186,37 @@ def test_train_config_rejects_bad_levers():
     with pytest.raises(ValueError, match="beta must be positive"):
         TrainConfig(beta=0)
     assert TrainConfig.from_dict(TrainConfig(augment=["flip"]).to_dict()).augment == ("flip",)
+    with pytest.raises(ValueError, match="decorrelate must be at least 0"):
+        TrainConfig(decorrelate=-1)
+    with pytest.raises(ValueError, match="cannot be combined with augment=flip"):
+        TrainConfig(decorrelate=1, augment=("flip",))
+
+
+def test_decorrelate_moves_the_latent_away_from_the_other_views(tmp_path, tiny_cfg, random_vgg):
+    from faceattr.nn.losses import cross_correlation
+    images = np.random.default_rng(11).integers(0, 255, (64, 64, 64, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="needs the other views' latents of the 64 faces"):
+        _trainer(tmp_path / "x", tiny_cfg, images, random_vgg, decorrelate=1.0)
+
+    def latents(t):  # batch statistics, as the penalty sees them (a few steps leave running ones unsettled)
+        t.vae.train()
+        with torch.no_grad():
+            return t.vae.encoder(to_float_images(t.images))[0]
+    # The "other view" is this view's own start: at step 0 its latent repeats it entirely.
+    start = _trainer(tmp_path / "s", tiny_cfg, images, random_vgg)
+    others = latents(start)
+    runs = {}
+    for w in (0.0, 30.0):
+        t = _trainer(tmp_path / str(w), tiny_cfg, images, random_vgg, decorrelate=w, epochs=1, batch_size=32,
+                     lr=3e-4, epoch_images=64 * 4, other_latents=others.numpy() if w else None)
+        t.vae.load_state_dict(start.vae.state_dict())
+        t.fit()
+        runs[w] = float(cross_correlation(latents(t), others))
+        if w:
+            logged = [json.loads(l) for l in (tmp_path / str(w) / "metrics.jsonl").read_text().splitlines()]
+            assert all(np.isfinite(r["decorrelation"]) for r in logged if "kl" in r)
+            assert ckpt.load(t.checkpoint_path)["train_config"]["decorrelate"] == w
+    assert runs[30.0] < runs[0.0] - 0.2, runs  # measured 0.52 against 0.87
 
 
 def test_init_starts_from_the_given_view_and_is_recorded(tmp_path, tiny_cfg, random_vgg, monkeypatch):
@@ -281,3 +312,21 @@ def test_resume_skips_a_torn_last_log_line(tmp_path, tiny_cfg, random_vgg):
         fh.write("\n".join(lines[:2] + ["garbage"] + lines[2:]) + "\n")
     with pytest.raises(ValueError, match="metrics.jsonl, line 3: not a JSON record"):
         _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=3).fit(resume=True)
+
+
+def test_the_other_views_come_from_the_bundle_or_a_folder_without_the_view_itself(tmp_path, pretrained_bundle):
+    from faceattr.nn.models import VAE
+    from faceattr.trainer import other_view_latents
+    faces = np.random.default_rng(12).integers(0, 255, (4, 64, 64, 3), dtype=np.uint8)
+    relu3 = ModelConfig(layers=("relu3_1",))
+    shipped = other_view_latents(TrainConfig(decorrelate=1.0), relu3, faces, device="cpu")
+    assert shipped.shape == (4, 400) and np.isfinite(shipped).all()
+    small = dict(latent_dim=8, encoder_widths=(8, 8, 16, 16), decoder_widths=(16, 8, 8), critic_widths=(8, 8, 16, 16))
+    for layer in ("relu1_1", "relu2_1"):
+        ckpt.save_view(VAE(ModelConfig(layers=(layer,), **small)), tmp_path / f"view_{layer}.pt")
+    own = ModelConfig(layers=("relu2_1",), **small)
+    folder = TrainConfig(decorrelate=1.0, decorrelate_from=str(tmp_path))
+    assert other_view_latents(folder, own, faces, device="cpu").shape == (4, 8)  # relu1_1 only
+    with pytest.raises(ValueError, match="no view other than relu1_1"):
+        other_view_latents(TrainConfig(decorrelate=1.0, decorrelate_from=str(tmp_path / "none")),
+                           ModelConfig(layers=("relu1_1",), **small), faces, device="cpu")

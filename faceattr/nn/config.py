@@ -100,6 +100,12 @@ class TrainConfig(_DictRoundTrip):
     # file / checkpoint path. The critic starts fresh. None = random initialisation (the paper).
     init: str | None = None
     init_sha256: str | None = None  # of the file that ``init`` resolved to, filled at start
+    # Not in the paper: weight of a penalty on the batch correlation of this view's latent means
+    # with the other views' (``losses.cross_correlation``), read by frozen encoders from
+    # ``decorrelate_from`` ("pretrained" = the shipped bundle, or a folder of view_*.pt files).
+    # 0 = the paper. Each view still trains alone; the others stay as they are.
+    decorrelate: float = 0.0
+    decorrelate_from: str | None = None
 
     def __post_init__(self):
         self.augment = tuple(self.augment)
@@ -111,6 +117,11 @@ class TrainConfig(_DictRoundTrip):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.rec_balance not in ("reference", "literal"):
             raise ValueError(f"rec_balance must be 'reference' or 'literal', got {self.rec_balance!r}")
+        if self.decorrelate < 0:
+            raise ValueError(f"decorrelate must be at least 0, got {self.decorrelate}")
+        if self.decorrelate > 0 and self.augment:
+            raise ValueError("decorrelate reads the other views' latents of the stored crops once, so it cannot "
+                             f"be combined with augment={','.join(self.augment)}")
         if self.epoch_images is not None and self.epoch_images < self.batch_size:
             raise ValueError(f"epoch_images must be at least batch_size, got {self.epoch_images}")
         for name in ("epochs", "batch_size", "checkpoint_every", "log_every"):
