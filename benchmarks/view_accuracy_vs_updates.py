@@ -40,7 +40,12 @@ def main() -> None:
     ap.add_argument("sets", nargs="+", help="LABEL=DIR with the five view files")
     ap.add_argument("--root", default="../shared/data/celeba-mini")
     ap.add_argument("--name", default="view_accuracy_vs_updates", help="stem of the results files")
+    ap.add_argument("--views", default=",".join(LAYER_NAMES),
+                    help="comma-separated views to score alone (default all; the multi-view is always scored)")
     args = ap.parse_args()
+    alone = [v for v in args.views.split(",") if v]
+    if not alone or set(alone) - set(LAYER_NAMES):
+        raise SystemExit(f"--views {args.views!r}: expected some of {', '.join(LAYER_NAMES)}")
     if not args.name or "/" in args.name or args.name.startswith("."):
         raise SystemExit(f"--name {args.name!r}: expected a plain file stem")
     splits = {s: CelebA.load(args.root, s) for s in ("train", "val")}
@@ -65,12 +70,14 @@ def main() -> None:
         feats = {s: enc.encode(c) for s, c in crops.items()}
         d = vaes[LAYER_NAMES[0]].cfg.latent_dim
         single = {v: val_accuracy({s: f[:, i * d:(i + 1) * d] for s, f in feats.items()}, y)
-                  for i, v in enumerate(LAYER_NAMES)}
+                  for i, v in enumerate(LAYER_NAMES) if v in alone}
         rows[label] = {"steps": steps, "views": single, "multi_view": val_accuracy(feats, y)}
         print(label, json.dumps(rows[label]), flush=True)
     result = {"split": "val", "pixels_32x32": pixels, f"pixels_32x32_pca{VIEW_WIDTH}": pixels_narrow, "sets": rows}
     write_text(OUT / f"{args.name}.json", json.dumps(result, indent=1))
     name = "" if args.name == "view_accuracy_vs_updates" else f" --name {args.name}"
+    if alone != list(LAYER_NAMES):
+        name += f" --views {','.join(alone)}"
     sets = shlex.join(args.sets).replace(str(Path.home()), "~")
     md = [f"`python benchmarks/view_accuracy_vs_updates.py {sets}{name}`: mean val accuracy "
           "over the 40 attributes (C chosen on val, as in the shipped report).", "",
@@ -79,7 +86,7 @@ def main() -> None:
     for label, r in rows.items():
         steps = sorted({s for s in r["steps"].values() if s is not None})
         md.append(f"| {label} | {', '.join(map(str, steps))} | "
-                  + " | ".join(f"{100 * r['views'][v]:.2f}%" for v in LAYER_NAMES)
+                  + " | ".join(f"{100 * r['views'][v]:.2f}%" if v in r["views"] else "" for v in LAYER_NAMES)
                   + f" | {100 * r['multi_view']:.2f}% |")
     md.append("| raw pixels 32x32 | | " + " | ".join(f"{100 * pixels:.2f}%" for _ in LAYER_NAMES) + " | |")
     md.append(f"| raw pixels 32x32, PCA to {VIEW_WIDTH} (a view's width) | | "
