@@ -26,7 +26,8 @@ N timed steps of relu1_1 (the slowest view) and the fastest variant trains every
 - ``compile``: ``torch.compile`` of the VAE and the critic (``Trainer(compile=True)``);
 - ``batch256``: batch 256 with the learning rate x2 (square-root scaling), a quarter of the updates.
 The choice and every variant's images/s go to ``summary.json``. The recipe options of the study
-(``--init pretrained``, ``--lr``, ``--lr-decay``, ``--rec-weight``, ``--kl-weight``, ``--augment``)
+(``--init pretrained``, ``--lr``, ``--lr-decay``, ``--rec-weight``, ``--kl-weight``, ``--augment``,
+``--decorrelate``)
 pass through to every view, so the winner of benchmarks/recipe_study.py trains here unchanged.
 """
 from __future__ import annotations
@@ -56,19 +57,23 @@ VARIANTS = {"eager": {}, "compile": {"compile": True}, "batch256": {"batch_size"
 
 def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager", device="auto"):
     """The trainer of one view with the run's recipe and a speed variant."""
-    from faceattr.trainer import Trainer, load_init
+    from faceattr.trainer import Trainer, load_init, other_view_latents
     v = VARIANTS[variant]
     batch = v.get("batch_size", TrainConfig.batch_size)
     tcfg = TrainConfig(epochs=args.epochs, seed=VIEWS.index(view), epoch_images=args.epoch_images,
                        batch_size=batch, lr=args.lr * v.get("lr_scale", 1.0), lr_decay=args.lr_decay,
                        alpha=args.kl_weight, beta=args.rec_weight,
                        augment=tuple(a for a in args.augment.split(",") if a),
-                       init=f"pretrained:{view}" if args.init == "pretrained" else None)
+                       init=f"pretrained:{view}" if args.init == "pretrained" else None,
+                       decorrelate=getattr(args, "decorrelate", 0.0))
     cfg, state = ModelConfig(layers=(view,)), None
     if tcfg.init:
         cfg, state = load_init(tcfg)
+    # The other views are the shipped bundle's, frozen: every view is kept apart from the others as
+    # they were, not as they are becoming in the processes training beside it.
+    others = other_view_latents(tcfg, cfg, crops, device) if tcfg.decorrelate > 0 else None
     return Trainer(cfg, tcfg, crops, out, net, device=device, progress=False, vae_state=state,
-                   compile=v.get("compile", False),
+                   compile=v.get("compile", False), other_latents=others,
                    data=f"{len(crops)} train-split faces packed by benchmarks/pack_training_data.py")
 
 
@@ -135,6 +140,8 @@ def main() -> None:
     ap.add_argument("--kl-weight", type=float, default=TrainConfig.alpha)
     ap.add_argument("--rec-weight", type=float, default=TrainConfig.beta)
     ap.add_argument("--augment", default="")
+    ap.add_argument("--decorrelate", type=float, default=0.0,
+                    help="faceattr train --decorrelate: keep each view's latent apart from the shipped others'")
     ap.add_argument("--trial-steps", type=int, default=0, help="time each --variants for N steps first")
     ap.add_argument("--variants", default="eager,compile,batch256")
     ap.add_argument("--variant", default="eager", choices=list(VARIANTS), help="what trains (set by the trial)")
@@ -147,7 +154,7 @@ def main() -> None:
     t = time.perf_counter()
     summary = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                "torch": torch.__version__, "views": {}, "recipe": {k: getattr(args, k) for k in (
-                   "init", "lr", "lr_decay", "kl_weight", "rec_weight", "augment", "epochs", "epoch_images")}}
+                   "init", "lr", "lr_decay", "kl_weight", "rec_weight", "augment", "decorrelate", "epochs", "epoch_images")}}
     if args.trial_steps and not args.resume:
         from benchmarks.pack_training_data import unpack
         from faceattr.nn.vgg import load_loss_network
@@ -158,7 +165,7 @@ def main() -> None:
     summary["variant"] = args.variant
     recipe = ["--lr", str(args.lr), "--lr-decay", str(args.lr_decay), "--kl-weight", str(args.kl_weight),
               "--rec-weight", str(args.rec_weight), "--augment", args.augment, "--init", args.init,
-              "--variant", args.variant]
+              "--decorrelate", str(args.decorrelate), "--variant", args.variant]
     procs = {v: subprocess.Popen([sys.executable, __file__, "--data", args.data, "--out", args.out,
                                   "--runs", args.runs, "--epochs", str(args.epochs),
                                   "--time-limit", str(args.time_limit), "--view", v] + recipe

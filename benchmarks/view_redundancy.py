@@ -6,7 +6,8 @@ Every fine-tuning round raised the views alone far more than the multi-view feat
 concatenated into. This measures why, with no training: per view, the share of its 100-d latent
 means' variance on val that a ridge regression from the other four views' latents (fitted on
 train) explains, and how many principal components hold 90% and 99% of the standardised 500-d
-multi-view feature's variance. Writes benchmarks/results/view_redundancy.json and .md.
+multi-view feature's variance. Writes benchmarks/results/view_redundancy.json and .md (``--name``
+another stem).
 """
 from __future__ import annotations
 
@@ -62,7 +63,10 @@ def main() -> None:
     ap.add_argument("--root", default="../shared/data/celeba-mini")
     ap.add_argument("--views", default=str(Path(__file__).resolve().parents[1] / "pretrained"),
                     help="folder with view_relu1_1.pt ... view_relu5_1.pt (default: the shipped bundle)")
+    ap.add_argument("--name", default="view_redundancy", help="stem of the results files")
     args = ap.parse_args()
+    if not args.name or "/" in args.name or args.name.startswith("."):
+        raise SystemExit(f"--name {args.name!r}: expected a plain file stem")
     vaes = {v: ckpt.view_from(ckpt.load(Path(args.views) / f"view_{v}.pt")) for v in LAYER_NAMES}
     enc = MultiViewEncoder(vaes, device="cpu")
     feats = {s: enc.encode(CelebA.load(args.root, s).crops()) for s in ("train", "val")}
@@ -71,9 +75,10 @@ def main() -> None:
     comps = components_for(feats["train"])
     result = {"split": "val", "explained_by_other_views": r2, "components_for_variance": comps,
               "dims": int(feats["train"].shape[1])}
-    write_text(OUT / "view_redundancy.json", json.dumps(result, indent=1))
+    write_text(OUT / f"{args.name}.json", json.dumps(result, indent=1))
     views = "" if Path(args.views).resolve() == (Path(__file__).resolve().parents[1] / "pretrained") \
         else f" --views {args.views}"
+    views += "" if args.name == "view_redundancy" else f" --name {args.name}"
     md = [f"`python benchmarks/view_redundancy.py --root ../shared/data/celeba-mini{views}`: the share of each "
           f"view's {width}-d latent-mean variance on val that a ridge regression (alpha 1, fitted on train, "
           "standardised features) from the other four views' latents explains.", "",
@@ -81,7 +86,7 @@ def main() -> None:
           "| explained by the other four | " + " | ".join(f"{r2[v]:.3f}" for v in LAYER_NAMES) + " |", "",
           f"Principal components of the standardised {result['dims']}-d multi-view feature (train) holding 90% "
           f"of its variance: {comps['0.9']}; 99%: {comps['0.99']}."]
-    write_text(OUT / "view_redundancy.md", "\n".join(md) + "\n")
+    write_text(OUT / f"{args.name}.md", "\n".join(md) + "\n")
     print("\n".join(md))
 
 

@@ -25,6 +25,16 @@ def test_trainers_carry_the_recipe_and_the_variant(tmp_path, random_vgg, benchma
         assert torch.allclose(v.float(), shipped[k].float()), k  # fine-tuning starts from the shipped view
 
 
+def test_trainers_keep_each_view_apart_from_the_shipped_others_when_asked(tmp_path, random_vgg, benchmark_script):
+    gpu = benchmark_script("train_views_gpu")
+    crops = np.random.default_rng(2).integers(0, 255, (64, 64, 64, 3), dtype=np.uint8)
+    t = gpu.make_trainer(_args(tmp_path, augment="", decorrelate=5.0), "relu2_1", crops, random_vgg, tmp_path / "d",
+                         device="cpu")
+    assert t.cfg.decorrelate == 5.0 and tuple(t.other_latents.shape) == (64, 400)
+    assert gpu.make_trainer(_args(tmp_path), "relu2_1", crops, random_vgg, tmp_path / "e", device="cpu").other_latents \
+        is None
+
+
 def test_speed_trial_times_every_variant(tmp_path, random_vgg, benchmark_script):
     gpu = benchmark_script("train_views_gpu")
     crops = np.random.default_rng(1).integers(0, 255, (300, 64, 64, 3), dtype=np.uint8)
