@@ -145,8 +145,8 @@ def train(root, layers, epochs, batch_size, lr, lr_decay, alpha, beta, augment, 
         raise click.UsageError("--resume and --overwrite exclude each other")
     tcfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, alpha=alpha, beta=beta,
                        augment=tuple(a for a in augment.split(",") if a), init=init, seed=seed,
-                       decorrelate=decorrelate, decorrelate_from=decorrelate_from, max_images=max_images, epoch_images=epoch_images, rec_balance=rec_balance,
-                       checkpoint_every=checkpoint_every)
+                       decorrelate=decorrelate, decorrelate_from=decorrelate_from, max_images=max_images,
+                       epoch_images=epoch_images, rec_balance=rec_balance, checkpoint_every=checkpoint_every)
     res = train_view(root, out, tcfg, layers or None, resume=resume, overwrite=overwrite, device=device,
                      vgg_weights=vgg_weights, precision=precision)
     lat = res.latent
@@ -385,11 +385,6 @@ def manipulate(photo, attribute, strength, steps, view, aligned, out, weights):
 @main.command("attribute-vectors")
 @root_option
 @out_option(".npz to write (default: into the weights folder, updating its manifest)", required=False)
-@click.option("--decorrelate", default=TrainConfig.decorrelate, show_default=True, type=click.FloatRange(0),
-              help="not in the paper: weight of a penalty on this view's latent correlating with the other "
-                   "views' (docs/method.md); 0 = the paper")
-@click.option("--decorrelate-from", default=None, metavar="pretrained|DIR",
-              help="the other views for --decorrelate: the shipped bundle (default) or a folder of view_*.pt")
 @click.option("--max-images", type=click.IntRange(1), default=None, help="use the first N training faces")
 @weights_option
 @device_option
