@@ -85,13 +85,14 @@ def speed_trial(args, crops, net, steps: int, variants, device="auto") -> dict:
         t = make_trainer(args, "relu1_1", crops, net, Path(args.runs) / "_trial" / variant, variant, device)
         b = t.cfg.batch_size
         x = to_float_images(t.images[:b], t.fmt)
+        others = None if t.other_latents is None else t.other_latents[:b]
         for _ in range(3):
-            t.train_step(x)
+            t.train_step(x, others)
         if t.device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         for _ in range(steps):
-            t.train_step(x)
+            t.train_step(x, others)
         if t.device.type == "cuda":
             torch.cuda.synchronize()
         out[variant] = steps * b / (time.perf_counter() - t0)

@@ -238,6 +238,8 @@ class Trainer:
         """One update; ``others`` (B, e) are the other views' latent means of the batch's faces,
         needed when ``cfg.decorrelate`` is set."""
         cfg = self.cfg
+        if cfg.decorrelate > 0 and others is None:
+            raise ValueError(f"decorrelate={cfg.decorrelate}: train_step needs the batch's other-view latents")
         with autocast(self.device, self.bf16):
             x_hat, mean, logvar = self.vae_ddp(x, self.noise)  # (B, 3, 64, 64), (B, 100) x2
             with torch.no_grad():

@@ -39,7 +39,9 @@ def test_speed_trial_times_every_variant(tmp_path, random_vgg, benchmark_script)
     gpu = benchmark_script("train_views_gpu")
     crops = np.random.default_rng(1).integers(0, 255, (300, 64, 64, 3), dtype=np.uint8)
     # One variant: each builds a full-size trainer, and batch256's steps alone take half a minute here.
-    res = gpu.speed_trial(_args(tmp_path, init="none"), crops, random_vgg, 1, ["eager"], device="cpu")
+    # With --decorrelate, so the trial's steps get the other views' latents as training's do.
+    res = gpu.speed_trial(_args(tmp_path, init="none", augment="", decorrelate=5.0), crops, random_vgg, 1, ["eager"],
+                          device="cpu")
     assert set(res) == {"eager"} and res["eager"] > 0
 
 

@@ -197,6 +197,9 @@ def test_decorrelate_moves_the_latent_away_from_the_other_views(tmp_path, tiny_c
     images = np.random.default_rng(11).integers(0, 255, (64, 64, 64, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="needs the other views' latents of the 64 faces"):
         _trainer(tmp_path / "x", tiny_cfg, images, random_vgg, decorrelate=1.0)
+    t = _trainer(tmp_path / "y", tiny_cfg, images, random_vgg, decorrelate=1.0, other_latents=np.zeros((64, 3)))
+    with pytest.raises(ValueError, match="train_step needs the batch's other-view latents"):
+        t.train_step(to_float_images(t.images[:16]))
 
     def latents(t):  # batch statistics, as the penalty sees them (a few steps leave running ones unsettled)
         t.vae.train()
