@@ -65,7 +65,7 @@ def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager",
                        alpha=args.kl_weight, beta=args.rec_weight,
                        augment=tuple(a for a in args.augment.split(",") if a),
                        init=f"pretrained:{view}" if args.init == "pretrained" else None,
-                       decorrelate=getattr(args, "decorrelate", 0.0))
+                       decorrelate=args.decorrelate)
     cfg, state = ModelConfig(layers=(view,)), None
     if tcfg.init:
         cfg, state = load_init(tcfg)

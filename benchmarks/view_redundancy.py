@@ -22,18 +22,14 @@ from faceattr.atomic import write_text
 OUT = Path(__file__).resolve().parent / "results"
 
 
-def standardise(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, scale = train.mean(axis=0), train.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    return (train - mean) / scale, (val - mean) / scale
-
-
 def explained_by_others(train: np.ndarray, val: np.ndarray, width: int, alpha: float = 1.0) -> list[float]:
     """Per block of ``width`` columns: R^2 on val of a ridge fit (on train) from all other columns."""
     from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
     if train.shape[1] % width or train.shape[1] // width < 2:
         raise ValueError(f"features of width {train.shape[1]} do not split into several views of {width}")
-    xt, xv = standardise(train.astype(np.float64), val.astype(np.float64))
+    scaler = StandardScaler().fit(train.astype(np.float64))  # zero-variance columns keep scale 1
+    xt, xv = scaler.transform(train.astype(np.float64)), scaler.transform(val.astype(np.float64))
     out = []
     for start in range(0, xt.shape[1], width):
         own = np.zeros(xt.shape[1], bool)
@@ -47,8 +43,9 @@ def explained_by_others(train: np.ndarray, val: np.ndarray, width: int, alpha: f
 
 def components_for(train: np.ndarray, shares=(0.9, 0.99)) -> dict[str, int]:
     """Principal components of the standardised features needed to hold each share of the variance."""
-    xt, _ = standardise(train.astype(np.float64), train[:1].astype(np.float64))
-    var = np.linalg.svd(xt - xt.mean(axis=0), compute_uv=False) ** 2
+    from sklearn.preprocessing import StandardScaler
+    xt = StandardScaler().fit_transform(train.astype(np.float64))  # centred too
+    var = np.linalg.svd(xt, compute_uv=False) ** 2
     cum = np.cumsum(var) / var.sum()
     return {f"{s:g}": int(np.searchsorted(cum, s) + 1) for s in shares}
 

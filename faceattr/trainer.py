@@ -251,8 +251,13 @@ class Trainer:
         scale = self.reference["scale"]
         rec = reconstruction_loss(f_x, f_xhat, self.model_cfg.layers, scale)
         gan = generator_loss(d_fake, cfg.gan_label)
-        decor = cross_correlation(mean, others) if cfg.decorrelate > 0 else torch.zeros((), device=x.device)
-        loss = vae_loss(kl, rec, gan, cfg.alpha, cfg.beta) + cfg.decorrelate * decor
+        vae_without_gan = vae_loss(kl, rec, 0.0, cfg.alpha, cfg.beta)
+        extra = {}
+        if cfg.decorrelate > 0:
+            decor = cross_correlation(mean, others)
+            vae_without_gan = vae_without_gan + cfg.decorrelate * decor
+            extra["decorrelation"] = decor.detach()
+        loss = vae_without_gan + gan  # eq. 8 (plus the decorrelation term when set)
         loss_c = critic_loss(d_real, d_fake, cfg.gan_label)
 
         self.opt_vae.zero_grad(set_to_none=True)
@@ -265,7 +270,6 @@ class Trainer:
         fake_in = f_xhat[tap]
         loss_c.backward(inputs=list(self.critic.parameters()) + [fake_in], retain_graph=True)
         minus_g_fake = fake_in.grad.neg_()  # in place: a relu1_1-sized map, needed only here
-        vae_without_gan = vae_loss(kl, rec, 0.0, cfg.alpha, cfg.beta) + cfg.decorrelate * decor
         torch.autograd.backward([vae_without_gan, fake_in], [None, minus_g_fake], inputs=list(self.vae.parameters()))
         self.opt_vae.step()
         self.opt_critic.step()
@@ -276,7 +280,7 @@ class Trainer:
         return {"kl": kl.detach(), "rec": rec.detach() / scale, "rec_scaled": rec.detach(),
                 "gan": gan.detach(), "critic": loss_c.detach(),
                 "wasserstein": (d_real.float().mean() - d_fake.float().mean()).detach(), "loss": loss.detach(),
-                **({"decorrelation": decor.detach()} if cfg.decorrelate > 0 else {})}
+                **extra}
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """TrainConfig.augment applied to a (B, 3, H, W) batch; new tensor, same memory format."""
@@ -483,7 +487,7 @@ def load_init(tcfg: TrainConfig) -> tuple[ModelConfig, dict]:
     from .inference.bundle import sha256_file
     path, obj = resolve_init(tcfg.init)
     tcfg.init_sha256 = sha256_file(path)
-    return ModelConfig.from_dict(obj["model_config"]), obj["state_dict"] if "state_dict" in obj else obj["vae"]
+    return ModelConfig.from_dict(obj["model_config"]), ckpt.vae_state(obj)
 
 
 def other_view_latents(tcfg: TrainConfig, model_cfg: ModelConfig, images: np.ndarray, device="auto") -> np.ndarray:

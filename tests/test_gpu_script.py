@@ -7,7 +7,7 @@ import torch
 
 def _args(tmp_path, **kw):
     a = dict(epochs=1, epoch_images=None, lr=1e-4, lr_decay=1.0, kl_weight=1.0, rec_weight=1.0, augment="flip",
-             init="pretrained", runs=str(tmp_path))
+             init="pretrained", runs=str(tmp_path), decorrelate=0.0)
     a.update(kw)
     return Namespace(**a)
 

@@ -66,11 +66,14 @@ def float16_drift(vae: VAE, faces_uint8: np.ndarray) -> dict:
             "mean_abs_diff": float((m32 - m16).abs().mean())}
 
 
+def vae_state(obj: dict) -> dict:
+    """The VAE's weights in a loaded view file (``state_dict``) or training checkpoint (``vae``)."""
+    return obj["state_dict"] if "state_dict" in obj else obj["vae"]
+
+
 def view_from(obj: dict, device="cpu") -> VAE:
     """Rebuild a VAE from a loaded view file or training checkpoint, in float32, in eval mode."""
-    cfg = ModelConfig.from_dict(obj["model_config"])
-    state = obj["state_dict"] if "state_dict" in obj else obj["vae"]
-    return VAE.from_state_dict(cfg, state).to(device)
+    return VAE.from_state_dict(ModelConfig.from_dict(obj["model_config"]), vae_state(obj)).to(device)
 
 
 def load_view(path: str | os.PathLike, device="cpu") -> VAE:
