@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import stat
 import warnings
 from pathlib import Path
 from typing import Union
@@ -17,13 +19,55 @@ MAX_PIXELS = 50_000_000
 # Smaller images cannot hold a detectable face (MTCNN's smallest window is 12 pixels).
 MIN_SIDE = 12
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".avif")
+# Files that report a size of 0 but have content (Linux's /proc and /sys) are read up to this
+# many bytes; more than any image we accept compresses to.
+MAX_UNSIZED_BYTES = 256 * 1024 * 1024
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 
 class ImageError(ValueError):
-    """An input that is not a usable image; the message names the input and the problem."""
+    """An input that is not a usable image; the message names the input and the problem.
+
+    ``kind`` says what sort of problem, for callers that map errors to codes (serve: HTTP 400)."""
+
+    kind = "bad_input"
+
+
+class ImageTooLarge(ImageError):
+    """An image above the pixel limit, or too large to decode safely (serve: HTTP 413)."""
+
+    kind = "too_large"
+
+
+_OBJECT_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
+
+
+def clean_message(text: str, name: str) -> str:
+    """A library's error text without object reprs and memory addresses (``<_io.BytesIO object at
+    0x7f...>``): they tell a user nothing and reveal the process's memory layout."""
+    return _OBJECT_REPR.sub(name, text)
+
+
+def path_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file, in words (None for a regular file or one that reads
+    like one): missing, a broken link, a folder, a FIFO, a device or a socket."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"broken symbolic link (to {os.readlink(path)}, which does not exist)"
+        return "no such file"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    kinds = ((stat.S_ISDIR, "a folder, not an image file"), (stat.S_ISFIFO, "a FIFO (named pipe), not a file"),
+             (stat.S_ISCHR, "a character device, not a file"), (stat.S_ISBLK, "a block device, not a file"),
+             (stat.S_ISSOCK, "a socket, not a file"))
+    for test, words in kinds:
+        if test(st.st_mode):
+            return words
+    return None
 
 
 def source_name(source) -> str:
@@ -37,8 +81,8 @@ def source_name(source) -> str:
 
 def _check_pixels(w: int, h: int, name: str) -> None:
     if w * h > MAX_PIXELS:
-        raise ImageError(f"{name}: image is {w}x{h} = {w * h:,} pixels, above the limit of "
-                         f"{MAX_PIXELS:,} (faceattr.images.MAX_PIXELS)")
+        raise ImageTooLarge(f"{name}: image is {w}x{h} = {w * h:,} pixels, above the limit of "
+                         f"{MAX_PIXELS:,} (faceattr.faces.images.MAX_PIXELS)")
 
 
 def _to_rgb(img: Image.Image, name: str) -> Image.Image:
@@ -87,11 +131,7 @@ def load_photo(source: ImageSource, min_side: int | None = None) -> tuple[Image.
             raise ImageError(f"{name}: no image data (0 bytes)")
         opened = io.BytesIO(source)
     elif isinstance(source, (str, os.PathLike)):
-        opened = Path(source)
-        if not opened.is_file():
-            raise ImageError(f"{name}: no such file")
-        if opened.stat().st_size == 0:
-            raise ImageError(f"{name}: file is empty (0 bytes)")
+        opened = _open_path(Path(source), name)
     else:
         raise ImageError(f"{name}: not an image; expected a path, encoded bytes, a PIL image or an "
                          f"(H, W, 3) array")
@@ -108,10 +148,29 @@ def load_photo(source: ImageSource, min_side: int | None = None) -> tuple[Image.
                 return _to_rgb(img, name), scale
     except ImageError:
         raise
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"{name}: image too large to decode safely ({e})") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{name}: cannot read as an image ({e})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageTooLarge(f"{name}: image too large to decode safely ({clean_message(str(e), name)})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{name}: cannot read as an image ({clean_message(str(e), name)})") from None
+
+
+def _open_path(path: Path, name: str):
+    """The path, or its bytes for a file that reports 0 bytes but has content (/proc)."""
+    problem = path_problem(path)
+    if problem:
+        raise ImageError(f"{name}: {problem}")
+    if path.stat().st_size > 0:
+        return path
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_UNSIZED_BYTES + 1)
+    except OSError as e:
+        raise ImageError(f"{name}: cannot be read ({e.strerror or e})") from None
+    if not data:
+        raise ImageError(f"{name}: file is empty (0 bytes)")
+    if len(data) > MAX_UNSIZED_BYTES:
+        raise ImageTooLarge(f"{name}: more than {MAX_UNSIZED_BYTES:,} bytes")
+    return io.BytesIO(data)
 
 
 def array_to_image(a: np.ndarray, name: str = "<array>") -> Image.Image:

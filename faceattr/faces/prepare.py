@@ -23,6 +23,14 @@ class PreparedImage:
     faces: np.ndarray = field(default_factory=lambda: np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8))
     detections: list = field(default_factory=list)  # Face per face; empty for align != "auto"
     error: str | None = None
+    error_kind: str | None = None  # ImageError.kind: "bad_input", "too_large", ...
+    image: object = None  # the decoded photo (PIL), kept only when asked (keep_images=True)
+    scale: float = 1.0  # photo pixels per pixel of ``image``
+
+
+def failed(name: str, e: ImageError | str, kind: str | None = None) -> PreparedImage:
+    """The result of an input that failed: its message and the kind of problem."""
+    return PreparedImage(name, error=str(e), error_kind=kind or getattr(e, "kind", ImageError.kind))
 
 
 def _ready_face(item, name: str) -> np.ndarray:
@@ -53,7 +61,7 @@ def _prepare_aligned(item, align: str, name: str) -> PreparedImage:
                              f"images, got {img.size[0]}x{img.size[1]}")
         return PreparedImage(name, crop_aligned(img)[None])
     except ImageError as e:
-        return PreparedImage(name, error=str(e))
+        return failed(name, e)
 
 
 # Photos are decoded at no less than twice the detection size: enough for detection, and for the
@@ -74,10 +82,12 @@ def _pool(workers: int):
 
 
 def prepare_many(items, align: str = "auto", detector: FaceDetector | None = None, names=None,
-                 workers: int | None = None) -> list[PreparedImage]:
+                 workers: int | None = None, keep_images: bool = False) -> list[PreparedImage]:
     """``prepare`` for a batch: photos decoded (and faces warped) in a thread pool, detection in
     batches of same-size photos (``FaceDetector.detect_batch``). Large JPEGs are decoded at a
-    reduced size (``load_photo``); boxes and landmarks are reported in the photo's own pixels."""
+    reduced size (``load_photo``); boxes and landmarks are reported in the photo's own pixels.
+    ``keep_images`` keeps each decoded photo on its result (to draw on it without reading the
+    file again)."""
     if align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
     items = list(items)
@@ -102,16 +112,17 @@ def prepare_many(items, align: str = "auto", detector: FaceDetector | None = Non
     def finish(i):
         name = names[i]
         if isinstance(decoded[i], Exception):
-            return PreparedImage(name, error=str(decoded[i]))
+            return failed(name, decoded[i])
         img, scale = decoded[i]
         faces = found[i]
         if isinstance(faces, ImageTooSmall):
-            return PreparedImage(name, error=f"{name}: {faces}")
+            return failed(name, f"{name}: {faces}")
         if isinstance(faces, Exception):
-            return PreparedImage(name, error=f"{name}: face detection failed ({type(faces).__name__}: {faces})")
+            return failed(name, f"{name}: face detection failed ({type(faces).__name__}: {faces})", "internal")
+        kept = {"image": img, "scale": scale} if keep_images else {}
         if not faces:
-            return PreparedImage(name)
+            return PreparedImage(name, **kept)
         crops = np.stack([warp_face(img, f.landmarks) for f in faces])
         in_photo = [Face(tuple(v * scale for v in f.box), f.confidence, f.landmarks * scale) for f in faces]
-        return PreparedImage(name, crops, in_photo)
+        return PreparedImage(name, crops, in_photo, **kept)
     return list(pmap(finish, range(len(items))))

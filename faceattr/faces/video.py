@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 
 from PIL import Image
 
-from .images import ImageError, _check_pixels
+from .images import ImageError, _check_pixels, clean_message, path_problem
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
@@ -31,12 +31,13 @@ def iter_frames(path, every: int | None = None, fps: float | None = None) -> Ite
     except ImportError:  # pragma: no cover - depends on the install
         raise ImageError(f"{path}: reading video needs PyAV: pip install 'faceattr[video]'") from None
     name = str(path)
-    if not Path(path).is_file():
-        raise ImageError(f"{name}: no such file")
+    problem = path_problem(Path(path))
+    if problem:
+        raise ImageError(f"{name}: {problem}")
     try:
         container = av.open(name)
     except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise ImageError(f"{name}: cannot read as a video ({e})") from None
+        raise ImageError(f"{name}: cannot read as a video ({clean_message(str(e), name)})") from None
     index = -1
     try:
         if not container.streams.video:
@@ -58,11 +59,13 @@ def iter_frames(path, every: int | None = None, fps: float | None = None) -> Ite
             if take:
                 _check_pixels(frame.width, frame.height, name)
                 yield index, t, frame.to_image().convert("RGB")
+        if index < 0:
+            raise ImageError(f"{name}: the video stream has no frames")
     except ImageError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as e:
         where = f" at frame {index + 1}" if index >= 0 else ""
-        raise ImageError(f"{name}: video cannot be decoded{where} ({e})") from None
+        raise ImageError(f"{name}: video cannot be decoded{where} ({clean_message(str(e), name)})") from None
     finally:
         container.close()
 
@@ -77,16 +80,26 @@ class Unit:
     where: dict = field(default_factory=dict)
     error: str | None = None
 
+    @property
+    def frame(self) -> int:
+        """The frame index, -1 for a photo (the key ``extract --resume`` stores)."""
+        frame = self.where.get("frame")
+        return -1 if frame is None else frame
 
-def expand_inputs(items, names, every: int | None = None, fps: float | None = None) -> Iterator[Unit]:
-    """Photos as they are, videos as their sampled frames (decoded lazily, one at a time)."""
+
+def expand_inputs(items, names, every: int | None = None, fps: float | None = None,
+                  skip=None) -> Iterator[Unit]:
+    """Photos as they are, videos as their sampled frames (decoded lazily, one at a time).
+    ``skip(name, frame)`` true leaves that photo (frame -1) or frame out: what a resume has done."""
     for item, name in zip(items, names):
         if not is_video_path(item):
-            yield Unit(item, name)
+            if skip is None or not skip(name, -1):
+                yield Unit(item, name)
             continue
         try:
             for index, t, frame in iter_frames(item, every, fps):
-                yield Unit(frame, name, {"frame": index, "time_s": round(t, 4)})
+                if skip is None or not skip(name, index):
+                    yield Unit(frame, name, {"frame": index, "time_s": round(t, 4)})
         except ImageError as e:
             yield Unit(None, name, {"frame": None, "time_s": None}, str(e))
 
