@@ -35,6 +35,26 @@ def atomic_path(target: str | os.PathLike):
         raise
 
 
+@contextlib.contextmanager
+def atomic_new_path(target: str | os.PathLike):
+    """``atomic_path`` that never replaces a file: the finished temporary file is linked to the
+    target's name, which fails with FileExistsError if anything is there by then (even a file made
+    by another process a moment ago), and the temporary name is removed either way."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.link(tmp, target)
+    except FileExistsError:
+        raise FileExistsError(f"{target}: already exists; not overwritten") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
 def write_text(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -60,3 +80,16 @@ def check_writable(target: str | os.PathLike) -> Path:
     if target.exists() and not os.access(target, os.W_OK):
         raise OSError(f"{target}: exists and is not writable")
     return target
+
+
+def check_writable_dir(folder: str | os.PathLike) -> Path:
+    """Fail before any work when files cannot be created in ``folder`` (made if missing)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OSError(f"{folder}: exists and is not a folder")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OSError(f"{folder}: cannot write here ({existing} is not a writable folder)")
+    return folder

@@ -11,14 +11,22 @@ from PIL import Image
 COLORS = ("#00e676", "#40c4ff", "#ffd740", "#ff6e40", "#e040fb")
 
 
+def ranked(attributes: dict) -> list[tuple[str, dict]]:
+    """Attributes in the order a person reads them: those present first, each group from the most
+    probable down (a face's label says what it has, not the long list of what it surely lacks)."""
+    return sorted(attributes.items(), key=lambda kv: (not kv[1]["present"], -kv[1]["probability"]))
+
+
 def most_confident(attributes: dict, k: int = 3) -> list[str]:
-    """The ``k`` attributes whose decision is surest, as "+Smiling 97%" / "-Male 3%"."""
-    sure = sorted(attributes.items(), key=lambda kv: -abs(kv[1]["probability"] - 0.5))[:k]
-    return [f"{'+' if a['present'] else '-'}{n} {a['probability']:.0%}" for n, a in sure]
+    """The ``k`` first attributes of ``ranked``, as "+Smiling 97%" (or "-Male 3%" when fewer than
+    ``k`` are present). Undecided attributes (``present`` None: no features) are left out."""
+    decided = {n: a for n, a in attributes.items() if a["present"] is not None}
+    return [f"{'+' if a['present'] else '-'}{n} {a['probability']:.0%}" for n, a in ranked(decided)[:k]]
 
 
-def annotate(img: Image.Image, faces: list[dict], top: int = 3) -> Image.Image:
-    """``img`` with every face of a prediction record drawn (faces without a box are skipped)."""
+def annotate(img: Image.Image, faces: list[dict], top: int = 3, scale: float = 1.0) -> Image.Image:
+    """``img`` with every face of a prediction record drawn (faces without a box are skipped).
+    ``scale``: photo pixels per pixel of ``img`` (the boxes are in the photo's pixels)."""
     import torch
     from torchvision.utils import draw_bounding_boxes, draw_keypoints
     boxed = [f for f in faces if f.get("box")]
@@ -30,18 +38,18 @@ def annotate(img: Image.Image, faces: list[dict], top: int = 3) -> Image.Image:
     font_size = max(12, side // 45)
     font = _font()
     colors = [COLORS[i % len(COLORS)] for i in range(len(boxed))]
-    boxes = torch.tensor([f["box"] for f in boxed], dtype=torch.float32)
+    boxes = torch.tensor([f["box"] for f in boxed], dtype=torch.float32) / scale
     labels = [" | ".join(most_confident(f["attributes"], top)) for f in boxed]
     t = draw_bounding_boxes(t, boxes, labels=labels if font else None, colors=colors, width=width,
                             font=font, font_size=font_size, fill_labels=True)
-    points = torch.tensor([f["landmarks"] for f in boxed], dtype=torch.float32)  # (faces, 5, 2)
+    points = torch.tensor([f["landmarks"] for f in boxed], dtype=torch.float32) / scale  # (faces, 5, 2)
     t = draw_keypoints(t, points, colors="#ff1744", radius=max(2, side // 250))
     out = Image.fromarray(t.permute(1, 2, 0).numpy())
     if not font:  # no TrueType font on this machine: PIL's built-in bitmap font
         from PIL import ImageDraw
         d = ImageDraw.Draw(out)
         for f, label in zip(boxed, labels):
-            d.text((f["box"][0], max(0, f["box"][1] - 12)), label, fill="#ffffff")
+            d.text((f["box"][0] / scale, max(0, f["box"][1] / scale - 12)), label, fill="#ffffff")
     return out
 
 
@@ -56,19 +64,25 @@ def _font() -> str | None:
 
 
 def annotated_name(name: str, frame: int | None, used: set[str]) -> str:
-    """A file name in the annotation folder, unique within the run."""
-    stem = Path(name).stem if not name.startswith("<") else "input"
-    base = f"{stem}_frame{frame:06d}" if frame is not None else stem
-    out, k = f"{base}.png", 2
+    """A file name in the annotation folder, unique within the run. It keeps the input's whole
+    name, extension included (``face.jpg`` -> ``face.jpg.annotated.png``), so ``face.jpg`` and
+    ``face.png`` never share one, and no annotation can be named like an input photo."""
+    base = Path(name).name if not name.startswith("<") else "input"
+    if frame is not None:
+        base = f"{base}.frame{frame:06d}"
+    out, k = f"{base}.annotated.png", 2
     while out in used:
-        out, k = f"{base}-{k}.png", k + 1
+        out, k = f"{base}.annotated-{k}.png", k + 1
     used.add(out)
     return out
 
 
-def save_annotated(img: Image.Image, record: dict, folder: str | os.PathLike, used: set[str]) -> Path:
-    from ..atomic import atomic_path
+def save_annotated(img: Image.Image, record: dict, folder: str | os.PathLike, used: set[str],
+                   scale: float = 1.0) -> Path:
+    """Write the annotated photo as a new file; a file already there (one this run did not make)
+    is never replaced: FileExistsError names it."""
+    from ..atomic import atomic_new_path
     path = Path(folder) / annotated_name(record["file"], record.get("frame"), used)
-    with atomic_path(path) as tmp:
-        annotate(img, record["faces"]).save(tmp, format="PNG")
+    with atomic_new_path(path) as tmp:
+        annotate(img, record["faces"], scale=scale).save(tmp, format="PNG")
     return path

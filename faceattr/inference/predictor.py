@@ -1,6 +1,7 @@
 """``AttributePredictor``: photos in, 40 attributes per face out."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from ..device import resolve_device
 from ..faces.detect import DETECT_MAX_SIDE
 from ..faces.prepare import PreparedImage, prepare_many
 from .heads import LinearHeads, attribute_records
-from ..faces.images import is_image_path, load_rgb, source_name
+from ..faces.images import clean_message, is_image_path, source_name
 from ..faces.video import chunked, expand_inputs, is_video_path
 
 
@@ -27,6 +28,13 @@ def collect_inputs(paths) -> tuple[list[Path], list[Path]]:
         else:
             out.append(p)
     return out, skipped
+
+
+MAX_NAMED = 10  # rows a warning names before "and N more"
+
+
+class UndecidedWarning(UserWarning):
+    """Rows of features that give no decision (NaN: no face was found in that input)."""
 
 
 class AttributePredictor:
@@ -69,8 +77,19 @@ class AttributePredictor:
     def predict_proba(self, features) -> np.ndarray:
         return self.heads.probabilities(self.heads.scores(features)).cpu().numpy()
 
-    def predict(self, features) -> np.ndarray:
-        return self.decision_function(features) > 0
+    def predict(self, features, names=None) -> np.ma.MaskedArray:
+        """(n, 40) decisions, masked on rows with no decision: a NaN row (an input with no face
+        in ``extract``'s features) is unknown, never a confident "absent". Each such row is named
+        in a warning, by ``names[i]`` when given."""
+        scores = self.decision_function(features)
+        undecided = ~np.isfinite(scores).all(axis=1)
+        if undecided.any():
+            rows = np.flatnonzero(undecided)
+            which = [str(names[i]) if names is not None else f"row {i}" for i in rows[:MAX_NAMED]]
+            more = f" and {len(rows) - MAX_NAMED} more" if len(rows) > MAX_NAMED else ""
+            warnings.warn(f"no decision for {', '.join(which)}{more}: features are NaN (no face found); "
+                          f"those rows are masked", UndecidedWarning, stacklevel=2)
+        return np.ma.masked_array(scores > 0, mask=np.repeat(undecided[:, None], scores.shape[1], axis=1))
 
     def score_faces(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 64, 64, 3) uint8 faces -> (scores, probabilities), each (N, 40); one transfer back."""
@@ -108,25 +127,28 @@ class AttributePredictor:
         used: set[str] = set()
         try:
             for group in chunked(expand_inputs(items, names, every, fps), chunk):
-                todo = [u for u in group if u.error is None]
-                prepared = prepare_many([u.item for u in todo], self.align,
-                                        self.detector if self.align == "auto" else None, [u.name for u in todo])
-                by_unit = dict(zip(map(id, todo), self._records(prepared)))
-                for u in group:
-                    if u.error is not None:  # a video that could not be decoded
-                        yield {"file": u.name, **u.where, "error": u.error, "faces": []}
-                        continue
-                    record = by_unit[id(u)]
-                    record = {"file": record["file"], **u.where, "error": record["error"], "faces": record["faces"]}
-                    if annotate_dir is not None and not record["error"]:
-                        img = u.item if isinstance(u.item, Image.Image) else load_rgb(u.item)
-                        save_annotated(img, record, annotate_dir, used)
-                    yield record
+                yield from self._group_records(group, annotate_dir, used)
                 if bar is not None:
                     bar.update(len(group))
         finally:
             if bar is not None:
                 bar.close()
+
+    def _group_records(self, group, annotate_dir, used: set[str]):
+        todo = [u for u in group if u.error is None]
+        prepared = prepare_many([u.item for u in todo], self.align,
+                                self.detector if self.align == "auto" else None, [u.name for u in todo],
+                                keep_images=annotate_dir is not None)
+        by_unit = dict(zip(map(id, todo), zip(prepared, self._records(prepared))))
+        for u in group:
+            if u.error is not None:  # a video that could not be decoded
+                yield {"file": u.name, **u.where, "error": u.error, "faces": []}
+                continue
+            p, record = by_unit[id(u)]
+            record = {"file": record["file"], **u.where, "error": record["error"], "faces": record["faces"]}
+            if annotate_dir is not None and not record["error"]:
+                record["error"] = _annotate(p, u, record, annotate_dir, used)
+            yield record
 
     def _records(self, prepared: list[PreparedImage]) -> list[dict]:
         all_faces = [p.faces for p in prepared if len(p.faces)]
@@ -135,6 +157,22 @@ class AttributePredictor:
         else:
             scores = probs = np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
         return build_records(prepared, scores, probs)
+
+
+def _annotate(p: PreparedImage, unit, record: dict, folder, used: set[str]) -> str | None:
+    """Draw the record on the photo decoded for it (never the file read again: it may have changed
+    or gone); a failure to write is that input's error, and the batch goes on."""
+    from .annotate import save_annotated
+    img = p.image if p.image is not None else unit.item
+    scale = p.scale if p.image is not None else 1.0
+    if not isinstance(img, Image.Image):  # aligned inputs keep no photo: draw on the face crop
+        img, scale = Image.fromarray(p.faces[0]), 1.0
+    try:
+        save_annotated(img, record, folder, used, scale=scale)
+    except (OSError, ValueError) as e:
+        name = record["file"]
+        return f"{name}: annotation not written ({clean_message(str(e), name)})"
+    return None
 
 
 def build_records(prepared: list[PreparedImage], scores: np.ndarray, probs: np.ndarray) -> list[dict]:
@@ -153,4 +191,4 @@ def build_records(prepared: list[PreparedImage], scores: np.ndarray, probs: np.n
     return out
 
 
-__all__ = ["AttributePredictor", "build_records", "collect_inputs", "ATTRIBUTE_NAMES"]
+__all__ = ["AttributePredictor", "UndecidedWarning", "build_records", "collect_inputs", "ATTRIBUTE_NAMES"]
