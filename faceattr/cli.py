@@ -210,12 +210,14 @@ def predict(paths, fmt, annotate, aligned, largest_face, weights, batch_size, mi
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @out_option(".parquet, .csv or .npz; streamed in parts to OUT.parts/ and merged at the end")
-@click.option("--resume", is_flag=True, help="skip inputs already in OUT (or in OUT.parts/ of a killed run)")
+@click.option("--resume", is_flag=True, help="skip inputs already in OUT (or in OUT.parts/ of a killed run) "
+                                            "and add the rest; refused if the options differ")
+@click.option("--overwrite", is_flag=True, help="replace an existing OUT (without it, an existing OUT is refused)")
 @click.option("--chunk-size", default=CHUNK, show_default=True, type=click.IntRange(1),
               help="inputs per part file (what a killed run can lose at most)")
 @photo_options
 @library_errors
-def extract(paths, out, resume, chunk_size, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
+def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
             device, every, fps):
     """Write multi-view features, one row per face (file, frame, time_s, face index), to OUT."""
     from .inference.extract import check_output, extract_to_file
@@ -223,7 +225,7 @@ def extract(paths, out, resume, chunk_size, aligned, largest_face, weights, batc
     files = _inputs(paths)
     s = extract_to_file(files, out, weights, _align(aligned), largest_face, batch_size, device, min_face_size,
                         resume=resume, chunk=chunk_size, progress=sys.stderr.isatty(), detect_size=detect_size,
-                        every=every, fps=fps)
+                        every=every, fps=fps, overwrite=overwrite)
     skipped = f", {s['skipped']} already there" if s["skipped"] else ""
     click.echo(f"wrote {s['rows']} faces x {s['features']} features from {s['inputs'] - s['skipped']} files "
                f"to {out} ({s['total_rows']} rows in all{skipped})")
