@@ -77,6 +77,22 @@ def fit_linear_heads(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     return {k: v.astype(np.float32) for k, v in out.items()}
 
 
+def numeric_features(features):
+    """``features`` as a float array, or a ValueError that says what they are instead (strings,
+    objects): never torch's TypeError. Tensors pass as they are."""
+    if isinstance(features, torch.Tensor):
+        return features
+    x = np.asarray(features)
+    if x.dtype.kind not in "biuf":
+        try:
+            x = x.astype(np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(f"features must be numbers, got an array of dtype {x.dtype} "
+                             f"(first value {x.flat[0]!r})" if x.size else
+                             f"features must be numbers, got dtype {x.dtype}") from None
+    return np.require(x, None, ["W"])  # a read-only one (a memory-mapped cache) is copied: torch warns
+
+
 class LinearHeads:
     """Heads on a device: scores = X @ W.T + b, probabilities = sigmoid(a * score + b')."""
 
@@ -97,9 +113,7 @@ class LinearHeads:
 
     @torch.inference_mode()
     def scores(self, features) -> torch.Tensor:
-        if isinstance(features, np.ndarray):  # a read-only one (a memory-mapped cache) is copied: torch warns
-            features = np.require(features, None, ["W"])
-        x = torch.as_tensor(features, dtype=torch.float32, device=self.device)
+        x = torch.as_tensor(numeric_features(features), dtype=torch.float32, device=self.device)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"features must be (n, {self.n_features}), got {tuple(x.shape)}")
         return torch.addmm(self.bias, x, self.weight.T)  # (n, 40)

@@ -109,6 +109,8 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
             X = validate_data(self, X, reset=False, accept_sparse=False, allow_nd=True,
                               ensure_min_features=1)
         faces, ok = self.faces_of(X)
+        if len(ok) == 0:  # as validate_data says of an empty array, so a list and an array agree
+            raise ValueError(f"Found 0 inputs while a minimum of 1 is required by {type(self).__name__}.")
         out = np.full((len(ok), self.n_features_out_), np.nan, dtype=np.float32)
         if ok.any():
             out[ok] = self._get_encoder().encode(faces)
