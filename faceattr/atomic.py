@@ -75,7 +75,7 @@ def check_writable(target: str | os.PathLike) -> Path:
     parent = target.parent
     while not parent.exists():  # the folders atomic_path would create
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+    if not parent.is_dir() or not _can_create_in(parent):
         raise OSError(f"{target}: cannot write here ({parent} is not a writable folder)")
     if target.exists() and not os.access(target, os.W_OK):
         raise OSError(f"{target}: exists and is not writable")
@@ -90,6 +90,18 @@ def check_writable_dir(folder: str | os.PathLike) -> Path:
     existing = folder
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not _can_create_in(existing):
         raise OSError(f"{folder}: cannot write here ({existing} is not a writable folder)")
     return folder
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can really be created in ``folder``: os.access says yes to root on a
+    read-only mount or a folder like /proc, so try it."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".faceattr-probe.", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True

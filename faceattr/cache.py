@@ -9,6 +9,7 @@ A cache file that cannot be read is recomputed and replaced.
 """
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -33,9 +34,24 @@ def enabled() -> bool:
 def max_bytes() -> int:
     raw = os.environ.get("FACEATTR_CACHE_MAX_GB", str(DEFAULT_MAX_GB))
     try:
-        return int(float(raw) * 1e9)
+        gb = float(raw)
     except ValueError:
-        raise ValueError(f"FACEATTR_CACHE_MAX_GB must be a number of gigabytes, got {raw!r}") from None
+        gb = float("nan")
+    if not (math.isfinite(gb) and gb >= 0):
+        raise ValueError(f"FACEATTR_CACHE_MAX_GB must be a number of gigabytes (0 or more), got {raw!r}")
+    return int(gb * 1e9)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """The file's stat, or None when another process has just evicted it."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+def total_bytes(files: list[Path]) -> int:
+    return sum(st.st_size for st in map(_stat, files) if st is not None)
 
 
 def entries(folder: Path | None = None) -> list[Path]:
@@ -54,8 +70,10 @@ def cached_array(name: str, shape_check: Callable[[np.ndarray], bool], build: Ca
         try:
             arr = np.load(path, mmap_mode="r")
             if shape_check(arr):
-                os.utime(path)  # recently used: evicted last
+                _touch(path)
                 return np.ascontiguousarray(arr)
+        except FileNotFoundError:
+            pass  # evicted by another process since is_file(): compute it afresh
         except (OSError, ValueError, EOFError) as e:
             warnings.warn(f"{path}: unreadable cache file ({e}); recomputing it", UserWarning, stacklevel=2)
     arr = build()
@@ -69,16 +87,26 @@ def cached_array(name: str, shape_check: Callable[[np.ndarray], bool], build: Ca
     return arr
 
 
+def _touch(path: Path) -> None:
+    """Mark an entry recently used (evicted last); one evicted meanwhile stays gone."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        pass
+
+
 def evict(folder: Path | None = None, keep: Path | None = None) -> list[Path]:
-    """Delete least recently used entries until the folder fits FACEATTR_CACHE_MAX_GB."""
-    files = sorted(entries(folder), key=lambda p: p.stat().st_mtime)
-    total, limit, removed = sum(p.stat().st_size for p in files), max_bytes(), []
-    for p in files:
+    """Delete least recently used entries until the folder fits FACEATTR_CACHE_MAX_GB. Safe beside
+    another process using the same folder: an entry it removed first is skipped."""
+    stats = [(p, st) for p in entries(folder) if (st := _stat(p)) is not None]
+    stats.sort(key=lambda ps: ps[1].st_mtime)
+    total, limit, removed = sum(st.st_size for _, st in stats), max_bytes(), []
+    for p, st in stats:
         if total <= limit:
             break
         if p == keep:
             continue
-        total -= p.stat().st_size
+        total -= st.st_size
         p.unlink(missing_ok=True)
         removed.append(p)
     return removed
@@ -87,7 +115,7 @@ def evict(folder: Path | None = None, keep: Path | None = None) -> list[Path]:
 def clear(folder: Path | None = None) -> tuple[int, int]:
     """Remove every cache entry; (files, bytes) removed."""
     files = entries(folder)
-    size = sum(p.stat().st_size for p in files)
+    size = total_bytes(files)
     for p in files:
         p.unlink(missing_ok=True)
     return len(files), size

@@ -1,11 +1,12 @@
 """The ``faceattr`` command line: parses arguments and calls the library, nothing more.
 
 Options shared by several commands are defined once below (``weights_option`` ...), and every
-command maps the library's errors to a one-line message through ``library_errors``.
+command, present or future, maps the library's errors to a one-line message through the group
+(``LibraryErrorsGroup``).
 """
 from __future__ import annotations
 
-import functools
+import math
 import sys
 
 import click
@@ -13,6 +14,7 @@ import click
 from .device import PRECISIONS
 from .faces.detect import DETECT_MAX_SIDE
 from .inference.extract import CHUNK
+from .inference.formats import printable
 from .nn.config import AUGMENTATIONS, SHIFT_PIXELS, TrainConfig
 from .nn.taps import LAYER_NAMES
 
@@ -22,18 +24,36 @@ DEVICES = ("auto", "cpu", "cuda")
 FEW_UPDATES = 1000
 
 
-def library_errors(fn):
-    """A library error (bad input, missing weights, unwritable output) becomes ``Error: message``
-    and exit code 1, never a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+LIBRARY_ERRORS = (ValueError, RuntimeError, OSError, ArithmeticError)
+CLICK_FLOW = (click.ClickException, click.exceptions.Exit, click.Abort)  # Exit and Abort are RuntimeErrors
+
+
+class LibraryErrorsGroup(click.Group):
+    """Every subcommand (and sub-group) runs inside this group's invoke, so a library error (bad
+    input or environment value, missing weights, unwritable output) becomes ``Error: message`` and
+    exit code 1 in any of them, never a traceback."""
+
+    group_class = type  # sub-groups are LibraryErrorsGroups too
+
+    def invoke(self, ctx):
         try:
-            return fn(*args, **kwargs)
-        except click.ClickException:
+            return super().invoke(ctx)
+        except CLICK_FLOW:
             raise
-        except (ValueError, RuntimeError, OSError) as e:
-            raise click.ClickException(str(e)) from None
-    return wrapper
+        except LIBRARY_ERRORS as e:
+            raise click.ClickException(str(e) or type(e).__name__) from None
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that must be a finite number (``inf`` and ``nan`` are refused), in range."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
 
 
 def _options(*decorators):
@@ -66,7 +86,7 @@ view_option = click.option("--view", default="relu3_1", type=click.Choice(LAYER_
 
 every_option = click.option("--every", type=click.IntRange(1), default=None,
                             help="videos: every N-th frame  [default: every frame, or --fps]")
-fps_option = click.option("--fps", type=click.FloatRange(0, min_open=True), default=None,
+fps_option = click.option("--fps", type=FiniteFloat(0, min_open=True), default=None,
                           help="videos: about this many frames per second of video")
 # What every command that reads photos (and videos) takes: how to find faces, and where to run.
 photo_options = _options(aligned_option, largest_face_option, weights_option, batch_size_option,
@@ -87,7 +107,7 @@ def _check_out(out) -> None:
     check_writable(out)
 
 
-@click.group()
+@click.group(cls=LibraryErrorsGroup)
 @click.version_option(package_name="faceattr")
 def main():
     """Facial attributes from multi-view VAE-WGAN features."""
@@ -101,20 +121,20 @@ def main():
                    "[default: relu3_1, or the --init view's]")
 @click.option("--epochs", default=TrainConfig.epochs, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=TrainConfig.batch_size, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=TrainConfig.lr, show_default=True, type=click.FloatRange(0, min_open=True),
+@click.option("--lr", default=TrainConfig.lr, show_default=True, type=FiniteFloat(0, min_open=True),
               help="learning rate of the first epoch (times --lr-decay after each)")
-@click.option("--lr-decay", default=TrainConfig.lr_decay, show_default=True, type=click.FloatRange(0, 1, min_open=True))
+@click.option("--lr-decay", default=TrainConfig.lr_decay, show_default=True, type=FiniteFloat(0, 1, min_open=True))
 @click.option("--kl-weight", "alpha", default=TrainConfig.alpha, show_default=True,
-              type=click.FloatRange(0, min_open=True), help="alpha of eq. 8 (the KL term)")
+              type=FiniteFloat(0, min_open=True), help="alpha of eq. 8 (the KL term)")
 @click.option("--rec-weight", "beta", default=TrainConfig.beta, show_default=True,
-              type=click.FloatRange(0, min_open=True), help="beta of eq. 8 (the reconstruction term)")
+              type=FiniteFloat(0, min_open=True), help="beta of eq. 8 (the reconstruction term)")
 @click.option("--augment", default="", metavar="|".join(AUGMENTATIONS),
               help=f"comma-separated training augmentation: flip (mirror half the faces), shift (up to "
                    f"{SHIFT_PIXELS} px); default none, as in the paper")
 @click.option("--init", default=None, metavar="pretrained:VIEW|PATH",
               help="start the VAE from a shipped view (pretrained:relu3_1) or a view/checkpoint file; "
                    "the critic starts fresh")
-@click.option("--decorrelate", default=TrainConfig.decorrelate, show_default=True, type=click.FloatRange(0),
+@click.option("--decorrelate", default=TrainConfig.decorrelate, show_default=True, type=FiniteFloat(0),
               help="not in the paper: weight of a penalty on this view's latent correlating with the other "
                    "views' (docs/method.md); 0 = the paper")
 @click.option("--decorrelate-from", default=None, metavar="pretrained|DIR",
@@ -135,7 +155,6 @@ def main():
 @click.option("--checkpoint-every", default=TrainConfig.checkpoint_every, show_default=True, type=click.IntRange(1))
 @click.option("--vgg-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="VGG19 weights (.h5 Keras or torchvision .pth); default: found automatically")
-@library_errors
 def train(root, layers, epochs, batch_size, lr, lr_decay, alpha, beta, augment, init, decorrelate, decorrelate_from,
           max_images, epoch_images,
           out, resume, overwrite, device, precision, seed, rec_balance, checkpoint_every, vgg_weights):
@@ -165,7 +184,7 @@ def _inputs(paths):
     from .inference.predictor import collect_inputs
     files, skipped = collect_inputs(paths)
     if skipped:
-        click.echo(f"skipped {len(skipped)} file(s) without an image extension, e.g. {skipped[0]}", err=True)
+        click.echo(f"skipped {len(skipped)} file(s) without an image extension, e.g. {printable(str(skipped[0]))}", err=True)
     if not files:
         raise click.ClickException(f"no image files found in {', '.join(paths)}")
     return [str(f) for f in files]
@@ -179,15 +198,17 @@ def _inputs(paths):
               help="write each photo (or sampled frame) with its faces, landmarks and surest attributes "
                    "drawn to this folder")
 @photo_options
-@library_errors
 def predict(paths, fmt, annotate, aligned, largest_face, weights, batch_size, min_face_size, detect_size, device,
             every, fps):
     """Detect, align and print the 40 CelebA attributes of every face in PATHS (photos, videos or
     folders). A video gives one record per sampled frame, with its frame index and time.
 
     A file that cannot be read gets its error and the others go on; the exit code is then 1."""
+    from .atomic import check_writable_dir
     from .inference import formats
     from .inference.predictor import AttributePredictor
+    if annotate:
+        check_writable_dir(annotate)
     files = _inputs(paths)
     predictor = AttributePredictor(weights, device=device, batch_size=batch_size, align=_align(aligned),
                                    largest_face=largest_face, min_face_size=min_face_size, detect_size=detect_size)
@@ -202,7 +223,7 @@ def predict(paths, fmt, annotate, aligned, largest_face, weights, batch_size, mi
     for piece in formats.stream(records(), fmt):
         click.echo(piece, nl=False)
     for r in failed:
-        click.echo(f"error: {r['error']}", err=True)
+        click.echo(f"error: {printable(r['error'])}", err=True)
     if failed:
         sys.exit(1)
 
@@ -216,7 +237,6 @@ def predict(paths, fmt, annotate, aligned, largest_face, weights, batch_size, mi
 @click.option("--chunk-size", default=CHUNK, show_default=True, type=click.IntRange(1),
               help="inputs per part file (what a killed run can lose at most)")
 @photo_options
-@library_errors
 def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
             device, every, fps):
     """Write multi-view features, one row per face (file, frame, time_s, face index), to OUT."""
@@ -230,11 +250,11 @@ def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, we
     click.echo(f"wrote {s['rows']} faces x {s['features']} features from {s['inputs'] - s['skipped']} files "
                f"to {out} ({s['total_rows']} rows in all{skipped})")
     for name in s["no_face"][:20]:
-        click.echo(f"no face found: {name}", err=True)
+        click.echo(f"no face found: {printable(name)}", err=True)
     if len(s["no_face"]) > 20:
         click.echo(f"... and {len(s['no_face']) - 20} more without a face", err=True)
     for e in s["errors"]:
-        click.echo(f"error: {e['error']}", err=True)
+        click.echo(f"error: {printable(e['error'])}", err=True)
     if s["total_rows"] == 0:
         click.echo(f"warning: no face in any input; {out} has no rows", err=True)
     if s["errors"]:
@@ -244,15 +264,14 @@ def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, we
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(0, min_open=True),
+@click.option("--max-upload-mb", default=20.0, show_default=True, type=FiniteFloat(0, min_open=True),
               help="largest accepted upload")
-@click.option("--timeout", "timeout_s", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
+@click.option("--timeout", "timeout_s", default=30.0, show_default=True, type=FiniteFloat(0, min_open=True),
               help="seconds a request may take")
 @min_face_size_option
 @weights_option
 @batch_size_option
 @device_option
-@library_errors
 def serve(host, port, max_upload_mb, timeout_s, min_face_size, weights, batch_size, device):
     """Serve predictions over HTTP: POST /predict (multipart field 'file'), GET /health,
     GET /metadata, docs at /docs. Needs the [serve] extra."""
@@ -284,7 +303,6 @@ def benchmark():
 @weights_option
 @batch_size_option
 @device_option
-@library_errors
 def benchmark_celeba(root, split, heads, views, baselines, max_images, out, no_cache, weights, batch_size, device):
     """Reproduce the paper's Table 1 on a CelebA folder, with baselines, side by side."""
     import os
@@ -309,7 +327,7 @@ def cache(clear):
         click.echo(f"removed {n} files ({size / 1e6:.1f} MB) from {folder}")
         return
     files = cache_mod.entries()
-    size = sum(p.stat().st_size for p in files)
+    size = cache_mod.total_bytes(files)
     click.echo(f"{folder}: {len(files)} files, {size / 1e6:.1f} MB (limit {cache_mod.max_bytes() / 1e9:g} GB"
                f"{'; disabled by FACEATTR_NO_CACHE' if not cache_mod.enabled() else ''})")
 
@@ -325,7 +343,6 @@ def _bundle(weights):
 @out_option("PNG grid: each input beside its reconstruction by every view")
 @aligned_option
 @weights_option
-@library_errors
 def reconstruct(photos, out, aligned, weights):
     """Each aligned input beside its reconstruction by every view."""
     from . import generate
@@ -340,7 +357,6 @@ def reconstruct(photos, out, aligned, weights):
 @click.option("--seed", default=0, type=int, show_default=True)
 @out_option("PNG grid of the samples")
 @weights_option
-@library_errors
 def sample(view, n, seed, out, weights):
     """Faces decoded from z ~ N(0, I)."""
     from . import generate
@@ -357,7 +373,6 @@ def sample(view, n, seed, out, weights):
 @aligned_option
 @out_option("PNG row from A to B")
 @weights_option
-@library_errors
 def interpolate(a, b, steps, view, aligned, out, weights):
     """Decode (1 - t) z_A + t z_B from A to B."""
     from . import generate
@@ -369,13 +384,12 @@ def interpolate(a, b, steps, view, aligned, out, weights):
 @main.command()
 @click.argument("photo", type=click.Path(exists=True, dir_okay=False))
 @click.option("--attribute", required=True, help="a CelebA attribute name, e.g. Smiling")
-@click.option("--strength", default=1.0, type=float, show_default=True, help="negative removes the attribute")
+@click.option("--strength", default=1.0, type=FiniteFloat(), show_default=True, help="negative removes the attribute")
 @click.option("--steps", default=11, type=click.IntRange(2), show_default=True)
 @view_option
 @aligned_option
 @out_option("PNG row from the input to STRENGTH")
 @weights_option
-@library_errors
 def manipulate(photo, attribute, strength, steps, view, aligned, out, weights):
     """Add or remove an attribute: decode z + a * v_attribute for a from 0 to STRENGTH."""
     from . import generate
@@ -390,7 +404,6 @@ def manipulate(photo, attribute, strength, steps, view, aligned, out, weights):
 @click.option("--max-images", type=click.IntRange(1), default=None, help="use the first N training faces")
 @weights_option
 @device_option
-@library_errors
 def attribute_vectors_cmd(root, out, max_images, weights, device):
     """Recompute the attribute vectors from ROOT's train split, for every view."""
     from .generate import write_attribute_vectors
@@ -407,7 +420,6 @@ def attribute_vectors_cmd(root, out, max_images, weights, device):
 @click.option("--seed", default=0, type=int, show_default=True)
 @out_option("PNG map")
 @weights_option
-@library_errors
 def tsne(root, n, split, view, seed, out, weights):
     """Faces laid out on a grid by a t-SNE of their latent codes."""
     import math

@@ -9,7 +9,9 @@
 Requests are decoded and their faces detected in a thread pool; the faces of concurrent requests
 are encoded together (``FaceBatcher``: up to ``max_batch`` faces, waiting at most ``max_wait_ms``
 for more), so throughput grows with concurrency. Limits: ``max_upload_bytes`` per upload (413),
-``faceattr.faces.images.MAX_PIXELS`` per image (413), ``timeout_s`` per request (504). A bad
+``faceattr.faces.images.MAX_PIXELS`` per image, decompression bombs included (413),
+``upload_timeout_s`` to receive the upload (408), ``timeout_s`` per request (504); the size limit is
+counted as the bytes arrive (faceattr.upload_limits), so a chunked upload is stopped at the limit. A bad
 upload gets a 4xx whose ``detail`` says what is wrong; the server never fetches URLs.
 """
 import asyncio
@@ -26,9 +28,12 @@ from starlette.concurrency import run_in_threadpool
 
 from . import __version__
 from .data.attributes import ATTRIBUTE_NAMES
-from .faces.images import ImageError
+from .faces.images import ImageError, clean_message
+from .upload_limits import UploadLimits
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # form boundaries and headers around the file itself
+UPLOAD_TIMEOUT_S = 30.0
 MAX_BATCH = 64
 MAX_WAIT_MS = 5.0
 TIMEOUT_S = 30.0
@@ -96,7 +101,8 @@ class FaceBatcher:
 
 def create_app(weights="pretrained", device=None, batch_size: Optional[int] = None, min_face_size: int = 20,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, timeout_s: float = TIMEOUT_S,
-               max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
+               upload_timeout_s: float = UPLOAD_TIMEOUT_S, max_batch: int = MAX_BATCH,
+               max_wait_ms: float = MAX_WAIT_MS):
     from .faces.detect import FaceDetector
     from .faces.prepare import prepare_many
     from .inference.predictor import AttributePredictor, build_records
@@ -116,6 +122,8 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
                   description="The 40 CelebA attributes of every face in an uploaded photo "
                               "(multi-view VAE-WGAN features, linear SVM heads).")
     app.state.batcher = batcher
+    app.add_middleware(UploadLimits, max_bytes=max_upload_bytes, max_seconds=upload_timeout_s,
+                       slack_bytes=MULTIPART_OVERHEAD_BYTES)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -126,14 +134,6 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
         return JSONResponse({"detail": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                                  for e in exc.errors())}, status_code=422)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_upload_bytes + 64 * 1024:
-            return JSONResponse({"detail": f"upload of {int(length):,} bytes is above the limit of "
-                                           f"{max_upload_bytes:,} bytes"}, status_code=413)
-        return await call_next(request)
-
     @app.get("/health")
     async def health():
         return {"status": "ok"}
@@ -142,7 +142,8 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
     async def metadata():
         return {"attributes": list(ATTRIBUTE_NAMES), "views": predictor.encoder.names,
                 "bundle_sha256": predictor.bundle.sha256, "version": __version__,
-                "limits": {"max_upload_bytes": max_upload_bytes, "timeout_s": timeout_s}}
+                "limits": {"max_upload_bytes": max_upload_bytes, "timeout_s": timeout_s,
+                           "upload_timeout_s": upload_timeout_s}}
 
     @app.post("/predict")
     async def predict(file: UploadFile = File(..., description="the image (JPEG, PNG, ...)"),
@@ -157,8 +158,8 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
         async def work():
             (p,) = await run_in_threadpool(prepare_many, [data], "auto", detectors[largest_face], [name], 1)
             if p.error:
-                status = 413 if "above the limit" in p.error else 400
-                raise HTTPException(status, p.error.replace(f"<{len(data)} bytes>", name))
+                status = 413 if p.error_kind == "too_large" else 400
+                raise HTTPException(status, _detail(p.error.replace(f"<{len(data)} bytes>", name), name))
             scores = probs = np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
             if len(p.faces):
                 scores, probs = await batcher.score(p.faces)
@@ -168,9 +169,14 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
         except asyncio.TimeoutError:
             raise HTTPException(504, f"{name}: not answered within {timeout_s:g} s") from None
         except ImageError as e:
-            raise HTTPException(400, str(e)) from None
+            raise HTTPException(413 if e.kind == "too_large" else 400, _detail(str(e), name)) from None
 
     return app
+
+
+def _detail(text: str, name: str) -> str:
+    """An error detail fit for a client: no object reprs or memory addresses."""
+    return clean_message(text, name)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, **kw) -> None:

@@ -31,6 +31,10 @@ RESUME_MUST_MATCH = ("batch_size", "lr", "lr_decay", "alpha", "beta", "gan_label
 RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "view.pt")  # a latent dimension is active when Var_x[E(z|x)] exceeds this
 
 
+class NonFiniteLoss(RuntimeError):
+    """A loss term became inf or NaN: the weights are no longer usable."""
+
+
 class _CriticPair(nn.Module):
     """One forward for real and reconstructed features, so DDP sees one call per step."""
 
@@ -233,6 +237,19 @@ class Trainer:
         if self.rank == 0:
             ckpt.save(self.state(), self.checkpoint_path)
 
+    def _check_finite(self, metrics: dict) -> None:
+        """Stop with one line that says when, which term, and where to resume from."""
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if not bad:
+            return
+        if self.checkpoint_path.is_file():
+            saved = ckpt.load(self.checkpoint_path).get("step", "?")
+            where = f"the last checkpoint is {self.checkpoint_path} (step {saved}); lower --lr and --resume"
+        else:
+            where = f"no checkpoint was written yet in {self.out_dir}; lower --lr and start again"
+        terms = ", ".join(f"{k} = {metrics[k]}" for k in bad)
+        raise NonFiniteLoss(f"training diverged at step {self.step}: {terms}; {where}")
+
     # ---- one step of Algorithm 1 ---------------------------------------------------------------
     def train_step(self, x: torch.Tensor, others: torch.Tensor | None = None) -> dict:
         """One update; ``others`` (B, e) are the other views' latent means of the batch's faces,
@@ -347,8 +364,7 @@ class Trainer:
                 n0 += len(idx) * self.world
                 if self.step % self.cfg.log_every == 0 or self.step_in_epoch == self.steps_per_epoch:
                     m = {k: float(v) for k, v in m.items()}
-                    if not all(math.isfinite(v) for v in m.values()):
-                        raise FloatingPointError(f"step {self.step}: non-finite loss {m}")
+                    self._check_finite(m)
                     dt = time.perf_counter() - t0
                     m.update(step=self.step, epoch=self.epoch, lr=lr, images_per_s=n0 / max(dt, 1e-9))
                     self._log(m)

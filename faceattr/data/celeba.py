@@ -17,6 +17,7 @@ ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
 IMAGE_DIR = "img_align_celeba"
 SPLITS = {"train": 0, "val": 1, "test": 2}
+SPLIT_NAMES = {v: k for k, v in SPLITS.items()}
 SPLIT_CHOICES = ("train", "val", "test", "all")
 
 
@@ -59,7 +60,7 @@ def read_attributes(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     if names != ATTRIBUTE_NAMES:
         raise CelebAError(f"{path}, line 2: expected the 40 CelebA attribute names, got {len(names)} "
                           f"names starting {' '.join(names[:3])!r}")
-    files, rows = [], []
+    files, rows, first_line = [], [], {}
     for lineno, line in enumerate(lines[2:], start=3):
         tokens = line.split()
         if not tokens:
@@ -73,6 +74,13 @@ def read_attributes(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
             raise CelebAError(f"{path}, line {lineno}: attribute values must be -1 or 1") from None
         if any(v not in (-1, 1) for v in values):
             raise CelebAError(f"{path}, line {lineno}: attribute values must be -1 or 1")
+        _check_file_name(tokens[0], path, lineno)
+        if tokens[0] in first_line:
+            earlier = first_line[tokens[0]]
+            same = "the same labels" if rows[earlier - 3] == values else "different labels"
+            raise CelebAError(f"{path}, lines {earlier} and {lineno}: {tokens[0]!r} is listed twice, with {same}; "
+                              f"each image must have one row")
+        first_line[tokens[0]] = lineno
         files.append(tokens[0])
         rows.append(values)
     if len(files) != count:
@@ -84,15 +92,28 @@ def read_attributes(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
 def read_partition(path: str | os.PathLike) -> dict[str, int]:
     """``list_eval_partition.txt`` -> {file name: 0 train | 1 val | 2 test}."""
     path = Path(path)
-    out = {}
+    out, first_line = {}, {}
     for lineno, line in enumerate(_lines(path), start=1):
         tokens = line.split()
         if not tokens:
             continue
         if len(tokens) != 2 or tokens[1] not in ("0", "1", "2"):
             raise CelebAError(f"{path}, line {lineno}: expected 'NNNNNN.jpg 0|1|2', got {line[:60]!r}")
-        out[tokens[0]] = int(tokens[1])
+        name, split = tokens[0], int(tokens[1])
+        _check_file_name(name, path, lineno)
+        if name in out:
+            earlier, was = first_line[name], out[name]
+            what = "in two partitions" if was != split else "twice"
+            raise CelebAError(f"{path}, lines {earlier} and {lineno}: {name!r} is listed {what} "
+                              f"({SPLIT_NAMES[was]}, then {SPLIT_NAMES[split]}); each image belongs to one")
+        out[name], first_line[name] = split, lineno
     return out
+
+
+def _check_file_name(name: str, path: Path, lineno: int) -> None:
+    """A listed image is a plain file name inside the image folder, never a path out of it."""
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise CelebAError(f"{path}, line {lineno}: {name!r} is not a plain file name in {IMAGE_DIR}/")
 
 
 def _crop_file(path: str) -> np.ndarray:

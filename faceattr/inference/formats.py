@@ -18,13 +18,20 @@ CSV_FIELDS = (["file", "frame", "time_s", "face", "error", "x1", "y1", "x2", "y2
               + [f"{n}_{k}" for n in ATTRIBUTE_NAMES for k in ("present", "probability", "score")])
 
 
+def printable(text: str) -> str:
+    """``text`` with newlines, tabs and other control characters written as escapes (``\\n``), so a
+    file named with one cannot break a line of a table or a message into two."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _where(r: dict) -> str:
-    return r["file"] if r.get("frame") is None else f"{r['file']} frame {r['frame']} ({r['time_s']:.2f} s)"
+    name = printable(r["file"])
+    return name if r.get("frame") is None else f"{name} frame {r['frame']} ({r['time_s']:.2f} s)"
 
 
 def table_text(r: dict) -> str:
     if r["error"]:
-        return f"{_where(r)}: ERROR {r['error']}"
+        return f"{_where(r)}: ERROR {printable(r['error'])}"
     if not r["faces"]:
         return f"{_where(r)}: no face found"
     lines = []

@@ -39,7 +39,26 @@ def load_error(e: Exception) -> str:
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     if "weights_only" in str(e) or "Unpickl" in type(e).__name__:
         return "it holds objects other than tensors, or is not a torch file"
-    return first[:200]
+    if "failed reading zip archive" in first:
+        return f"the file is truncated or corrupted: {first.split('. ')[0].rstrip('.')}"
+    return whole_sentences(first, MAX_REASON_CHARS)
+
+
+MAX_REASON_CHARS = 200
+
+
+def whole_sentences(text: str, limit: int) -> str:
+    """As many whole sentences of ``text`` as fit in ``limit`` characters; a first sentence longer
+    than that is cut at a word boundary and marked with an ellipsis, never mid-word."""
+    kept = ""
+    for sentence in text.replace(". ", ".\n").splitlines():
+        candidate = f"{kept} {sentence}".strip()
+        if len(candidate) > limit:
+            break
+        kept = candidate
+    if kept:
+        return kept
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + " ..."
 
 
 def save_view(vae: VAE, path: str | os.PathLike, meta: dict | None = None, dtype=torch.float32) -> None:

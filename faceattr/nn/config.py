@@ -1,6 +1,7 @@
 """Configuration dataclasses. A checkpoint stores these, and they rebuild every network."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from ..faces.geometry import IMAGE_SIZE
@@ -112,13 +113,16 @@ class TrainConfig(_DictRoundTrip):
         for a in self.augment:
             if a not in AUGMENTATIONS:
                 raise ValueError(f"unknown augmentation {a!r}; expected any of {', '.join(AUGMENTATIONS)}")
-        for name in ("alpha", "beta", "lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("alpha", "beta", "lr", "gan_label", "clip"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be positive and finite, got {value}")
+        if not (math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1):
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.rec_balance not in ("reference", "literal"):
             raise ValueError(f"rec_balance must be 'reference' or 'literal', got {self.rec_balance!r}")
-        if self.decorrelate < 0:
-            raise ValueError(f"decorrelate must be at least 0, got {self.decorrelate}")
+        if not (math.isfinite(self.decorrelate) and self.decorrelate >= 0):
+            raise ValueError(f"decorrelate must be a finite number, at least 0, got {self.decorrelate}")
         if self.decorrelate > 0 and self.augment:
             raise ValueError("decorrelate reads the other views' latents of the stored crops once, so it cannot "
                              f"be combined with augment={','.join(self.augment)}")
