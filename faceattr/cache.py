@@ -64,6 +64,7 @@ def cached_array(name: str, shape_check: Callable[[np.ndarray], bool], build: Ca
     """The array cached as ``name`` (e.g. ``crops-<key>.npy``), or ``build()``'s result, stored."""
     if not enabled():
         return build()
+    max_bytes()  # a bad FACEATTR_CACHE_MAX_GB is reported before the work, not after it
     folder = Path(folder) if folder is not None else cache_dir()
     path = folder / name
     if path.is_file():

@@ -19,11 +19,13 @@ from ..faces.video import chunked, expand_inputs, is_video_path
 def collect_inputs(paths) -> tuple[list[Path], list[Path]]:
     """(inputs, skipped): files as given (a missing one stays, to be reported as that input's
     error), and every image or video file under each directory, recursively and sorted; files in
-    those directories with another extension are returned as skipped."""
+    those directories with another extension are returned as skipped. What is named like an image
+    but is not a readable file (a broken link, a FIFO, a socket, a device) is an input too, so it
+    gets its own error saying what it is, instead of vanishing."""
     out, skipped = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            for f in sorted(f for f in p.rglob("*") if f.is_file()):
+            for f in sorted(f for f in p.rglob("*") if not f.is_dir()):
                 (out if is_image_path(f) or is_video_path(f) else skipped).append(f)
         else:
             out.append(p)
