@@ -27,7 +27,7 @@ def _free_port() -> int:
 def server():
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port),
-                             "--max-upload-mb", "1"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             "--max-upload-mb", "1", "--upload-timeout", "3"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
@@ -89,6 +89,49 @@ def test_bad_uploads_get_4xx_and_the_server_goes_on(server):
         assert r.status_code == status, (name, r.status_code, r.text)
         assert words in r.json()["detail"], (name, r.json())
     assert _post(server, PHOTO.read_bytes()).status_code == 200  # still serving
+
+
+def test_no_detail_holds_an_object_repr_or_address(server):
+    import re
+    for body in (b"hello, not an image", b"GIF89a" + b"\0" * 20, b"\x89PNG\r\n\x1a\n" + b"\0" * 30):
+        detail = _post(server, body, "odd.jpg").json()["detail"]
+        assert not re.search(r"0x[0-9a-fA-F]{6,}|<_io\.|object at", detail) and "odd.jpg" in detail, detail
+
+
+def test_a_chunked_upload_is_stopped_at_the_limit_not_read_to_its_end(server):
+    sent = []
+
+    def chunks():  # 40 MB in 256 KiB pieces, no Content-Length: the limit is 1 MB
+        boundary = b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n\r\n"
+        yield boundary
+        for _ in range(160):
+            sent.append(1)
+            yield b"\0" * 262_144
+        yield b"\r\n--xyz--\r\n"
+    try:
+        r = httpx.post(server + "/predict", content=chunks(), timeout=60,
+                       headers={"content-type": "multipart/form-data; boundary=xyz"})
+        assert r.status_code == 413 and "above the limit" in r.json()["detail"], r.text
+    except httpx.HTTPError:
+        pass  # the server answered and closed while the client was still sending: also a refusal
+    assert len(sent) < 40, f"the server read {len(sent) / 4:.0f} MB before refusing"
+    assert _post(server, PHOTO.read_bytes()).status_code == 200
+
+
+def test_a_slow_upload_gets_408_within_the_upload_timeout(server):
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                  b"Content-Length: 100000\r\n\r\n--b\r\n")
+        started = time.time()
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            piece = s.recv(4096)
+            if not piece:
+                break
+            reply += piece
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert time.time() - started < 10
 
 
 def test_largest_face_and_no_face(server):
