@@ -55,7 +55,7 @@ def total_bytes(files: list[Path]) -> int:
 
 
 def entries(folder: Path | None = None) -> list[Path]:
-    folder = folder or cache_dir()
+    folder = Path(folder) if folder is not None else cache_dir()
     return sorted(p for pat in PATTERNS for p in folder.glob(pat) if p.is_file())
 
 

@@ -247,14 +247,17 @@ class FeatureWriter:
 
     def close(self) -> int:
         """Merge the rows (OUT's when resuming onto it, then the parts) into OUT; returns its rows."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".merging", dir=self.out.parent)
-        os.close(fd)
-        total = MERGERS[self.suffix](self._sources(), Path(tmp), self.names, self.options)
+        # One name, known to the marker before the file exists: a kill mid-merge leaves nothing
+        # that a resume cannot find and remove (the lock makes the name this run's alone).
+        tmp = self.out.with_name(f".{self.out.name}.merging")
+        self.marker.update(tmp=tmp.name)
+        self._save_marker()
+        total = MERGERS[self.suffix](self._sources(), tmp, self.names, self.options)
         _reached("merge")
-        self.marker.update(merged=identity(Path(tmp)), tmp=Path(tmp).name)
+        self.marker.update(merged=identity(tmp))
         self._save_marker()
         _reached("rename")
-        self._publish(Path(tmp))
+        self._publish(tmp)
         self._remove_parts(self.marker)
         return total
 

@@ -1,0 +1,273 @@
+"""What extract's writer promises (faceattr.inference.feature_writer): one writer per output,
+nothing replaced that the run did not make, no row lost or doubled whatever instant a run is
+killed at, a resume only with the same options. The writer is driven with small synthetic chunks
+(fast, so every stage and many kill/resume interleavings are tried), and the real command is
+killed at each stage once."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from faceattr.cli import main
+from faceattr.inference import feature_writer as fw
+from faceattr.inference.extract import FeatureChunk
+from faceattr.inference.feature_writer import FeatureWriter, OutputInUse, row_key
+
+NAMES = ["f0", "f1"]
+OPTIONS = {"align": "auto", "largest_face": False}
+STAGES = ("part", "merge", "rename", "linked", "published", "cleanup")
+INPUTS = [f"img{i:03d}.jpg" for i in range(12)]
+KILLED = 9
+
+
+def _chunk(names) -> FeatureChunk:
+    feats = np.array([[len(n), int(Path(n).name[3:6])] for n in names], np.float32).reshape(-1, len(NAMES))
+    return FeatureChunk(files=list(names), frames=[-1] * len(names), times=[math.nan] * len(names),
+                        faces=[0] * len(names), features=feats, inputs=len(names))
+
+
+def run(out: Path, inputs, chunk=3, resume=False, overwrite=False, options=OPTIONS) -> int:
+    """What extract_to_file does with the writer: skip what is there, write the rest, merge."""
+    with FeatureWriter(out, NAMES, options, resume=resume, overwrite=overwrite) as w:
+        done = w.done_keys()
+        todo = [n for n in inputs if row_key(n, -1, os.getcwd()) not in done]
+        for k in range(0, len(todo), chunk):
+            w.write(_chunk(todo[k:k + chunk]))
+        return w.close()
+
+
+def rows(out: Path) -> list[str]:
+    return sorted(fw._read(out)["file"])
+
+
+def killed_at(stage: str, nth: int, fn, *args, **kw) -> int:
+    """Run ``fn`` in a forked child that dies (os._exit, like a SIGKILL: no cleanup) the ``nth``
+    time it reaches ``stage``; the child's exit status (KILLED, or 0 if it finished first)."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        seen = {"n": 0}
+
+        def reached(s):
+            if s == stage:
+                seen["n"] += 1
+                if seen["n"] == nth:
+                    os._exit(KILLED)
+        try:
+            fw._reached = reached
+            fn(*args, **kw)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001 - any other end is a failure the parent reports
+            os._exit(1)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail(f"the child killed at {stage} hung")
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# ---- one writer per output ---------------------------------------------------------------------
+def test_a_second_writer_is_refused_while_the_first_holds_the_output(in_tmp):
+    out = in_tmp / "f.parquet"
+    with FeatureWriter(out, NAMES, OPTIONS) as first:
+        first.write(_chunk(INPUTS[:3]))
+        for kw in ({}, {"resume": True}, {"overwrite": True}):
+            with pytest.raises(OutputInUse, match="another faceattr extract is writing it"):
+                FeatureWriter(out, NAMES, OPTIONS, **kw)
+        first.write(_chunk(INPUTS[3:6]))
+        assert first.close() == 6
+    assert rows(out) == sorted(INPUTS[:6])
+
+
+def test_a_killed_writer_releases_its_lock(in_tmp):
+    out = in_tmp / "f.parquet"
+    assert killed_at("part", 2, run, out, INPUTS) == KILLED
+    assert run(out, INPUTS, resume=True) == len(INPUTS)  # not "in use": the lock died with it
+
+
+def test_two_real_extracts_on_one_output(tmp_path, celeba_root):
+    from faceattr.data.celeba import CelebA
+    paths = [str(p) for p in CelebA.load(celeba_root, "val", max_images=160).paths()]
+    out, parts = tmp_path / "same.parquet", tmp_path / "same.parquet.parts"
+    cmd = [sys.executable, "-m", "faceattr.cli", "extract", *paths, "--out", str(out), "--chunk-size", "4"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(parts.glob("part-*")) and first.poll() is None:
+        time.sleep(0.05)
+    second = CliRunner().invoke(main, ["extract", *paths[:8], "--out", str(out)])
+    assert first.wait(timeout=300) == 0, first.stderr.read().decode()
+    assert second.exit_code == 1 and "another faceattr extract is writing it" in second.output, second.output
+    import pandas as pd
+    df = pd.read_parquet(out)
+    assert set(df["file"]) == set(paths) and not df.duplicated(["file", "face"]).any()
+
+
+# ---- nothing replaced that the run did not make --------------------------------------------------
+def test_a_parts_folder_the_user_had_is_left_alone(in_tmp):
+    out = in_tmp / "f.parquet"
+    mine = in_tmp / "f.parquet.parts"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for kw in ({}, {"resume": True}, {"overwrite": True}):
+        with pytest.raises(FileExistsError, match="was not made by faceattr extract"):
+            run(out, INPUTS, **kw)
+    assert (mine / "notes.txt").read_text() == "mine" and not out.exists()
+
+
+def test_an_existing_output_is_kept_unless_resume_or_overwrite(in_tmp):
+    out = in_tmp / "f.parquet"
+    run(out, INPUTS[:4])
+    before = out.read_bytes()
+    with pytest.raises(FileExistsError, match="already exists; --resume adds to it, --overwrite replaces it"):
+        run(out, INPUTS)
+    assert out.read_bytes() == before
+    assert run(out, INPUTS[4:6], overwrite=True) == 2 and rows(out) == INPUTS[4:6]
+
+
+def test_an_output_that_appears_during_the_run_is_not_replaced(in_tmp):
+    out = in_tmp / "f.parquet"
+    with FeatureWriter(out, NAMES, OPTIONS) as w:
+        w.write(_chunk(INPUTS[:3]))
+        out.write_text("someone else's file")
+        with pytest.raises(FileExistsError, match="appeared while the run was writing"):
+            w.close()
+    assert out.read_text() == "someone else's file"
+
+
+# ---- resume: same inputs, same options ----------------------------------------------------------
+def test_resume_matches_resolved_paths_not_strings(in_tmp):
+    out = in_tmp / "f.parquet"
+    (in_tmp / "c6").mkdir()
+    relative = [f"c6/{n}" for n in INPUTS[:4]]
+    run(out, relative)
+    absolute = [str(in_tmp / r) for r in relative]
+    assert run(out, absolute, resume=True) == 4
+
+
+@pytest.mark.parametrize("fmt", [".parquet", ".npz"])
+def test_resume_with_other_options_is_refused_naming_the_option(in_tmp, fmt):
+    out = in_tmp / f"f{fmt}"
+    run(out, INPUTS[:4])
+    with pytest.raises(ValueError, match="written with align='auto', this run has align='celeba'"):
+        run(out, INPUTS, resume=True, options={**OPTIONS, "align": "celeba"})
+    assert killed_at("part", 1, run, out, INPUTS, resume=True) == KILLED  # now the parts hold them
+    with pytest.raises(ValueError, match="largest_face"):
+        run(out, INPUTS, resume=True, options={**OPTIONS, "largest_face": True})
+
+
+def test_a_real_resume_with_aligned_after_detection_is_refused(tmp_path, celeba_root):
+    from faceattr.data.celeba import CelebA
+    paths = [str(p) for p in CelebA.load(celeba_root, "val", max_images=4).paths()]
+    out = tmp_path / "f.parquet"
+    assert CliRunner().invoke(main, ["extract", *paths[:2], "--out", str(out)]).exit_code == 0
+    r = CliRunner().invoke(main, ["extract", *paths, "--out", str(out), "--resume", "--aligned"])
+    assert r.exit_code == 1 and "align='auto', this run has align='celeba'" in r.output
+
+
+# ---- no row lost or doubled, whatever instant a run dies at -------------------------------------
+@pytest.mark.parametrize("fmt", [".parquet", ".csv", ".npz"])
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("onto_existing", [False, True])
+def test_a_kill_at_any_stage_then_resume_gives_every_row_once(in_tmp, fmt, stage, onto_existing):
+    out = in_tmp / f"f{fmt}"
+    if onto_existing:
+        run(out, INPUTS[:5])
+    status = killed_at(stage, 1, run, out, INPUTS, resume=onto_existing)
+    assert status in (KILLED, 0)
+    assert run(out, INPUTS, resume=True) == len(INPUTS)
+    assert rows(out) == sorted(INPUTS)
+    assert not (in_tmp / f"f{fmt}.parts").exists()
+    assert sorted(p.name for p in in_tmp.iterdir()) == [f"f{fmt}"]  # no temporary file left
+
+
+kill_points = st.lists(st.tuples(st.sampled_from(STAGES), st.integers(1, 4)), max_size=4)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kills=kill_points, first=st.integers(0, len(INPUTS)), chunk=st.integers(1, 5),
+       fmt=st.sampled_from([".parquet", ".csv", ".npz"]))
+def test_any_interleaving_of_kills_and_resumes_gives_the_uninterrupted_rows(tmp_path_factory, kills, first,
+                                                                             chunk, fmt):
+    d = tmp_path_factory.mktemp("interleave")
+    out = d / f"f{fmt}"
+    if first:
+        run(out, INPUTS[:first], chunk=chunk)
+    for stage, nth in kills:
+        assert killed_at(stage, nth, run, out, INPUTS, chunk=chunk, resume=True) in (KILLED, 0)
+    run(out, INPUTS, chunk=chunk, resume=True)
+    assert rows(out) == sorted(INPUTS)
+    features = fw._read(out)["features"] if fmt == ".npz" else None
+    if features is not None:
+        assert len(features) == len(INPUTS)
+
+
+KILL_SCRIPT = """
+import os, sys
+import faceattr.inference.feature_writer as fw
+stage = sys.argv[1]
+def reached(s):
+    if s == stage:
+        os._exit(9)
+fw._reached = reached
+from faceattr.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("stage", ["part", "merge", "rename", "linked", "cleanup"])
+def test_the_real_command_killed_at_each_stage_resumes_to_every_row_once(tmp_path, celeba_root, stage):
+    import pandas as pd
+    from faceattr.data.celeba import CelebA
+    paths = [str(p) for p in CelebA.load(celeba_root, "val", max_images=6).paths()]
+    out = tmp_path / "f.parquet"
+    args = ["extract", *paths, "--out", str(out), "--aligned", "--chunk-size", "2"]
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, stage, *args], capture_output=True, timeout=300)
+    assert proc.returncode == KILLED, proc.stderr.decode()
+    r = CliRunner().invoke(main, [*args, "--resume"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_parquet(out)
+    assert sorted(df["file"]) == sorted(paths) and not df.duplicated(["file", "face"]).any()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
+
+
+# ---- the cache beside another process ---------------------------------------------------------
+CACHE_SCRIPT = """
+import sys, numpy as np
+from faceattr import cache
+folder, seed = sys.argv[1], int(sys.argv[2])
+for i in range(150):
+    k = (i * 7 + seed) % 12
+    a = cache.cached_array(f"features-{k}.npy", lambda a: a.shape == (64, 64),
+                           lambda: np.full((64, 64), k, np.float64), folder=folder)
+    assert (a == k).all(), (k, a[0, 0])
+    if i % 25 == 0:
+        cache.clear(folder)
+print("ok")
+"""
+
+
+def test_two_processes_share_a_small_cache_without_errors_or_wrong_values(tmp_path):
+    env = {**os.environ, "FACEATTR_CACHE_MAX_GB": str(5 * 64 * 64 * 8 / 1e9)}  # room for ~5 of 12 entries
+    procs = [subprocess.Popen([sys.executable, "-W", "error", "-c", CACHE_SCRIPT, str(tmp_path), str(seed)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for seed in (0, 5)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and out.strip() == b"ok", err.decode()[-2000:]
+    assert not list(tmp_path.glob("*.tmp"))
