@@ -78,8 +78,10 @@ def test_annotate_writes_pictures(clip, tmp_path):
                                   "--format", "json"])
     assert r.exit_code == 0, r.output
     names = sorted(p.name for p in d.iterdir())
-    assert names == ["astronaut.png", "clip_frame000000.png", "clip_frame000005.png"]
-    drawn, plain = np.asarray(Image.open(d / "astronaut.png").convert("RGB")), np.asarray(Image.open(PHOTO).convert("RGB"))
+    clip_name = Path(clip).name
+    assert names == sorted(["astronaut.png.annotated.png", f"{clip_name}.frame000000.annotated.png",
+                            f"{clip_name}.frame000005.annotated.png"])
+    drawn, plain = np.asarray(Image.open(d / "astronaut.png.annotated.png").convert("RGB")), np.asarray(Image.open(PHOTO).convert("RGB"))
     assert drawn.shape == plain.shape
     box = [round(v) for v in json.loads(r.stdout)[0]["faces"][0]["box"]]
     # The box outline is drawn: the pixels along its top edge changed.

@@ -122,7 +122,7 @@ class TrainConfig(_DictRoundTrip):
         if self.rec_balance not in ("reference", "literal"):
             raise ValueError(f"rec_balance must be 'reference' or 'literal', got {self.rec_balance!r}")
         if not (math.isfinite(self.decorrelate) and self.decorrelate >= 0):
-            raise ValueError(f"decorrelate must be a finite number, at least 0, got {self.decorrelate}")
+            raise ValueError(f"decorrelate must be at least 0 and finite, got {self.decorrelate}")
         if self.decorrelate > 0 and self.augment:
             raise ValueError("decorrelate reads the other views' latents of the stored crops once, so it cannot "
                              f"be combined with augment={','.join(self.augment)}")
