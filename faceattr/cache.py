@@ -60,9 +60,10 @@ def entries(folder: Path | None = None) -> list[Path]:
 
 
 def cached_array(name: str, shape_check: Callable[[np.ndarray], bool], build: Callable[[], np.ndarray],
-                 folder: Path | None = None) -> np.ndarray:
-    """The array cached as ``name`` (e.g. ``crops-<key>.npy``), or ``build()``'s result, stored."""
-    if not enabled():
+                 folder: Path | None = None, use_cache: bool = True) -> np.ndarray:
+    """The array cached as ``name`` (e.g. ``crops-<key>.npy``), or ``build()``'s result, stored.
+    ``use_cache=False`` (``--no-cache``) neither reads nor writes, like FACEATTR_NO_CACHE=1."""
+    if not (use_cache and enabled()):
         return build()
     max_bytes()  # a bad FACEATTR_CACHE_MAX_GB is reported before the work, not after it
     folder = Path(folder) if folder is not None else cache_dir()

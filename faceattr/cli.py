@@ -307,13 +307,10 @@ def benchmark():
 @device_option
 def benchmark_celeba(root, split, heads, views, baselines, max_images, out, no_cache, weights, batch_size, device):
     """Reproduce the paper's Table 1 on a CelebA folder, with baselines, side by side."""
-    import os
     from .benchmark import run_benchmark, summary_text
-    if no_cache:
-        os.environ["FACEATTR_NO_CACHE"] = "1"
     res = run_benchmark(root, split, heads, views.split(",") if views else None,
                         tuple(b for b in baselines.split(",") if b), max_images, out, batch_size, device,
-                        weights, progress=sys.stderr.isatty())
+                        weights, progress=sys.stderr.isatty(), use_cache=not no_cache)
     click.echo(summary_text(res))
     click.echo(f"results in {out}/ (results.json, results.md, results.csv, per_attribute.png)")
 

@@ -137,3 +137,47 @@ def test_hidden_baseline_encodes_each_split_once(tmp_path, monkeypatch):
                       baselines=("hidden",), progress=False)
     assert len(calls) == 2 * 3  # two views x (train, val, test), val asked for twice by its row
     assert {"hidden relu1_1", "hidden relu3_1", "hidden all views"} <= set(res["val"]["baselines"])
+
+
+def test_no_cache_is_a_parameter_not_a_changed_environment(tmp_path, monkeypatch):
+    import os
+    write_celeba_tree(tmp_path / "data", n=30)
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("FACEATTR_CACHE", str(cache_dir))
+    monkeypatch.delenv("FACEATTR_NO_CACHE", raising=False)
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(tmp_path / "data"), "--no-cache",
+                                  "--out", str(tmp_path / "res")])
+    assert r.exit_code == 0, r.output
+    assert "FACEATTR_NO_CACHE" not in os.environ  # nothing leaks into later calls in this process
+    assert not cache_dir.exists() or not any(cache_dir.iterdir())
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "r2")])
+    assert r.exit_code == 0 and any(cache_dir.glob("features-*.npy"))  # the next call caches again
+
+
+def test_the_chart_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+    from faceattr.benchmark import bar_chart
+    from faceattr.data.attributes import ATTRIBUTE_NAMES
+    before = matplotlib.get_backend()
+    matplotlib.use("pdf")  # a caller's own choice (a notebook's inline backend, say)
+    results = {"per_attribute": {a: 0.8 for a in ATTRIBUTE_NAMES}, "paper_table1": paper_table(),
+               "split": "test", "n_images": 3}
+    try:
+        bar_chart(results, tmp_path / "c.png")
+        assert matplotlib.get_backend() == "pdf" and (tmp_path / "c.png").stat().st_size > 1000
+    finally:
+        matplotlib.use(before)
+
+
+def test_the_vgg19_baseline_runs_where_device_says(tmp_path, celeba_root, monkeypatch):
+    from faceattr import benchmark
+    from faceattr.nn import vgg
+    asked = []
+    real = vgg.load_loss_network
+
+    def record(weights=None, device="cpu"):
+        asked.append(str(device))
+        return real(weights, device)
+    monkeypatch.setattr(vgg, "load_loss_network", record)
+    benchmark.evaluate(celeba_root, ("val",), baselines=("vgg19",), max_images=12, device="cpu", progress=False)
+    assert asked == ["cpu"]

@@ -184,7 +184,7 @@ class CelebA:
         return h.hexdigest()[:20]
 
     def crops(self, cache_dir: str | os.PathLike | None = None, workers: int | None = None,
-              progress: bool = False) -> np.ndarray:
+              progress: bool = False, use_cache: bool = True) -> np.ndarray:
         """All images as (N, 64, 64, 3) uint8 training crops.
 
         Decoded once in ``workers`` processes (default: all cores) and kept in the cache
@@ -195,7 +195,7 @@ class CelebA:
             f"crops-{self.cache_key()}-{len(self)}.npy",
             lambda a: a.shape == (len(self), IMAGE_SIZE, IMAGE_SIZE, 3),
             lambda: decode_crops([str(p) for p in self.paths()], workers=workers, progress=progress),
-            folder=cache_dir)
+            folder=cache_dir, use_cache=use_cache)
 
 
 def decode_crops(paths: list[str], workers: int | None = None, progress: bool = False) -> np.ndarray:

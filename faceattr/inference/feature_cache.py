@@ -14,11 +14,13 @@ from ..data.celeba import CelebA
 class FeatureCache:
     """Multi-view features of a dataset, on disk keyed by the weights' sha256 and the image list."""
 
-    def __init__(self, bundle, views=None, device=None, batch_size: int | None = None, cache_dir=None):
+    def __init__(self, bundle, views=None, device=None, batch_size: int | None = None, cache_dir=None,
+                 use_cache: bool = True):
         self.bundle = bundle
         self.views = list(views) if views else bundle.views
         self.device, self.batch_size = device, batch_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.use_cache = use_cache
         self._encoder = None
         self.timings: dict[str, float] = {}
 
@@ -30,12 +32,13 @@ class FeatureCache:
     def features(self, ds: CelebA, crops: np.ndarray | None = None, progress: bool = False) -> np.ndarray:
         from .. import cache
         return cache.cached_array(f"features-{self.key(ds)}.npy", lambda a: a.shape[0] == len(ds),
-                                  lambda: self._compute(ds, crops, progress), folder=self.cache_dir)
+                                  lambda: self._compute(ds, crops, progress), folder=self.cache_dir,
+                                  use_cache=self.use_cache)
 
     def _compute(self, ds: CelebA, crops: np.ndarray | None, progress: bool) -> np.ndarray:
         t = time.perf_counter()
         if crops is None:
-            crops = ds.crops(progress=progress)
+            crops = ds.crops(progress=progress, use_cache=self.use_cache)
         self.timings["decode_s"] = self.timings.get("decode_s", 0) + time.perf_counter() - t
         if self._encoder is None:
             from .encoder import MultiViewEncoder
