@@ -26,6 +26,7 @@ OPTIONS = {"align": "auto", "largest_face": False}
 STAGES = ("part", "merge", "rename", "linked", "published", "cleanup")
 INPUTS = [f"img{i:03d}.jpg" for i in range(12)]
 KILLED = 9
+PHOTO_FOR_VIDEO = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 
 
 def _chunk(names) -> FeatureChunk:
@@ -221,30 +222,81 @@ def test_any_interleaving_of_kills_and_resumes_gives_the_uninterrupted_rows(tmp_
 KILL_SCRIPT = """
 import os, sys
 import faceattr.inference.feature_writer as fw
-stage = sys.argv[1]
+stage, nth, seen = sys.argv[1], int(sys.argv[2]), [0]
 def reached(s):
     if s == stage:
-        os._exit(9)
+        seen[0] += 1
+        if seen[0] == nth:
+            os._exit(9)
 fw._reached = reached
 from faceattr.cli import main
-main(sys.argv[2:])
+main(sys.argv[3:])
 """
 
 
-@pytest.mark.parametrize("stage", ["part", "rename", "cleanup"])  # every stage: the writer tests above
+def _killed_command(stage: str, nth: int, args) -> None:
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, stage, str(nth), *args], capture_output=True,
+                          timeout=300)
+    assert proc.returncode == KILLED, proc.stderr.decode()
+
+
+@pytest.mark.parametrize("stage", ["rename", "cleanup"])  # "part": the video test below; all six: above
 def test_the_real_command_killed_at_each_stage_resumes_to_every_row_once(tmp_path, celeba_root, stage):
     import pandas as pd
     from faceattr.data.celeba import CelebA
     paths = [str(p) for p in CelebA.load(celeba_root, "val", max_images=6).paths()]
     out = tmp_path / "f.parquet"
     args = ["extract", *paths, "--out", str(out), "--aligned", "--chunk-size", "2"]
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, stage, *args], capture_output=True, timeout=300)
-    assert proc.returncode == KILLED, proc.stderr.decode()
+    _killed_command(stage, 1, args)
     r = CliRunner().invoke(main, [*args, "--resume"])
     assert r.exit_code == 0, r.output
     df = pd.read_parquet(out)
     assert sorted(df["file"]) == sorted(paths) and not df.duplicated(["file", "face"]).any()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, celeba_root):
+    """A 6-frame video of CelebA faces, one face per frame."""
+    av = pytest.importorskip("av")
+    from PIL import Image
+    from faceattr.data.celeba import CelebA
+    path = tmp_path_factory.mktemp("video") / "clip.avi"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 176, 216, "yuv420p"
+        for f in CelebA.load(celeba_root, "val", max_images=6).paths():
+            img = Image.open(f).convert("RGB").crop((1, 1, 177, 217))
+            for packet in stream.encode(av.VideoFrame.from_image(img)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip_rows(clip, tmp_path_factory):
+    import pandas as pd
+    out = tmp_path_factory.mktemp("whole") / "f.parquet"
+    r = CliRunner().invoke(main, ["extract", str(clip), str(PHOTO_FOR_VIDEO), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return pd.read_parquet(out).sort_values(["file", "frame", "face"]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("fmt", [".parquet", ".csv", ".npz"])
+def test_a_video_killed_part_way_resumes_to_the_uninterrupted_rows(tmp_path, clip, clip_rows, fmt):
+    """Chunks are cut by frame, so a kill can fall inside a video: its other frames must still come."""
+    import pandas as pd
+    out = tmp_path / f"f{fmt}"
+    args = ["extract", str(clip), str(PHOTO_FOR_VIDEO), "--out", str(out), "--chunk-size", "2"]
+    _killed_command("part", 2, args)  # 4 of the video's 6 frames written
+    r = CliRunner().invoke(main, [*args, "--resume"])
+    assert r.exit_code == 0, r.output
+    assert "4 already there" in r.output
+    d = fw._read(out)
+    got = pd.DataFrame({"file": d["file"], "frame": d["frame"], "face": d["face"]})
+    got = got.sort_values(["file", "frame", "face"]).reset_index(drop=True)
+    assert got.equals(clip_rows[["file", "frame", "face"]].astype(got.dtypes.to_dict()))
 
 
 # ---- the cache beside another process ---------------------------------------------------------
