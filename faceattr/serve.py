@@ -165,7 +165,11 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
                 raise HTTPException(status, _detail(p.error.replace(f"<{len(data)} bytes>", name), name))
             scores = probs = np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
             if len(p.faces):
-                scores, probs = await batcher.score(p.faces)
+                try:
+                    scores, probs = await batcher.score(p.faces)
+                except Exception as e:  # noqa: BLE001 - the client learns that, not the traceback
+                    raise HTTPException(500, f"{name}: the attribute model failed on this upload "
+                                             f"({type(e).__name__}); the server goes on") from None
             return build_records([p], scores, probs)[0]
         try:
             return await asyncio.wait_for(work(), timeout_s)

@@ -206,7 +206,7 @@ def app_client():
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
     from faceattr.serve import create_app
-    with TestClient(create_app(max_upload_bytes=200_000)) as client:
+    with TestClient(create_app(max_upload_bytes=200_000), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -360,3 +360,39 @@ def test_an_empty_list_and_an_empty_array_fail_alike_in_transform():
             t.transform(empty)
         messages.append(str(e.value))
     assert all("while a minimum of 1 is required by MultiViewVAEFeatures" in m for m in messages), messages
+
+
+# ---- serve's other error paths (issue 26, item 7) ----------------------------------------------
+def test_the_batchers_failure_reaches_every_waiting_request_and_the_server_goes_on(app_client, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+    predictor = app_client.app.state.batcher.predictor
+    real = predictor.score_faces
+    monkeypatch.setattr(predictor, "score_faces", lambda faces: (_ for _ in ()).throw(RuntimeError("encoder broke")))
+    buf = io.BytesIO()
+    Image.open(PHOTO).convert("RGB").resize((256, 256)).save(buf, format="JPEG")  # under the 200 kB limit
+    data = buf.getvalue()
+    with ThreadPoolExecutor(3) as pool:
+        replies = list(pool.map(lambda _: app_client.post("/predict", files={"file": ("a.jpg", data)}), range(3)))
+    assert [r.status_code for r in replies] == [500, 500, 500]
+    assert all(r.json()["detail"] == "a.jpg: the attribute model failed on this upload (RuntimeError); "
+                                      "the server goes on" for r in replies)
+    monkeypatch.setattr(predictor, "score_faces", real)
+    assert app_client.post("/predict", files={"file": ("a.png", data)}).status_code == 200
+
+
+def test_a_request_slower_than_the_timeout_gets_504(monkeypatch):
+    pytest.importorskip("fastapi")
+    import time as _time
+    from fastapi.testclient import TestClient
+    from faceattr.serve import create_app
+    app = create_app(timeout_s=0.5)
+    predictor = app.state.batcher.predictor
+    real = predictor.score_faces
+
+    def slow(faces):
+        _time.sleep(1.5)
+        return real(faces)
+    monkeypatch.setattr(predictor, "score_faces", slow)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.post("/predict", files={"file": ("slow.png", PHOTO.read_bytes())})
+    assert r.status_code == 504 and r.json()["detail"] == "slow.png: not answered within 0.5 s"

@@ -52,3 +52,15 @@ def test_no_cache_writes_nothing_and_clear_empties(tmp_path, monkeypatch):
     monkeypatch.delenv("FACEATTR_NO_CACHE")
     cache.cached_array("features-x.npy", lambda a: True, lambda: np.ones(3), folder=folder)
     assert cache.clear(folder)[0] == 1 and cache.entries(folder) == []
+
+
+def test_the_cache_command_shows_and_clears(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from faceattr.cli import main
+    monkeypatch.setenv("FACEATTR_CACHE", str(tmp_path))
+    monkeypatch.setenv("FACEATTR_CACHE_MAX_GB", "2")
+    np.save(tmp_path / "features-abc.npy", np.zeros(250_000, np.float32))  # 1 MB
+    r = CliRunner().invoke(main, ["cache"])
+    assert r.exit_code == 0 and f"{tmp_path}: 1 files, 1.0 MB (limit 2 GB)" in r.output
+    r = CliRunner().invoke(main, ["cache", "--clear"])
+    assert r.exit_code == 0 and "removed 1 files (1.0 MB)" in r.output and not list(tmp_path.iterdir())
