@@ -271,10 +271,12 @@ def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, we
 @click.option("--upload-timeout", "upload_timeout_s", default=30.0, show_default=True,
               type=FiniteFloat(0, min_open=True), help="seconds a client may take to send its upload (then 408)")
 @min_face_size_option
+@detect_size_option
 @weights_option
 @batch_size_option
 @device_option
-def serve(host, port, max_upload_mb, timeout_s, upload_timeout_s, min_face_size, weights, batch_size, device):
+def serve(host, port, max_upload_mb, timeout_s, upload_timeout_s, min_face_size, detect_size, weights, batch_size,
+          device):
     """Serve predictions over HTTP: POST /predict (multipart field 'file'), GET /health,
     GET /metadata, docs at /docs. Needs the [serve] extra."""
     try:
@@ -282,6 +284,7 @@ def serve(host, port, max_upload_mb, timeout_s, upload_timeout_s, min_face_size,
     except ImportError:
         raise click.ClickException("faceattr serve needs FastAPI and uvicorn: pip install 'faceattr[serve]'") from None
     run(host, port, weights=weights, device=device, batch_size=batch_size, min_face_size=min_face_size,
+        detect_size=detect_size,
         max_upload_bytes=int(max_upload_mb * 1024 * 1024), timeout_s=timeout_s, upload_timeout_s=upload_timeout_s)
 
 

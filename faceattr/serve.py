@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import __version__
 from .data.attributes import ATTRIBUTE_NAMES
+from .faces.detect import DETECT_MAX_SIDE
 from .faces.images import ImageError, clean_message
 from .upload_limits import UploadLimits
 
@@ -103,6 +104,7 @@ class FaceBatcher:
 
 
 def create_app(weights="pretrained", device=None, batch_size: Optional[int] = None, min_face_size: int = 20,
+               detect_size: int = DETECT_MAX_SIDE,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, timeout_s: float = TIMEOUT_S,
                upload_timeout_s: float = UPLOAD_TIMEOUT_S, max_batch: int = MAX_BATCH,
                max_wait_ms: float = MAX_WAIT_MS):
@@ -110,8 +112,9 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
     from .faces.prepare import prepare_many
     from .inference.predictor import AttributePredictor, build_records
 
-    predictor = AttributePredictor(weights, device=device, batch_size=batch_size, min_face_size=min_face_size)
-    detectors = {flag: FaceDetector(min_face_size, largest_face=flag, device=predictor.device)
+    predictor = AttributePredictor(weights, device=device, batch_size=batch_size, min_face_size=min_face_size,
+                                   detect_size=detect_size)
+    detectors = {flag: FaceDetector(min_face_size, largest_face=flag, device=predictor.device, max_side=detect_size)
                  for flag in (False, True)}
     batcher = FaceBatcher(predictor, max_batch, max_wait_ms)
 

@@ -396,3 +396,16 @@ def test_a_request_slower_than_the_timeout_gets_504(monkeypatch):
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.post("/predict", files={"file": ("slow.png", PHOTO.read_bytes())})
     assert r.status_code == 504 and r.json()["detail"] == "slow.png: not answered within 0.5 s"
+
+
+def test_detect_size_reaches_the_transformer_the_server_and_ray_data(monkeypatch):
+    """Every entry point takes --detect-size (issue 26): the detector it builds searches the size asked."""
+    pytest.importorskip("fastapi")
+    from faceattr.inference.transformer import MultiViewVAEFeatures
+    from faceattr.inference.ray_data import FaceAttrActor
+    from faceattr.serve import create_app
+    t = MultiViewVAEFeatures(detect_size=320).fit()
+    assert t.get_params()["detect_size"] == 320 and t._get_detector().max_side == 320
+    assert create_app(detect_size=320).state.batcher.predictor.detector.max_side == 320
+    assert FaceAttrActor(detect_size=320).predictor.detector.max_side == 320
+    assert "--detect-size" in CliRunner().invoke(main, ["serve", "--help"]).output

@@ -24,10 +24,12 @@ class FaceAttrActor:
     """The callable class ``map_batches`` runs in each actor: built once, then fed batches."""
 
     def __init__(self, weights="pretrained", align: str = "auto", largest_face: bool = False,
-                 min_face_size: int = 20, device=None, batch_size: int | None = None):
+                 min_face_size: int = 20, device=None, batch_size: int | None = None,
+                 detect_size: int | None = None):
         from .predictor import AttributePredictor
+        extra = {"detect_size": detect_size} if detect_size else {}
         self.predictor = AttributePredictor(weights, device=device, batch_size=batch_size, align=align,
-                                            largest_face=largest_face, min_face_size=min_face_size)
+                                            largest_face=largest_face, min_face_size=min_face_size, **extra)
 
     def __call__(self, batch: dict) -> dict:
         import torch

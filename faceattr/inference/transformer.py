@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..faces.detect import DETECT_MAX_SIDE
 from ..faces.prepare import ALIGN_MODES, FLAT_SIZE, prepare_many
 
 
@@ -23,6 +24,8 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     batch_size : faces per encoder batch; None: 64 on the CPU, 256 on CUDA.
     device : "cpu", "cuda" or None (CUDA when present).
     min_face_size : smallest face side in pixels searched for (align="auto").
+    detect_size : faces are detected on a copy of each photo at most this many pixels on its
+        longer side (align="auto"; larger finds smaller faces in big photos, slower).
 
     Input X: a list of image paths, PIL images or uint8 arrays, or an array (N, H, W, 3)
     (align="none": (N, 64, 64, 3) or (N, 12288)). Output: float32 (N, 100 * n_views), one row
@@ -30,13 +33,14 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, weights="pretrained", views=None, align="auto", batch_size=None, device=None,
-                 min_face_size=20):
+                 min_face_size=20, detect_size=DETECT_MAX_SIDE):
         self.weights = weights
         self.views = views
         self.align = align
         self.batch_size = batch_size
         self.device = device
         self.min_face_size = min_face_size
+        self.detect_size = detect_size
 
     # ---- fitting: load the weights -------------------------------------------------------------
     def fit(self, X=None, y=None):
@@ -98,7 +102,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         if det is None:
             from ..faces.detect import FaceDetector
             det = self._detector = FaceDetector(min_face_size=self.min_face_size, largest_face=True,
-                                                device=self.device)
+                                                device=self.device, max_side=self.detect_size)
         return det
 
     # ---- transforming -------------------------------------------------------------------------
