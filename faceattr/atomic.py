@@ -15,24 +15,33 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike):
-    """Yield a temporary path in the target's folder; rename it onto the target on success.
-
-    The file gets the mode a plain ``open(target, "w")`` would give (0666 less the umask), not
-    mkstemp's private 0600, so a shared weights folder stays readable to its other users.
-    """
-    target = Path(target)
+def _temporary_beside(target: Path):
+    """A temporary file in ``target``'s folder (made if missing), removed at the end unless it was
+    renamed away."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
+    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+
+
+def _share_mode(tmp: Path) -> None:
+    """The mode a plain ``open(target, "w")`` would give (0666 less the umask), not mkstemp's
+    private 0600, so a shared weights folder stays readable to its other users."""
+    os.chmod(tmp, 0o666 & ~_umask())
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike):
+    """Yield a temporary path in the target's folder; rename it onto the target on success."""
+    target = Path(target)
+    with _temporary_beside(target) as tmp:
+        yield tmp
+        _share_mode(tmp)
+        os.replace(tmp, target)
 
 
 @contextlib.contextmanager
@@ -41,18 +50,13 @@ def atomic_new_path(target: str | os.PathLike):
     target's name, which fails with FileExistsError if anything is there by then (even a file made
     by another process a moment ago), and the temporary name is removed either way."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.link(tmp, target)
-    except FileExistsError:
-        raise FileExistsError(f"{target}: already exists; not overwritten") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    with _temporary_beside(target) as tmp:
+        yield tmp
+        _share_mode(tmp)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise FileExistsError(f"{target}: already exists; not overwritten") from None
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:
@@ -72,11 +76,7 @@ def check_writable(target: str | os.PathLike) -> Path:
     target = Path(target)
     if target.is_dir():
         raise OSError(f"{target}: is a folder; expected a file name")
-    parent = target.parent
-    while not parent.exists():  # the folders atomic_path would create
-        parent = parent.parent
-    if not parent.is_dir() or not _can_create_in(parent):
-        raise OSError(f"{target}: cannot write here ({parent} is not a writable folder)")
+    _check_can_create(target, target.parent)
     if target.exists() and not os.access(target, os.W_OK):
         raise OSError(f"{target}: exists and is not writable")
     return target
@@ -87,12 +87,18 @@ def check_writable_dir(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OSError(f"{folder}: exists and is not a folder")
+    _check_can_create(folder, folder)
+    return folder
+
+
+def _check_can_create(named: Path, folder: Path) -> None:
+    """Files can be created in ``folder`` or, where it is missing, in the nearest folder above it
+    that exists (the folders atomic_path would create); the error names ``named``."""
     existing = folder
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not _can_create_in(existing):
-        raise OSError(f"{folder}: cannot write here ({existing} is not a writable folder)")
-    return folder
+        raise OSError(f"{named}: cannot write here ({existing} is not a writable folder)")
 
 
 def _can_create_in(folder: Path) -> bool:
