@@ -165,7 +165,7 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
             (p,) = await run_in_threadpool(prepare_many, [data], "auto", detectors[largest_face], [name], 1)
             if p.error:
                 status = HTTP_STATUS.get(p.error_kind, 400)
-                raise HTTPException(status, _detail(p.error.replace(f"<{len(data)} bytes>", name), name))
+                raise HTTPException(status, clean_message(p.error.replace(f"<{len(data)} bytes>", name), name))
             scores = probs = np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
             if len(p.faces):
                 try:
@@ -179,14 +179,9 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
         except asyncio.TimeoutError:
             raise HTTPException(504, f"{name}: not answered within {timeout_s:g} s") from None
         except ImageError as e:
-            raise HTTPException(HTTP_STATUS.get(e.kind, 400), _detail(str(e), name)) from None
+            raise HTTPException(HTTP_STATUS.get(e.kind, 400), clean_message(str(e), name)) from None
 
     return app
-
-
-def _detail(text: str, name: str) -> str:
-    """An error detail fit for a client: no object reprs or memory addresses."""
-    return clean_message(text, name)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, **kw) -> None:

@@ -244,9 +244,11 @@ class Trainer:
             return
         if self.checkpoint_path.is_file():
             saved = ckpt.load(self.checkpoint_path).get("step", "?")
-            where = f"the last checkpoint is {self.checkpoint_path} (step {saved}); lower --lr and --resume"
+            # --resume refuses another --lr (RESUME_MUST_MATCH); --init carries the weights over.
+            where = (f"the last checkpoint is {self.checkpoint_path} (step {saved}); start again with a lower "
+                     f"--lr and --init {self.checkpoint_path} in another --out")
         else:
-            where = f"no checkpoint was written yet in {self.out_dir}; lower --lr and start again"
+            where = f"no checkpoint was written yet in {self.out_dir}; start again with a lower --lr"
         terms = ", ".join(f"{k} = {metrics[k]}" for k in bad)
         raise NonFiniteLoss(f"training diverged at step {self.step}: {terms}; {where}")
 

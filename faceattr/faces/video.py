@@ -80,12 +80,6 @@ class Unit:
     where: dict = field(default_factory=dict)
     error: str | None = None
 
-    @property
-    def frame(self) -> int:
-        """The frame index, -1 for a photo (the key ``extract --resume`` stores)."""
-        frame = self.where.get("frame")
-        return -1 if frame is None else frame
-
 
 def expand_inputs(items, names, every: int | None = None, fps: float | None = None,
                   skip=None) -> Iterator[Unit]:

@@ -367,10 +367,16 @@ def _merge_csv(sources, tmp: Path, names, options) -> int:
         for src in sources:
             with open(src, encoding="utf-8", newline="") as part:
                 next(part)  # its header (column names hold no newline)
-                shutil.copyfileobj(part, fh)
-            with open(src, encoding="utf-8", newline="") as part:
-                total += sum(1 for _ in csv.reader(part)) - 1  # rows, not lines: a name may hold a newline
+                # Copied line by line as csv.reader counts rows, not lines: a name may hold a newline.
+                total += sum(1 for _ in csv.reader(_copied(part, fh)))
     return total
+
+
+def _copied(lines, out):
+    """``lines``, each written to ``out`` as it is read."""
+    for line in lines:
+        out.write(line)
+        yield line
 
 
 def _merge_npz(sources, tmp: Path, names, options) -> int:

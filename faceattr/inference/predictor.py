@@ -117,7 +117,6 @@ class AttributePredictor:
         time, so a caller can write them out while the rest is computed (memory stays flat).
         Video files (faceattr.faces.video) are sampled ``every`` N frames or at ``fps``;
         ``annotate_dir`` receives each photo or frame with its faces drawn."""
-        from .annotate import save_annotated
         items = list(items)
         names = names or [source_name(i) for i in items]
         bar = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.attributes import ATTRIBUTE_NAMES
+from ..faces.detect import DETECT_MAX_SIDE
 
 
 class FaceAttrActor:
@@ -25,11 +26,11 @@ class FaceAttrActor:
 
     def __init__(self, weights="pretrained", align: str = "auto", largest_face: bool = False,
                  min_face_size: int = 20, device=None, batch_size: int | None = None,
-                 detect_size: int | None = None):
+                 detect_size: int = DETECT_MAX_SIDE):
         from .predictor import AttributePredictor
-        extra = {"detect_size": detect_size} if detect_size else {}
         self.predictor = AttributePredictor(weights, device=device, batch_size=batch_size, align=align,
-                                            largest_face=largest_face, min_face_size=min_face_size, **extra)
+                                            largest_face=largest_face, min_face_size=min_face_size,
+                                            detect_size=detect_size)
 
     def __call__(self, batch: dict) -> dict:
         import torch
