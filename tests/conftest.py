@@ -83,3 +83,19 @@ def write_celeba_tree(root: Path, n: int = 6, under_celeba: bool = False, crlf: 
     (base / "list_eval_partition.txt").write_bytes(
         (nl.join(f"{name} {s}" for name, s in zip(names, splits)) + nl).encode())
     return base
+
+
+def write_clip(path: Path, image_files, fps: int = 5) -> Path:
+    """CelebA aligned images as the frames of an MPEG-4 video (176x216, one face per frame)."""
+    import av
+    from PIL import Image
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 176, 216, "yuv420p"
+        for f in image_files:
+            img = Image.open(f).convert("RGB").crop((1, 1, 177, 217))
+            for packet in stream.encode(av.VideoFrame.from_image(img)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

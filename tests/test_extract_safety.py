@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import write_clip
 from faceattr.cli import main
 from faceattr.inference import feature_writer as fw
 from faceattr.inference.extract import FeatureChunk
@@ -258,20 +259,10 @@ def test_the_real_command_killed_at_each_stage_resumes_to_every_row_once(tmp_pat
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, celeba_root):
     """A 6-frame video of CelebA faces, one face per frame."""
-    av = pytest.importorskip("av")
-    from PIL import Image
+    pytest.importorskip("av")
     from faceattr.data.celeba import CelebA
-    path = tmp_path_factory.mktemp("video") / "clip.avi"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=5)
-        stream.width, stream.height, stream.pix_fmt = 176, 216, "yuv420p"
-        for f in CelebA.load(celeba_root, "val", max_images=6).paths():
-            img = Image.open(f).convert("RGB").crop((1, 1, 177, 217))
-            for packet in stream.encode(av.VideoFrame.from_image(img)):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    files = CelebA.load(celeba_root, "val", max_images=6).paths()
+    return write_clip(tmp_path_factory.mktemp("video") / "clip.avi", files)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from conftest import write_clip
 from faceattr.cli import main
 
 av = pytest.importorskip("av", reason="video input needs the [video] extra: pip install 'faceattr[video]'")
@@ -16,18 +17,8 @@ PHOTO = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, celeba_root):
     """10 celeba-mini faces as a 5 fps MPEG-4 clip (176x216)."""
-    path = tmp_path_factory.mktemp("video") / "clip.mp4"
     files = sorted((celeba_root / "img_align_celeba").glob("*.jpg"))[:10]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=5)
-        stream.width, stream.height, stream.pix_fmt = 176, 216, "yuv420p"
-        for f in files:
-            img = Image.open(f).convert("RGB").crop((1, 1, 177, 217))
-            for packet in stream.encode(av.VideoFrame.from_image(img)):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return write_clip(tmp_path_factory.mktemp("video") / "clip.mp4", files)
 
 
 def test_predict_video_gives_one_record_per_sampled_frame(clip):
