@@ -106,7 +106,7 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
     bundle = Bundle.load(weights)
     views = list(views) if views else bundle.views
     if heads == "pretrained":
-        shipped_views = bundle.manifest["heads"].get("views", bundle.views)
+        shipped_views = bundle.head_views()
         if views != shipped_views:
             raise ValueError(f"the shipped heads use views {shipped_views}; use --heads fit for {views}")
     loss_net = None

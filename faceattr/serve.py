@@ -30,6 +30,7 @@ from . import __version__
 from .data.attributes import ATTRIBUTE_NAMES
 from .faces.detect import DETECT_MAX_SIDE
 from .faces.images import ImageError, clean_message
+from .inference.pipeline import DEFAULT_MIN_FACE_SIZE
 from .upload_limits import UploadLimits
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -51,10 +52,11 @@ class _Job:
 
 
 class FaceBatcher:
-    """Collects the faces of concurrent requests and scores them in one encoder pass."""
+    """Collects the faces of concurrent requests and encodes them in one pass of the pipeline's
+    encoder and heads (``FacePipeline.encode``)."""
 
-    def __init__(self, predictor, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
-        self.predictor, self.max_batch, self.max_wait = predictor, max_batch, max_wait_ms / 1000
+    def __init__(self, pipeline, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
+        self.pipeline, self.max_batch, self.max_wait = pipeline, max_batch, max_wait_ms / 1000
         self.queue: "asyncio.Queue[_Job]" = asyncio.Queue()
         self.batches = 0
         self._task: Optional[asyncio.Task] = None
@@ -66,7 +68,8 @@ class FaceBatcher:
         if self._task is not None:
             self._task.cancel()
 
-    async def score(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    async def encode(self, faces: np.ndarray):
+        """The ``Encoded`` rows of ``faces``, computed with those of other waiting requests."""
         fut = asyncio.get_running_loop().create_future()
         await self.queue.put(_Job(faces, fut))
         return await fut
@@ -88,8 +91,8 @@ class FaceBatcher:
             if not jobs:
                 continue
             try:
-                scores, probs = await loop.run_in_executor(
-                    None, self.predictor.score_faces, np.concatenate([j.faces for j in jobs]))
+                encoded = await loop.run_in_executor(None, self.pipeline.encode,
+                                                     np.concatenate([j.faces for j in jobs]))
             except Exception as e:  # noqa: BLE001 - every waiting request learns of it
                 for j in jobs:
                     if not j.future.done():
@@ -99,24 +102,22 @@ class FaceBatcher:
             k = 0
             for j in jobs:
                 if not j.future.done():
-                    j.future.set_result((scores[k:k + len(j.faces)], probs[k:k + len(j.faces)]))
+                    j.future.set_result(encoded.rows(slice(k, k + len(j.faces))))
                 k += len(j.faces)
 
 
-def create_app(weights="pretrained", device=None, batch_size: Optional[int] = None, min_face_size: int = 20,
-               detect_size: int = DETECT_MAX_SIDE,
+def create_app(weights="pretrained", device=None, batch_size: Optional[int] = None,
+               min_face_size: int = DEFAULT_MIN_FACE_SIZE, detect_size: int = DETECT_MAX_SIDE,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, timeout_s: float = TIMEOUT_S,
                upload_timeout_s: float = UPLOAD_TIMEOUT_S, max_batch: int = MAX_BATCH,
                max_wait_ms: float = MAX_WAIT_MS):
-    from .faces.detect import FaceDetector
-    from .faces.prepare import prepare_many
-    from .inference.predictor import AttributePredictor, build_records
+    from .faces.video import Unit
+    from .inference.predictor import AttributePredictor
 
     predictor = AttributePredictor(weights, device=device, batch_size=batch_size, min_face_size=min_face_size,
                                    detect_size=detect_size)
-    detectors = {flag: FaceDetector(min_face_size, largest_face=flag, device=predictor.device, max_side=detect_size)
-                 for flag in (False, True)}
-    batcher = FaceBatcher(predictor, max_batch, max_wait_ms)
+    pipeline = predictor.pipeline
+    batcher = FaceBatcher(pipeline, max_batch, max_wait_ms)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -127,7 +128,7 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
     app = FastAPI(title="faceattr", version=__version__, lifespan=lifespan,
                   description="The 40 CelebA attributes of every face in an uploaded photo "
                               "(multi-view VAE-WGAN features, linear SVM heads).")
-    app.state.batcher = batcher
+    app.state.batcher, app.state.predictor = batcher, predictor
     app.add_middleware(UploadLimits, max_bytes=max_upload_bytes, max_seconds=upload_timeout_s,
                        slack_bytes=MULTIPART_OVERHEAD_BYTES)
 
@@ -162,18 +163,19 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
             raise HTTPException(400, f"{name}: the upload is empty (0 bytes)")
 
         async def work():
-            (p,) = await run_in_threadpool(prepare_many, [data], "auto", detectors[largest_face], [name], 1)
+            units = [Unit(data, name)]
+            (p,) = await run_in_threadpool(pipeline.prepare, units, largest_face, False, 1)
             if p.error:
                 status = HTTP_STATUS.get(p.error_kind, 400)
                 raise HTTPException(status, clean_message(p.error.replace(f"<{len(data)} bytes>", name), name))
-            scores = probs = np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
+            encoded = pipeline.empty()
             if len(p.faces):
                 try:
-                    scores, probs = await batcher.score(p.faces)
+                    encoded = await batcher.encode(p.faces)
                 except Exception as e:  # noqa: BLE001 - the client learns that, not the traceback
                     raise HTTPException(500, f"{name}: the attribute model failed on this upload "
                                              f"({type(e).__name__}); the server goes on") from None
-            return build_records([p], scores, probs)[0]
+            return pipeline.results(units, [p], encoded)[0].to_record()
         try:
             return await asyncio.wait_for(work(), timeout_s)
         except asyncio.TimeoutError:

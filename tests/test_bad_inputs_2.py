@@ -58,18 +58,18 @@ def test_3_unwritable_annotate_folder_is_refused_before_the_models_load(runner, 
 
 
 def test_4_an_input_that_vanishes_before_annotation_is_still_drawn(predictor, tmp_path, monkeypatch):
-    import faceattr.inference.predictor as predictor_mod
+    import faceattr.inference.pipeline as pipeline_mod
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     shutil.copy(PHOTO, a)
     shutil.copy(PHOTO, b)
-    real = predictor_mod.prepare_many
+    real = pipeline_mod.prepare_many
 
     def prepare_then_delete(items, *args, **kw):
         out = real(items, *args, **kw)
         for item in items:
             Path(item).unlink()  # gone after detection
         return out
-    monkeypatch.setattr(predictor_mod, "prepare_many", prepare_then_delete)
+    monkeypatch.setattr(pipeline_mod, "prepare_many", prepare_then_delete)
     records = list(predictor.iter_records([str(a), str(b)], annotate_dir=tmp_path / "ann"))
     assert [r["error"] for r in records] == [None, None]
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["a.png.annotated.png", "b.png.annotated.png"]
@@ -365,9 +365,9 @@ def test_an_empty_list_and_an_empty_array_fail_alike_in_transform():
 # ---- serve's other error paths (issue 26, item 7) ----------------------------------------------
 def test_the_batchers_failure_reaches_every_waiting_request_and_the_server_goes_on(app_client, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
-    predictor = app_client.app.state.batcher.predictor
-    real = predictor.score_faces
-    monkeypatch.setattr(predictor, "score_faces", lambda faces: (_ for _ in ()).throw(RuntimeError("encoder broke")))
+    pipeline = app_client.app.state.batcher.pipeline
+    real = pipeline.encode
+    monkeypatch.setattr(pipeline, "encode", lambda faces: (_ for _ in ()).throw(RuntimeError("encoder broke")))
     buf = io.BytesIO()
     Image.open(PHOTO).convert("RGB").resize((256, 256)).save(buf, format="JPEG")  # under the 200 kB limit
     data = buf.getvalue()
@@ -376,7 +376,7 @@ def test_the_batchers_failure_reaches_every_waiting_request_and_the_server_goes_
     assert [r.status_code for r in replies] == [500, 500, 500]
     assert all(r.json()["detail"] == "a.jpg: the attribute model failed on this upload (RuntimeError); "
                                       "the server goes on" for r in replies)
-    monkeypatch.setattr(predictor, "score_faces", real)
+    monkeypatch.setattr(pipeline, "encode", real)
     assert app_client.post("/predict", files={"file": ("a.png", data)}).status_code == 200
 
 
@@ -386,13 +386,13 @@ def test_a_request_slower_than_the_timeout_gets_504(monkeypatch):
     from fastapi.testclient import TestClient
     from faceattr.serve import create_app
     app = create_app(timeout_s=0.5)
-    predictor = app.state.batcher.predictor
-    real = predictor.score_faces
+    pipeline = app.state.batcher.pipeline
+    real = pipeline.encode
 
     def slow(faces):
         _time.sleep(1.5)
         return real(faces)
-    monkeypatch.setattr(predictor, "score_faces", slow)
+    monkeypatch.setattr(pipeline, "encode", slow)
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.post("/predict", files={"file": ("slow.png", PHOTO.read_bytes())})
     assert r.status_code == 504 and r.json()["detail"] == "slow.png: not answered within 0.5 s"
@@ -405,7 +405,7 @@ def test_detect_size_reaches_the_transformer_the_server_and_ray_data(monkeypatch
     from faceattr.inference.ray_data import FaceAttrActor
     from faceattr.serve import create_app
     t = MultiViewVAEFeatures(detect_size=320).fit()
-    assert t.get_params()["detect_size"] == 320 and t._get_detector().max_side == 320
-    assert create_app(detect_size=320).state.batcher.predictor.detector.max_side == 320
-    assert FaceAttrActor(detect_size=320).predictor.detector.max_side == 320
+    assert t.get_params()["detect_size"] == 320 and t._get_pipeline().detector().max_side == 320
+    assert create_app(detect_size=320).state.batcher.pipeline.detector().max_side == 320
+    assert FaceAttrActor(detect_size=320).pipeline.detector().max_side == 320
     assert "--detect-size" in CliRunner().invoke(main, ["serve", "--help"]).output

@@ -44,10 +44,17 @@ def test_ray_rows_equal_single_process(local_ray, celeba_root, tmp_path):
     np.testing.assert_allclose(got, feats.transform(paths[:16]), atol=2e-2)
 
 
-def test_ray_reads_bytes(local_ray, celeba_root):
+def test_ray_reads_bytes_of_photos_and_videos(local_ray, celeba_root, tmp_path):
+    pytest.importorskip("av", reason="video input needs the [video] extra")
+    from conftest import write_clip
     from faceattr.data.celeba import CelebA
     from faceattr.inference.ray_data import predict_dataset
-    paths = [str(p) for p in CelebA.load(celeba_root, "test", max_images=6).paths()]
-    ds = ray.data.read_binary_files(paths, include_paths=True)
-    df = predict_dataset(ds, concurrency=1, batch_size=4, align="celeba").to_pandas()
-    assert len(df) == 6 and (df["face"] == 0).all() and np.isfinite(np.stack(df["features"])).all()
+    paths = [str(p) for p in CelebA.load(celeba_root, "test", max_images=10).paths()]
+    clip = str(write_clip(tmp_path / "clip.mp4", paths[4:10]))
+    ds = ray.data.read_binary_files(paths[:4] + [clip], include_paths=True)
+    df = predict_dataset(ds, concurrency=1, batch_size=8, largest_face=True, every=2).to_pandas()
+    photos, frames = df[df["frame"] == -1], df[df["frame"] >= 0].sort_values("frame")
+    assert len(photos) == 4 and (photos["face"] == 0).all() and np.isnan(photos["time_s"].to_numpy(float)).all()
+    assert list(frames["frame"]) == [0, 2, 4] and frames["path"].str.endswith("clip.mp4").all()
+    assert list(frames["time_s"]) == pytest.approx([0.0, 0.4, 0.8])
+    assert np.isfinite(np.stack(df["features"])).all()

@@ -2,6 +2,7 @@
 ``pip install 'faceattr[video]'``)."""
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,17 @@ from .images import ImageError, _check_pixels, clean_message, path_problem
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 
+@dataclass(eq=False)
+class VideoBytes:
+    """A video file's content held in memory (a Ray Data ``read_binary_files`` row), and its name."""
+
+    data: bytes
+    name: str
+
+
 def is_video_path(path) -> bool:
+    if isinstance(path, VideoBytes):
+        return True
     return isinstance(path, (str, os.PathLike)) and Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
@@ -30,12 +41,15 @@ def iter_frames(path, every: int | None = None, fps: float | None = None) -> Ite
         import av
     except ImportError:  # pragma: no cover - depends on the install
         raise ImageError(f"{path}: reading video needs PyAV: pip install 'faceattr[video]'") from None
-    name = str(path)
-    problem = path_problem(Path(path))
-    if problem:
-        raise ImageError(f"{name}: {problem}")
+    if isinstance(path, VideoBytes):
+        name, source = path.name, io.BytesIO(path.data)
+    else:
+        name = source = str(path)
+        problem = path_problem(Path(path))
+        if problem:
+            raise ImageError(f"{name}: {problem}")
     try:
-        container = av.open(name)
+        container = av.open(source)
     except (av.error.FFmpegError, OSError, ValueError) as e:
         raise ImageError(f"{name}: cannot read as a video ({clean_message(str(e), name)})") from None
     index = -1
@@ -79,6 +93,7 @@ class Unit:
     name: str
     where: dict = field(default_factory=dict)
     error: str | None = None
+    error_kind: str | None = None  # ImageError.kind of ``error``
 
 
 def expand_inputs(items, names, every: int | None = None, fps: float | None = None,
@@ -95,7 +110,7 @@ def expand_inputs(items, names, every: int | None = None, fps: float | None = No
                 if skip is None or not skip(name, index):
                     yield Unit(frame, name, {"frame": index, "time_s": round(t, 4)})
         except ImageError as e:
-            yield Unit(None, name, {"frame": None, "time_s": None}, str(e))
+            yield Unit(None, name, {"frame": None, "time_s": None}, str(e), e.kind)
 
 
 def chunked(it: Iterable, n: int) -> Iterator[list]:

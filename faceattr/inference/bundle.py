@@ -141,6 +141,12 @@ class Bundle:
         from ..nn.checkpoint import load_view
         return load_view(self.file(self.view_entry(name)), device)
 
+    def head_views(self) -> list[str]:
+        """The views whose features the heads were fitted on, in order."""
+        if "heads" not in self.manifest:
+            raise BundleError(f"{self.root}: the bundle has no attribute heads")
+        return list(self.manifest["heads"].get("views", self.views))
+
     def heads(self) -> dict[str, np.ndarray]:
         if "heads" not in self.manifest:
             raise BundleError(f"{self.root}: the bundle has no attribute heads")

@@ -20,10 +20,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..faces.images import source_name
-from ..faces.prepare import prepare_many
-from ..faces.video import chunked, expand_inputs
+from ..faces.detect import DETECT_MAX_SIDE
 from .feature_writer import FORMATS, FeatureWriter, check_output, row_key
+from .pipeline import DEFAULT_MIN_FACE_SIZE, FacePipeline, FrameResult
 
 CHUNK = 256  # inputs per part file
 
@@ -43,54 +42,55 @@ class FeatureChunk:
 
 
 def iter_features(items: Iterable, weights="pretrained", align: str = "auto", largest_face: bool = False,
-                  batch_size: int | None = None, device=None, min_face_size: int = 20,
-                  chunk: int = CHUNK, encoder=None, detector=None, detect_size: int | None = None,
+                  batch_size: int | None = None, device=None, min_face_size: int = DEFAULT_MIN_FACE_SIZE,
+                  chunk: int = CHUNK, pipeline: FacePipeline | None = None, detect_size: int = DETECT_MAX_SIDE,
                   every: int | None = None, fps: float | None = None, skip=None) -> Iterator[FeatureChunk]:
     """Features of every face of every input (of every sampled frame of a video: ``every`` N
     frames or ``fps``), ``chunk`` photos or frames at a time; ``skip(name, frame)`` true leaves
-    that photo (frame -1) or frame out."""
-    from ..faces.detect import FaceDetector
-    from .bundle import Bundle
-    from .encoder import MultiViewEncoder
-    enc = encoder or MultiViewEncoder.from_bundle(Bundle.load(weights), device=device, batch_size=batch_size)
-    det = detector
-    if align == "auto" and det is None:
-        det = FaceDetector(min_face_size, largest_face=largest_face, device=enc.device,
-                           **({"max_side": detect_size} if detect_size else {}))
-    items = list(items)
-    for group in chunked(expand_inputs(items, [source_name(i) for i in items], every, fps, skip), chunk):
-        out, crops = FeatureChunk(inputs=len(group)), []
-        todo = [u for u in group if u.error is None]
-        out.errors += [{"file": u.name, "error": u.error} for u in group if u.error is not None]
-        for u, p in zip(todo, prepare_many([u.item for u in todo], align, det, [u.name for u in todo])):
-            where = f"{p.name} frame {u.where['frame']}" if u.where else p.name
-            if p.error:
-                out.errors.append({"file": p.name, "error": p.error})
-            elif not len(p.faces):
-                out.no_face.append(where)
-            for j, f in enumerate(p.faces):
-                out.files.append(p.name)
-                out.frames.append(u.where.get("frame", -1))
-                out.times.append(u.where.get("time_s", float("nan")))
-                out.faces.append(j)
-                crops.append(f)
-        out.features = enc.encode(np.stack(crops)) if crops else np.zeros((0, enc.n_features), np.float32)
-        yield out
+    that photo (frame -1) or frame out. ``pipeline`` (a features-only ``FacePipeline``) is used
+    as it is; otherwise one is built from ``weights`` and the options."""
+    if pipeline is None:
+        from .bundle import Bundle
+        pipeline = FacePipeline.from_bundle(Bundle.load(weights), heads=False, device=device, batch_size=batch_size,
+                                            align=align, largest_face=largest_face, min_face_size=min_face_size,
+                                            detect_size=detect_size)
+    for results in pipeline.run(items, chunk=chunk, every=every, fps=fps, skip=skip):
+        yield _chunk_of(results, pipeline.encoder.n_features)
+
+
+def _chunk_of(results: list[FrameResult], n_features: int) -> FeatureChunk:
+    out = FeatureChunk(inputs=len(results))
+    for r in results:
+        if r.error:
+            out.errors.append({"file": r.name, "error": r.error})
+        elif r.no_face:
+            out.no_face.append(f"{r.name} frame {r.frame}" if r.where else r.name)
+        for f in r.faces:
+            out.files.append(r.name)
+            out.frames.append(r.frame)
+            out.times.append(r.time_s)
+            out.faces.append(f.index)
+    rows = [f.features for r in results for f in r.faces]
+    out.features = np.stack(rows) if rows else np.zeros((0, n_features), np.float32)
+    return out
 
 
 def extract_to_file(items, out, weights="pretrained", align: str = "auto", largest_face: bool = False,
-                    batch_size: int | None = None, device=None, min_face_size: int = 20, resume: bool = False,
-                    chunk: int = CHUNK, progress: bool = False, detect_size: int | None = None,
+                    batch_size: int | None = None, device=None, min_face_size: int = DEFAULT_MIN_FACE_SIZE,
+                    resume: bool = False, chunk: int = CHUNK, progress: bool = False,
+                    detect_size: int = DETECT_MAX_SIDE,
                     every: int | None = None, fps: float | None = None, overwrite: bool = False) -> dict:
     """Stream the features of ``items`` to ``out``. Returns a summary: inputs, skipped (photos and
     frames already there, on resume), rows (faces written this run), total rows in OUT, the errors
     and the inputs with no face. An existing OUT is refused unless ``resume`` (add to it) or
     ``overwrite`` (replace it)."""
     from .bundle import Bundle
-    from .encoder import MultiViewEncoder
     check_output(out)  # before the models load
     bundle = Bundle.load(weights)
-    enc = MultiViewEncoder.from_bundle(bundle, device=device, batch_size=batch_size)
+    pipeline = FacePipeline.from_bundle(bundle, heads=False, device=device, batch_size=batch_size, align=align,
+                                        largest_face=largest_face, min_face_size=min_face_size,
+                                        detect_size=detect_size)
+    enc = pipeline.encoder
     options = {"align": align, "largest_face": largest_face, "min_face_size": min_face_size,
                "detect_size": detect_size, "every": every, "fps": fps, "weights_sha256": bundle.sha256}
     items = list(items)
@@ -101,8 +101,7 @@ def extract_to_file(items, out, weights="pretrained", align: str = "auto", large
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=len(items), desc="extracting", unit="img")
-        for c in iter_features(items, align=align, largest_face=largest_face, min_face_size=min_face_size,
-                               chunk=chunk, encoder=enc, detect_size=detect_size, every=every, fps=fps, skip=skip):
+        for c in iter_features(items, chunk=chunk, pipeline=pipeline, every=every, fps=fps, skip=skip):
             writer.write(c)
             summary["rows"] += len(c.files)
             summary["errors"] += c.errors

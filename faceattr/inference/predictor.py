@@ -10,10 +10,9 @@ from PIL import Image
 from ..data.attributes import ATTRIBUTE_NAMES
 from ..device import resolve_device
 from ..faces.detect import DETECT_MAX_SIDE
-from ..faces.prepare import PreparedImage, prepare_many
-from .heads import LinearHeads, attribute_records
 from ..faces.images import clean_message, is_image_path, source_name
-from ..faces.video import chunked, expand_inputs, is_video_path
+from ..faces.video import is_video_path
+from .pipeline import DEFAULT_MIN_FACE_SIZE, FacePipeline, FrameResult
 
 
 def collect_inputs(paths) -> tuple[list[Path], list[Path]]:
@@ -47,30 +46,24 @@ class AttributePredictor:
     """
 
     def __init__(self, weights="pretrained", device=None, batch_size: int | None = None, align: str = "auto",
-                 largest_face: bool = False, min_face_size: int = 20, detect_size: int = DETECT_MAX_SIDE):
-        from .encoder import MultiViewEncoder
+                 largest_face: bool = False, min_face_size: int = DEFAULT_MIN_FACE_SIZE,
+                 detect_size: int = DETECT_MAX_SIDE):
         from .bundle import Bundle
         self.bundle = Bundle.load(weights)
-        self.device = resolve_device(device)
-        heads = self.bundle.heads()
-        views = self.bundle.manifest["heads"].get("views", self.bundle.views)
-        self.encoder = MultiViewEncoder.from_bundle(self.bundle, views, device=self.device, batch_size=batch_size)
-        self.heads = LinearHeads(heads, self.device)
+        self.pipeline = FacePipeline.from_bundle(self.bundle, device=resolve_device(device), batch_size=batch_size,
+                                                 align=align, largest_face=largest_face,
+                                                 min_face_size=min_face_size, detect_size=detect_size)
         if len(self.heads.bias) != len(ATTRIBUTE_NAMES):
             raise ValueError(f"{self.bundle.root}: heads must have {len(ATTRIBUTE_NAMES)} rows, got {len(self.heads.bias)}")
-        if self.heads.n_features != self.encoder.n_features:
-            raise ValueError(f"heads expect {self.heads.n_features} features, views give {self.encoder.n_features}")
-        self.align, self.largest_face, self.min_face_size = align, largest_face, min_face_size
-        self.detect_size = detect_size
-        self._detector = None
 
-    @property
-    def detector(self):
-        if self._detector is None:
-            from ..faces.detect import FaceDetector
-            self._detector = FaceDetector(min_face_size=self.min_face_size, largest_face=self.largest_face,
-                                          device=self.device, max_side=self.detect_size)
-        return self._detector
+    encoder = property(lambda self: self.pipeline.encoder)
+    heads = property(lambda self: self.pipeline.heads)
+    device = property(lambda self: self.pipeline.device)
+    align = property(lambda self: self.pipeline.align)
+    largest_face = property(lambda self: self.pipeline.largest_face)
+    min_face_size = property(lambda self: self.pipeline.min_face_size)
+    detect_size = property(lambda self: self.pipeline.detect_size)
+    detector = property(lambda self: self.pipeline.detector())
 
     # ---- on features and faces ----------------------------------------------------------------
     def decision_function(self, features) -> np.ndarray:
@@ -94,13 +87,9 @@ class AttributePredictor:
         return np.ma.masked_array(scores > 0, mask=np.repeat(undecided[:, None], scores.shape[1], axis=1))
 
     def score_faces(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 64, 64, 3) uint8 faces -> (scores, probabilities), each (N, 40); one transfer back."""
-        import torch
-        feats = self.encoder.encode_tensor(torch.from_numpy(np.require(faces, np.uint8, ['C', 'W'])))
-        scores = self.heads.scores(feats)
-        probs = self.heads.probabilities(scores)
-        both = torch.stack([scores, probs]).cpu().numpy()
-        return both[0], both[1]
+        """(N, 64, 64, 3) uint8 faces -> (scores, probabilities), each (N, 40)."""
+        encoded = self.pipeline.encode(faces)
+        return encoded.scores, encoded.probabilities
 
     # ---- on files -----------------------------------------------------------------------------
     def predict_images(self, items, names=None, progress: bool = False, chunk: int = 64, **kw) -> list[dict]:
@@ -127,47 +116,26 @@ class AttributePredictor:
                        unit="frame" if has_video else "img")
         used: set[str] = set()
         try:
-            for group in chunked(expand_inputs(items, names, every, fps), chunk):
-                yield from self._group_records(group, annotate_dir, used)
+            for results in self.pipeline.run(items, names, chunk, every, fps, keep_images=annotate_dir is not None):
+                for r in results:
+                    record = r.to_record()
+                    if annotate_dir is not None and not record["error"]:
+                        record["error"] = _annotate(r, record, annotate_dir, used)
+                    yield record
                 if bar is not None:
-                    bar.update(len(group))
+                    bar.update(len(results))
         finally:
             if bar is not None:
                 bar.close()
 
-    def _group_records(self, group, annotate_dir, used: set[str]):
-        todo = [u for u in group if u.error is None]
-        prepared = prepare_many([u.item for u in todo], self.align,
-                                self.detector if self.align == "auto" else None, [u.name for u in todo],
-                                keep_images=annotate_dir is not None)
-        by_unit = dict(zip(map(id, todo), zip(prepared, self._records(prepared))))
-        for u in group:
-            if u.error is not None:  # a video that could not be decoded
-                yield {"file": u.name, **u.where, "error": u.error, "faces": []}
-                continue
-            p, record = by_unit[id(u)]
-            record = {"file": record["file"], **u.where, "error": record["error"], "faces": record["faces"]}
-            if annotate_dir is not None and not record["error"]:
-                record["error"] = _annotate(p, u, record, annotate_dir, used)
-            yield record
 
-    def _records(self, prepared: list[PreparedImage]) -> list[dict]:
-        all_faces = [p.faces for p in prepared if len(p.faces)]
-        if all_faces:
-            scores, probs = self.score_faces(np.concatenate(all_faces))
-        else:
-            scores = probs = np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
-        return build_records(prepared, scores, probs)
-
-
-def _annotate(p: PreparedImage, unit, record: dict, folder, used: set[str]) -> str | None:
+def _annotate(r: FrameResult, record: dict, folder, used: set[str]) -> str | None:
     """Draw the record on the photo decoded for it (never the file read again: it may have changed
     or gone); a failure to write is that input's error, and the batch goes on."""
     from .annotate import save_annotated
-    img = p.image if p.image is not None else unit.item
-    scale = p.scale if p.image is not None else 1.0
+    img, scale = r.image, r.scale
     if not isinstance(img, Image.Image):  # aligned inputs keep no photo: draw on the face crop
-        img, scale = Image.fromarray(p.faces[0]), 1.0
+        img, scale = Image.fromarray(r.faces[0].crop), 1.0
     try:
         save_annotated(img, record, folder, used, scale=scale)
     except (OSError, ValueError) as e:
@@ -176,20 +144,4 @@ def _annotate(p: PreparedImage, unit, record: dict, folder, used: set[str]) -> s
     return None
 
 
-def build_records(prepared: list[PreparedImage], scores: np.ndarray, probs: np.ndarray) -> list[dict]:
-    """Records of prepared inputs from the scores and probabilities (N, 40) of all their faces, in
-    order: the JSON schema of ``faceattr predict`` and ``faceattr serve``."""
-    attrs = attribute_records(scores, probs)
-    out, k = [], 0
-    for p in prepared:
-        faces = []
-        for j in range(len(p.faces)):
-            face = p.detections[j].to_dict() if p.detections else {"box": None, "confidence": None, "landmarks": None}
-            face["attributes"] = attrs[k]
-            faces.append(face)
-            k += 1
-        out.append({"file": p.name, "error": p.error, "faces": faces})
-    return out
-
-
-__all__ = ["AttributePredictor", "UndecidedWarning", "build_records", "collect_inputs", "ATTRIBUTE_NAMES"]
+__all__ = ["AttributePredictor", "UndecidedWarning", "collect_inputs", "ATTRIBUTE_NAMES"]

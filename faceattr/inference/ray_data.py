@@ -7,9 +7,11 @@ views and heads loaded (``pip install 'faceattr[ray]'``).
     out = predict_dataset(ds, concurrency=8, num_gpus=1)                         # one GPU per actor
     out.write_parquet("s3://bucket/faceattr/")
 
-Each output row is one face (``face`` = 0, 1, ...) or one input without a usable face (``face`` =
--1 with its ``error``, or "no face found"): ``path``, ``face``, ``error``, ``box`` (4 floats, NaN
-without detection), ``features`` (the 500 multi-view values), and per attribute its probability
+Videos (by their path's extension, as paths or as bytes) are read as their frames, sampled
+``every`` N frames or at ``fps`` (actor options). Each output row is one face (``face`` = 0, 1,
+...) or one photo or frame without a usable face (``face`` = -1 with its ``error``, or "no face
+found"): ``path``, ``frame`` and ``time_s`` (-1 and NaN for a photo), ``face``, ``error``, ``box``
+(4 floats, NaN without detection), ``features`` (the 500 multi-view values), and per attribute its probability
 (``Smiling``, ...). The rows equal ``AttributePredictor``'s and ``MultiViewVAEFeatures``' on the
 same inputs in one process.
 """
@@ -19,61 +21,76 @@ import numpy as np
 
 from ..data.attributes import ATTRIBUTE_NAMES
 from ..faces.detect import DETECT_MAX_SIDE
+from .pipeline import DEFAULT_MIN_FACE_SIZE
 
 
 class FaceAttrActor:
     """The callable class ``map_batches`` runs in each actor: built once, then fed batches."""
 
     def __init__(self, weights="pretrained", align: str = "auto", largest_face: bool = False,
-                 min_face_size: int = 20, device=None, batch_size: int | None = None,
-                 detect_size: int = DETECT_MAX_SIDE):
-        from .predictor import AttributePredictor
-        self.predictor = AttributePredictor(weights, device=device, batch_size=batch_size, align=align,
-                                            largest_face=largest_face, min_face_size=min_face_size,
-                                            detect_size=detect_size)
+                 min_face_size: int = DEFAULT_MIN_FACE_SIZE, device=None, batch_size: int | None = None,
+                 detect_size: int = DETECT_MAX_SIDE, every: int | None = None, fps: float | None = None):
+        from .bundle import Bundle
+        from .pipeline import FacePipeline
+        self.pipeline = FacePipeline.from_bundle(Bundle.load(weights), device=device, batch_size=batch_size,
+                                                 align=align, largest_face=largest_face,
+                                                 min_face_size=min_face_size, detect_size=detect_size)
+        self.every, self.fps = every, fps
 
     def __call__(self, batch: dict) -> dict:
-        import torch
-        from ..faces.prepare import prepare_many
-        p = self.predictor
-        if "bytes" in batch:
-            items = [bytes(b) for b in batch["bytes"]]
-            names = [str(x) for x in batch["path"]] if "path" in batch else [f"<item {i}>" for i in range(len(items))]
-        else:
-            items = names = [str(x) for x in batch["path"]]
-        prepared = prepare_many(items, p.align, p.detector if p.align == "auto" else None, names)
-        rows = {"path": [], "face": [], "error": [], "box": [], "features": []}
-        probs = []
-        faces = [f for x in prepared for f in x.faces]
-        if faces:
-            feats = p.encoder.encode_tensor(torch.from_numpy(np.stack(faces)))
-            pr = p.heads.probabilities(p.heads.scores(feats)).cpu().numpy()
-            feats = feats.cpu().numpy()
-        k = 0
-        nan_row = np.full(p.encoder.n_features, np.nan, np.float32)
-        for x in prepared:
-            if not len(x.faces):
-                rows["path"].append(x.name)
-                rows["face"].append(-1)
-                rows["error"].append(x.error or "no face found")
-                rows["box"].append(np.full(4, np.nan, np.float32))
-                rows["features"].append(nan_row)
-                probs.append(np.full(len(ATTRIBUTE_NAMES), np.nan, np.float32))
-            for j in range(len(x.faces)):
-                rows["path"].append(x.name)
-                rows["face"].append(j)
-                rows["error"].append("")
-                box = x.detections[j].box if x.detections else (np.nan,) * 4
-                rows["box"].append(np.asarray(box, np.float32))
-                rows["features"].append(feats[k])
-                probs.append(pr[k])
-                k += 1
-        out = {"path": np.asarray(rows["path"], dtype=object), "face": np.asarray(rows["face"], np.int64),
-               "error": np.asarray(rows["error"], dtype=object), "box": np.stack(rows["box"]),
-               "features": np.stack(rows["features"]).astype(np.float32)}
-        pa = np.stack(probs).astype(np.float32) if probs else np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
+        items, names = _batch_inputs(batch)
+        rows = _Rows(self.pipeline.encoder.n_features)
+        for results in self.pipeline.run(items, names, chunk=max(1, len(items)), every=self.every, fps=self.fps):
+            for r in results:
+                rows.add(r)
+        return rows.columns()
+
+
+def _batch_inputs(batch: dict) -> tuple[list, list[str]]:
+    """A batch's inputs and names: ``bytes`` (with ``path`` for names; a video's bytes are read as
+    a video when its path says so) or ``path`` alone."""
+    from ..faces.video import VideoBytes, is_video_path
+    if "bytes" not in batch:
+        names = [str(x) for x in batch["path"]]
+        return list(names), names
+    data = [bytes(b) for b in batch["bytes"]]
+    names = [str(x) for x in batch["path"]] if "path" in batch else [f"<item {i}>" for i in range(len(data))]
+    return [VideoBytes(d, n) if is_video_path(n) else d for d, n in zip(data, names)], names
+
+
+class _Rows:
+    """Output columns, one row per face, or one per photo or frame without one (``face`` -1)."""
+
+    def __init__(self, n_features: int):
+        self.n_features = n_features
+        self.cols = {k: [] for k in ("path", "frame", "time_s", "face", "error", "box", "features", "probs")}
+
+    def _append(self, r, face: int, error: str, box, features, probs) -> None:
+        for key, value in zip(self.cols, (r.name, r.frame, r.time_s, face, error, box, features, probs)):
+            self.cols[key].append(value)
+
+    def add(self, r) -> None:
+        if not r.faces:
+            nan = np.float32(np.nan)
+            self._append(r, -1, r.error or "no face found", np.full(4, nan), np.full(self.n_features, nan),
+                         np.full(len(ATTRIBUTE_NAMES), nan))
+        for f in r.faces:
+            box = f.detection.box if f.detection else (np.nan,) * 4
+            self._append(r, f.index, "", np.asarray(box, np.float32), f.features, f.probabilities)
+
+    def columns(self) -> dict:
+        c = self.cols
+        frames = [-1 if f is None else f for f in c["frame"]]  # a video that failed to decode
+        times = [np.nan if t is None else t for t in c["time_s"]]
+        out = {"path": np.asarray(c["path"], dtype=object), "frame": np.asarray(frames, np.int64),
+               "time_s": np.asarray(times, np.float64), "face": np.asarray(c["face"], np.int64),
+               "error": np.asarray(c["error"], dtype=object),
+               "box": np.stack(c["box"]).astype(np.float32) if c["box"] else np.zeros((0, 4), np.float32),
+               "features": (np.stack(c["features"]).astype(np.float32) if c["features"]
+                            else np.zeros((0, self.n_features), np.float32))}
+        probs = np.stack(c["probs"]).astype(np.float32) if c["probs"] else np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
         for i, name in enumerate(ATTRIBUTE_NAMES):
-            out[name] = pa[:, i]
+            out[name] = probs[:, i]
         return out
 
 

@@ -8,7 +8,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..faces.detect import DETECT_MAX_SIDE
-from ..faces.prepare import ALIGN_MODES, FLAT_SIZE, prepare_many
+from .pipeline import DEFAULT_MIN_FACE_SIZE
+from ..faces.prepare import ALIGN_MODES, FLAT_SIZE
 
 
 class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
@@ -33,7 +34,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, weights="pretrained", views=None, align="auto", batch_size=None, device=None,
-                 min_face_size=20, detect_size=DETECT_MAX_SIDE):
+                 min_face_size=DEFAULT_MIN_FACE_SIZE, detect_size=DETECT_MAX_SIDE):
         self.weights = weights
         self.views = views
         self.align = align
@@ -68,13 +69,12 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
             # Checks numeric inputs as any estimator does (sparse, complex, empty, NaN, 1-D) and
             # records n_features_in_; transform then requires flattened 64x64x3 faces.
             validate_data(self, X, accept_sparse=False, ensure_min_features=1, allow_nd=True)
-        self._encoder = None
+        self._pipeline = None
         return self
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_encoder", None)
-        state.pop("_detector", None)
+        state.pop("_pipeline", None)
         return state
 
     def __setstate__(self, state):
@@ -88,22 +88,17 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
                 state = {**state, "device": "cpu"}
         self.__dict__.update(state)
 
-    def _get_encoder(self):
-        enc = getattr(self, "_encoder", None)
-        if enc is None:
+    def _get_pipeline(self):
+        pipe = getattr(self, "_pipeline", None)
+        if pipe is None:
             from .encoder import MultiViewEncoder
+            from .pipeline import FacePipeline
             from ..nn.models import VAE
             vaes = {name: VAE.from_state_dict(cfg, state) for name, (cfg, state) in self.view_states_.items()}
-            enc = self._encoder = MultiViewEncoder(vaes, device=self.device, batch_size=self.batch_size)
-        return enc
-
-    def _get_detector(self):
-        det = getattr(self, "_detector", None)
-        if det is None:
-            from ..faces.detect import FaceDetector
-            det = self._detector = FaceDetector(min_face_size=self.min_face_size, largest_face=True,
-                                                device=self.device, max_side=self.detect_size)
-        return det
+            encoder = MultiViewEncoder(vaes, device=self.device, batch_size=self.batch_size)
+            pipe = self._pipeline = FacePipeline(encoder, align=self.align, largest_face=True,
+                                                 min_face_size=self.min_face_size, detect_size=self.detect_size)
+        return pipe
 
     # ---- transforming -------------------------------------------------------------------------
     def transform(self, X):
@@ -112,29 +107,24 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
             from sklearn.utils.validation import validate_data
             X = validate_data(self, X, reset=False, accept_sparse=False, allow_nd=True,
                               ensure_min_features=1)
-        faces, ok = self.faces_of(X)
-        if len(ok) == 0:  # as validate_data says of an empty array, so a list and an array agree
+        results = self._results(X)
+        if not results:  # as validate_data says of an empty array, so a list and an array agree
             raise ValueError(f"Found 0 inputs while a minimum of 1 is required by {type(self).__name__}.")
-        out = np.full((len(ok), self.n_features_out_), np.nan, dtype=np.float32)
-        if ok.any():
-            out[ok] = self._get_encoder().encode(faces)
+        out = np.full((len(results), self.n_features_out_), np.nan, dtype=np.float32)
+        for i, r in enumerate(results):
+            if r.faces:
+                out[i] = r.faces[0].features
+            else:
+                why = r.error or "no face found"
+                warnings.warn(f"input {i} ({r.name}): {why}; its row is NaN", UserWarning, stacklevel=2)
         return out
 
-    def faces_of(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """(aligned faces of the usable inputs (k, 64, 64, 3) uint8, usable mask (N,))."""
+    def _results(self, X) -> list:
+        """One ``FrameResult`` per input (its largest face), through the shared ``FacePipeline``."""
+        from ..faces.images import source_name
+        from ..faces.video import Unit
         items = _as_items(X, self.align)
-        faces, ok = [], np.zeros(len(items), dtype=bool)
-        det = self._get_detector() if self.align == "auto" else None
-        for i, p in enumerate(prepare_many(items, self.align, det)):
-            if p.error:
-                warnings.warn(f"input {i} ({p.name}): {p.error}; its row is NaN", UserWarning, stacklevel=3)
-            elif len(p.faces) == 0:
-                warnings.warn(f"input {i} ({p.name}): no face found; its row is NaN", UserWarning, stacklevel=3)
-            else:
-                faces.append(p.faces[0])
-                ok[i] = True
-        arr = np.stack(faces) if faces else np.zeros((0, 64, 64, 3), np.uint8)
-        return arr, ok
+        return self._get_pipeline().run_units([Unit(x, source_name(x)) for x in items])
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "view_states_")
