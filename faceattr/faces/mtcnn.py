@@ -117,88 +117,85 @@ def _run_on_crops(net, sat, image_inds, bounds, size: int, dtype) -> tuple[torch
     return tuple(o[:n] for o in fixed_batch_process(im_data.type(dtype), net))
 
 
-def detect_faces(imgs: np.ndarray, minsize: int, pnet, rnet, onet, threshold, factor: float, device="cpu"):
-    """facenet-pytorch's ``detect_face`` for a (B, H, W, 3) uint8 batch: per photo, boxes (n, 5:
-    x1, y1, x2, y2, score) and landmarks (n, 5, 2) as float arrays."""
-    raw = torch.from_numpy(np.ascontiguousarray(imgs)).to(device)
-    model_dtype = next(pnet.parameters()).dtype
-    batch_size, h, w = raw.shape[:3]
-    m = 12.0 / minsize
-    minl = min(h, w) * m
-
-    scales = []
-    scale_i = m
+def pyramid_scales(h: int, w: int, minsize: int, factor: float) -> list[float]:
+    """The first stage's image scales: the smallest face searched for (``minsize``) maps to the
+    proposal network's 12 pixels, then each level is ``factor`` smaller, down to 12 pixels."""
+    scales, scale, minl = [], 12.0 / minsize, min(h, w) * 12.0 / minsize
     while minl >= 12:
-        scales.append(scale_i)
-        scale_i = scale_i * factor
-        minl = minl * factor
+        scales.append(scale)
+        scale, minl = scale * factor, minl * factor
+    return scales
 
-    # First stage: the proposal network over the image pyramid.
-    boxes, image_inds, scale_picks = [], [], []
-    offset = 0
-    sat = summed_area_tables(raw)
+
+def _propose(pnet, sat, h: int, w: int, scales, threshold: float, dtype):
+    """First stage: the proposal network over the image pyramid -> squared candidate boxes (n, 5)
+    and the photo of each."""
+    boxes, image_inds, scale_picks, offset = [], [], [], 0
     for scale in scales:
         im_data = area_resize(sat, int(h * scale + 1), int(w * scale + 1))
         im_data = (im_data - 127.5) * 0.0078125
-        reg, probs = pnet(im_data.type(model_dtype))
-        boxes_scale, image_inds_scale = generateBoundingBox(reg, probs[:, 1], scale, threshold[0])
+        reg, probs = pnet(im_data.type(dtype))
+        boxes_scale, image_inds_scale = generateBoundingBox(reg, probs[:, 1], scale, threshold)
         boxes.append(boxes_scale)
         image_inds.append(image_inds_scale)
         pick = batched_nms(boxes_scale[:, :4], boxes_scale[:, 4], image_inds_scale, 0.5)
         scale_picks.append(pick + offset)
         offset += boxes_scale.shape[0]
-    boxes = torch.cat(boxes, dim=0)
-    image_inds = torch.cat(image_inds, dim=0)
-    scale_picks = torch.cat(scale_picks, dim=0)
+    boxes, image_inds, scale_picks = torch.cat(boxes), torch.cat(image_inds), torch.cat(scale_picks)
     boxes, image_inds = boxes[scale_picks], image_inds[scale_picks]
     pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
     boxes, image_inds = boxes[pick], image_inds[pick]
+    regw, regh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
+                         boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]]).permute(1, 0)
+    return rerec(boxes), image_inds
 
-    regw = boxes[:, 2] - boxes[:, 0]
-    regh = boxes[:, 3] - boxes[:, 1]
-    qq1 = boxes[:, 0] + boxes[:, 5] * regw
-    qq2 = boxes[:, 1] + boxes[:, 6] * regh
-    qq3 = boxes[:, 2] + boxes[:, 7] * regw
-    qq4 = boxes[:, 3] + boxes[:, 8] * regh
-    boxes = torch.stack([qq1, qq2, qq3, qq4, boxes[:, 4]]).permute(1, 0)
-    boxes = rerec(boxes)
 
-    # Second stage: the refinement network on every candidate at 24x24.
-    boxes, image_inds, (y, ey, x, ex) = _inside(boxes, image_inds, w, h)
-    if len(boxes) > 0:
-        out = _run_on_crops(rnet, sat, image_inds, (y, ey, x, ex), 24, model_dtype)
-        out0 = out[0].permute(1, 0)
-        score = out[1].permute(1, 0)[1, :]
-        ipass = score > threshold[1]
-        boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
-        image_inds = image_inds[ipass]
-        mv = out0[:, ipass].permute(1, 0)
-        pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
-        boxes, image_inds, mv = boxes[pick], image_inds[pick], mv[pick]
-        boxes = bbreg(boxes, mv)
-        boxes = rerec(boxes)
+def _refine(rnet, sat, boxes, image_inds, w: int, h: int, threshold: float, dtype):
+    """Second stage: the refinement network on every candidate at 24x24."""
+    boxes, image_inds, bounds = _inside(boxes, image_inds, w, h)
+    if len(boxes) == 0:
+        return boxes, image_inds
+    out = _run_on_crops(rnet, sat, image_inds, bounds, 24, dtype)
+    out0, score = out[0].permute(1, 0), out[1].permute(1, 0)[1, :]
+    ipass = score > threshold
+    boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
+    image_inds, mv = image_inds[ipass], out0[:, ipass].permute(1, 0)
+    pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
+    boxes, image_inds, mv = boxes[pick], image_inds[pick], mv[pick]
+    return rerec(bbreg(boxes, mv)), image_inds
 
-    # Third stage: the output network at 48x48, with landmarks.
-    points = torch.zeros(0, 5, 2, device=raw.device)
-    boxes, image_inds, (y, ey, x, ex) = _inside(boxes, image_inds, w, h)
-    if len(boxes) > 0:
-        out = _run_on_crops(onet, sat, image_inds, (y, ey, x, ex), 48, model_dtype)
-        out0 = out[0].permute(1, 0)
-        points = out[1].permute(1, 0)
-        score = out[2].permute(1, 0)[1, :]
-        ipass = score > threshold[2]
-        points = points[:, ipass]
-        boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
-        image_inds = image_inds[ipass]
-        mv = out0[:, ipass].permute(1, 0)
-        w_i = boxes[:, 2] - boxes[:, 0] + 1
-        h_i = boxes[:, 3] - boxes[:, 1] + 1
-        points_x = w_i.repeat(5, 1) * points[:5, :] + boxes[:, 0].repeat(5, 1) - 1
-        points_y = h_i.repeat(5, 1) * points[5:10, :] + boxes[:, 1].repeat(5, 1) - 1
-        points = torch.stack((points_x, points_y)).permute(2, 1, 0)
-        boxes = bbreg(boxes, mv)
-        pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, 0.7, "Min")
-        boxes, image_inds, points = boxes[pick], image_inds[pick], points[pick]
 
+def _output(onet, sat, boxes, image_inds, w: int, h: int, threshold: float, dtype):
+    """Third stage: the output network at 48x48 -> boxes, five landmarks each, and their photos."""
+    points = torch.zeros(0, 5, 2, device=sat.device)
+    boxes, image_inds, bounds = _inside(boxes, image_inds, w, h)
+    if len(boxes) == 0:
+        return boxes, points, image_inds
+    out = _run_on_crops(onet, sat, image_inds, bounds, 48, dtype)
+    out0, points, score = out[0].permute(1, 0), out[1].permute(1, 0), out[2].permute(1, 0)[1, :]
+    ipass = score > threshold
+    points = points[:, ipass]
+    boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
+    image_inds, mv = image_inds[ipass], out0[:, ipass].permute(1, 0)
+    w_i, h_i = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    points_x = w_i.repeat(5, 1) * points[:5, :] + boxes[:, 0].repeat(5, 1) - 1
+    points_y = h_i.repeat(5, 1) * points[5:10, :] + boxes[:, 1].repeat(5, 1) - 1
+    points = torch.stack((points_x, points_y)).permute(2, 1, 0)
+    boxes = bbreg(boxes, mv)
+    pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, 0.7, "Min")
+    return boxes[pick], points[pick], image_inds[pick]
+
+
+def detect_faces(imgs: np.ndarray, minsize: int, pnet, rnet, onet, threshold, factor: float, device="cpu"):
+    """facenet-pytorch's ``detect_face`` for a (B, H, W, 3) uint8 batch: per photo, boxes (n, 5:
+    x1, y1, x2, y2, score) and landmarks (n, 5, 2) as float arrays."""
+    raw = torch.from_numpy(np.ascontiguousarray(imgs)).to(device)
+    dtype = next(pnet.parameters()).dtype
+    batch_size, h, w = raw.shape[:3]
+    sat = summed_area_tables(raw)
+    boxes, image_inds = _propose(pnet, sat, h, w, pyramid_scales(h, w, minsize, factor), threshold[0], dtype)
+    boxes, image_inds = _refine(rnet, sat, boxes, image_inds, w, h, threshold[1], dtype)
+    boxes, points, image_inds = _output(onet, sat, boxes, image_inds, w, h, threshold[2], dtype)
     boxes, points, image_inds = boxes.cpu().numpy(), points.cpu().numpy(), image_inds.cpu().numpy()
     return [(boxes[image_inds == b].copy(), points[image_inds == b].copy()) for b in range(batch_size)]
