@@ -5,7 +5,6 @@ import numpy as np
 import torch
 
 from .data.attributes import ATTRIBUTE_NAMES
-from .faces.prepare import prepare
 from .grid import save_grid
 
 MAX_PER_CLASS = 2000
@@ -33,10 +32,12 @@ def attribute_vectors(latents: np.ndarray, labels: np.ndarray, slices: dict, max
 
 # ---- grids from the shipped views ---------------------------------------------------------------
 
-def _faces(items, align: str, detector=None) -> np.ndarray:
+def _faces(items, align: str) -> np.ndarray:
+    """The largest face of each input (a photo, or a ready face with ``align`` "celeba" or "none"),
+    found as every entry point finds faces (``FaceFinder``); an input without one is an error."""
+    from .inference.pipeline import FaceFinder
     out = []
-    for item in items:
-        p = prepare(item, align, detector)
+    for p in FaceFinder(align, largest_face=True).faces(items):
         if p.error:
             raise ValueError(p.error)
         if not len(p.faces):

@@ -63,3 +63,29 @@ def test_nothing_points_outside_the_repository():
         for m in re.finditer(r"SPEC\.md|paper\.md|shared/reference", text):
             bad.append(f"{path.relative_to(REPO)}: {m.group(0)}")
     assert not bad, bad
+
+
+MAX_FUNCTION_LINES = 60  # "functions short enough to read at a glance"
+
+
+def test_no_function_in_the_package_is_longer_than_a_screen():
+    import ast
+    long = []
+    for path in sorted((REPO / "faceattr").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long
+
+
+def test_one_road_from_inputs_to_features():
+    """prepare_many (decode, detect, align) is called by the pipeline alone; the entry points go
+    through FacePipeline."""
+    callers = sorted(str(p.relative_to(REPO)) for p in (REPO / "faceattr").rglob("*.py")
+                     if "prepare_many(" in p.read_text() and p.name != "prepare.py")
+    assert callers == ["faceattr/inference/pipeline.py"], callers
+    for module in ("predictor", "extract", "ray_data", "transformer"):
+        assert "FacePipeline" in (REPO / "faceattr" / "inference" / f"{module}.py").read_text(), module
+    assert "predictor.pipeline" in (REPO / "faceattr" / "serve.py").read_text()

@@ -90,26 +90,64 @@ class Encoded:
         return Encoded(self.features[sl], _row(self.scores, sl), _row(self.probabilities, sl))
 
 
-class FacePipeline:
-    """Faces of any input, their features and (with ``heads``) their attributes.
+class FaceFinder:
+    """The first half of the road: inputs -> aligned 64x64 faces and their detections.
 
-    ``encoder``: a ``MultiViewEncoder``; ``heads``: ``LinearHeads`` or None (features only).
     ``align``: "auto" (detect and align every face), "celeba" (CelebA aligned images) or "none"
     (ready 64x64 faces). ``largest_face`` keeps one face per photo; ``min_face_size`` and
-    ``detect_size`` are the detector's (``FaceDetector``).
+    ``detect_size`` are the detector's (``FaceDetector``), which is built on first use.
+    """
+
+    def __init__(self, align: str = "auto", largest_face: bool = False,
+                 min_face_size: int = DEFAULT_MIN_FACE_SIZE, detect_size: int = DETECT_MAX_SIDE, device=None):
+        from ..device import resolve_device
+        from ..faces.prepare import ALIGN_MODES
+        if align not in ALIGN_MODES:
+            raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
+        self.align, self.largest_face = align, largest_face
+        self.min_face_size, self.detect_size = min_face_size, detect_size
+        self.device = resolve_device(device)
+        self._detectors: dict[bool, object] = {}
+
+    def detector(self, largest_face: bool | None = None):
+        """The detector (one per ``largest_face`` setting)."""
+        flag = self.largest_face if largest_face is None else largest_face
+        if flag not in self._detectors:
+            from ..faces.detect import FaceDetector
+            self._detectors[flag] = FaceDetector(self.min_face_size, largest_face=flag, device=self.device,
+                                                 max_side=self.detect_size)
+        return self._detectors[flag]
+
+    def prepare(self, units: list[Unit], largest_face: bool | None = None, keep_images: bool = False,
+                workers: int | None = None) -> list[PreparedImage]:
+        """Decode, detect and align: one ``PreparedImage`` per unit (a failed unit's error kept)."""
+        todo = [u for u in units if u.error is None]
+        done = prepare_many([u.item for u in todo], self.align,
+                            self.detector(largest_face) if self.align == "auto" else None,
+                            [u.name for u in todo], workers=workers, keep_images=keep_images)
+        by_unit = dict(zip(map(id, todo), done))
+        return [by_unit.get(id(u)) or PreparedImage(u.name, error=u.error, error_kind=u.error_kind) for u in units]
+
+    def faces(self, items, names=None) -> list[PreparedImage]:
+        """``prepare`` for a list of photos (or ready faces), named by ``names`` or by themselves."""
+        items = list(items)
+        names = list(names) if names is not None else [source_name(i) for i in items]
+        return self.prepare([Unit(x, n) for x, n in zip(items, names)])
+
+
+class FacePipeline:
+    """Faces of any input (``FaceFinder``), their features and (with ``heads``) their attributes.
+
+    ``encoder``: a ``MultiViewEncoder``; ``heads``: ``LinearHeads`` or None (features only); the
+    other options are ``FaceFinder``'s.
     """
 
     def __init__(self, encoder, heads=None, align: str = "auto", largest_face: bool = False,
                  min_face_size: int = DEFAULT_MIN_FACE_SIZE, detect_size: int = DETECT_MAX_SIDE):
-        from ..faces.prepare import ALIGN_MODES
-        if align not in ALIGN_MODES:
-            raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
         if heads is not None and heads.n_features != encoder.n_features:
             raise ValueError(f"heads expect {heads.n_features} features, views give {encoder.n_features}")
         self.encoder, self.heads = encoder, heads
-        self.align, self.largest_face = align, largest_face
-        self.min_face_size, self.detect_size = min_face_size, detect_size
-        self._detectors: dict[bool, object] = {}
+        self.finder = FaceFinder(align, largest_face, min_face_size, detect_size, encoder.device)
 
     @classmethod
     def from_bundle(cls, bundle, views=None, heads: bool = True, device=None, batch_size: int | None = None,
@@ -123,29 +161,19 @@ class FacePipeline:
         encoder = MultiViewEncoder.from_bundle(bundle, views, device=device, batch_size=batch_size)
         return cls(encoder, LinearHeads(bundle.heads(), encoder.device) if heads else None, **options)
 
-    @property
-    def device(self):
-        return self.encoder.device
+    device = property(lambda self: self.encoder.device)
+    align = property(lambda self: self.finder.align)
+    largest_face = property(lambda self: self.finder.largest_face)
+    min_face_size = property(lambda self: self.finder.min_face_size)
+    detect_size = property(lambda self: self.finder.detect_size)
 
     def detector(self, largest_face: bool | None = None):
-        """The detector (built on first use; one per ``largest_face`` setting)."""
-        flag = self.largest_face if largest_face is None else largest_face
-        if flag not in self._detectors:
-            from ..faces.detect import FaceDetector
-            self._detectors[flag] = FaceDetector(self.min_face_size, largest_face=flag, device=self.device,
-                                                 max_side=self.detect_size)
-        return self._detectors[flag]
+        return self.finder.detector(largest_face)
 
     # ---- the stages, for a caller that runs them apart (serve) --------------------------------
     def prepare(self, units: list[Unit], largest_face: bool | None = None, keep_images: bool = False,
                 workers: int | None = None) -> list[PreparedImage]:
-        """Decode, detect and align: one ``PreparedImage`` per unit (a failed unit's error kept)."""
-        todo = [u for u in units if u.error is None]
-        done = prepare_many([u.item for u in todo], self.align,
-                            self.detector(largest_face) if self.align == "auto" else None,
-                            [u.name for u in todo], workers=workers, keep_images=keep_images)
-        by_unit = dict(zip(map(id, todo), done))
-        return [by_unit.get(id(u)) or PreparedImage(u.name, error=u.error, error_kind=u.error_kind) for u in units]
+        return self.finder.prepare(units, largest_face, keep_images, workers)
 
     def encode(self, faces: np.ndarray) -> Encoded:
         """(N, 64, 64, 3) uint8 faces -> features and, with heads, scores and probabilities; one
@@ -198,4 +226,4 @@ def _row(a: np.ndarray | None, k: int):
     return None if a is None else a[k]
 
 
-__all__ = ["CHUNK", "DEFAULT_MIN_FACE_SIZE", "Encoded", "FacePipeline", "FaceResult", "FrameResult"]
+__all__ = ["CHUNK", "DEFAULT_MIN_FACE_SIZE", "Encoded", "FaceFinder", "FacePipeline", "FaceResult", "FrameResult"]
