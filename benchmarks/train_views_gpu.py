@@ -77,8 +77,11 @@ def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager",
                    data=f"{len(crops)} train-split faces packed by benchmarks/pack_training_data.py")
 
 
-def speed_trial(args, crops, net, steps: int, variants, device="auto") -> dict:
-    """images/s of each variant over ``steps`` timed steps (after 3 warm-up steps) of relu1_1."""
+WARMUP_STEPS = 3
+
+
+def speed_trial(args, crops, net, steps: int, variants, device="auto", warmup: int = WARMUP_STEPS) -> dict:
+    """images/s of each variant over ``steps`` timed steps (after ``warmup`` steps) of relu1_1."""
     from faceattr.nn.models import to_float_images
     out = {}
     for variant in variants:
@@ -86,7 +89,7 @@ def speed_trial(args, crops, net, steps: int, variants, device="auto") -> dict:
         b = t.cfg.batch_size
         x = to_float_images(t.images[:b], t.fmt)
         others = None if t.other_latents is None else t.other_latents[:b]
-        for _ in range(3):
+        for _ in range(warmup):
             t.train_step(x, others)
         if t.device.type == "cuda":
             torch.cuda.synchronize()

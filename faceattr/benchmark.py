@@ -61,24 +61,28 @@ def pixel_features(crops: np.ndarray, side: int = PIXEL_SIDE) -> np.ndarray:
     return x.reshape(len(crops), -1).astype(np.float32)
 
 
-def vgg19_features(crops: np.ndarray, layer: str, loss_net, batch: int = 128) -> np.ndarray:
-    """Frozen ImageNet VGG19 activations of 64x64 crops at ``layer``, average-pooled to 4x4 per
-    channel: (N, C * 16) float32 (relu3_1: 4,096; relu4_1 and relu5_1: 8,192)."""
+def vgg19_features(crops: np.ndarray, layers, loss_net, batch: int = 128) -> dict[str, np.ndarray]:
+    """Frozen ImageNet VGG19 activations of 64x64 crops at each of ``layers`` (one forward pass
+    serves them all), average-pooled to 4x4 per channel: {layer: (N, C * 16) float32} (relu3_1:
+    4,096; relu4_1 and relu5_1: 8,192). A single layer name gives that layer's array."""
     import torch
     from .device import autocast, memory_format, use_bf16
     from .nn.models import to_float_images
+    if isinstance(layers, str):
+        return vgg19_features(crops, (layers,), loss_net, batch)[layers]
     dev = next(loss_net.parameters()).device  # where the caller put it (--device)
     bf16 = use_bf16(dev)
     fmt = memory_format(dev, bf16)
-    out = []
+    out = {layer: [] for layer in layers}
     with torch.inference_mode():
         for start in range(0, len(crops), batch):
             # np.require copies a read-only chunk (memory-mapped cache) that torch would warn about
             chunk = torch.from_numpy(np.require(crops[start:start + batch], np.uint8, ["C", "W"])).to(dev)
             with autocast(dev, bf16):
-                f = loss_net(to_float_images(chunk, fmt), (layer,))[layer]
-            out.append(torch.nn.functional.adaptive_avg_pool2d(f.float(), 4).flatten(1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 16), np.float32)
+                f = loss_net(to_float_images(chunk, fmt), tuple(layers))
+            for layer in layers:
+                out[layer].append(torch.nn.functional.adaptive_avg_pool2d(f[layer].float(), 4).flatten(1).cpu().numpy())
+    return {layer: np.concatenate(v) if v else np.zeros((0, 16), np.float32) for layer, v in out.items()}
 
 
 def pca_then(x_train: np.ndarray, others: list[np.ndarray], dim: int) -> list[np.ndarray]:
@@ -190,9 +194,10 @@ def _hidden_rows(t: _Table, bundle, views, device=None, batch_size=None, **_) ->
 def _vgg19_row(t: _Table, loss_net=None, **_) -> None:
     """A frozen ImageNet VGG19 at each of VGG19_LAYERS; the layer with the best val accuracy is the row."""
     d, tried = t.data, {}
+    raw = {s: vgg19_features(d.crops_of(s), VGG19_LAYERS, loss_net) for s in d.splits}
     for layer in VGG19_LAYERS:
-        raw = [vgg19_features(d.crops_of(s), layer, loss_net) for s in d.splits]
-        z = dict(zip(d.splits, pca_then(raw[0], raw[1:], VGG19_PCA_DIM)))
+        per_split = [raw[s].pop(layer) for s in d.splits]
+        z = dict(zip(d.splits, pca_then(per_split[0], per_split[1:], VGG19_PCA_DIM)))
         hb, _ = t.fit(lambda s: z[s])
         tried[layer] = (float(hb["val_accuracy"].mean()), hb, z)
     best = max(tried, key=lambda layer: tried[layer][0])

@@ -5,6 +5,10 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Random 4-d views and heads in the bundle format (scripts/make_tiny_bundle.py): for tests of
+# plumbing, which need not load the 40 MB shipped bundle. Its predictions mean nothing.
+TINY_BUNDLE = REPO / "tests" / "data" / "tiny_bundle"
+TINY_FEATURES = 20  # 5 views x 4 latents
 CELEBA_MINI = Path(os.environ.get("FACEATTR_CELEBA_MINI", REPO.parent / "shared" / "data" / "celeba-mini"))
 
 
@@ -99,3 +103,11 @@ def write_clip(path: Path, image_files, fps: int = 5) -> Path:
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+@pytest.fixture
+def quick_svms(monkeypatch):
+    """Heads fitted with a few L-BFGS iterations: for tests of a benchmark's plumbing (its rows,
+    keys and files), not of the accuracy the fully fitted heads reach."""
+    from faceattr.inference import heads
+    monkeypatch.setattr(heads, "SVM_MAX_ITER", 20)

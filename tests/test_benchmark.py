@@ -33,7 +33,7 @@ def test_end_to_end_on_a_real_slice(tmp_path, celeba_root):
 
 
 @pytest.mark.parametrize("under_celeba", [False, True])
-def test_fit_heads_on_synthetic_tree(tmp_path, under_celeba):
+def test_fit_heads_on_synthetic_tree(tmp_path, under_celeba, quick_svms):
     write_celeba_tree(tmp_path / "data", n=30, under_celeba=under_celeba)
     out = tmp_path / "res"
     baselines = "majority,pixels,pca" + ("" if under_celeba else ",hidden")
@@ -50,9 +50,9 @@ def test_fit_heads_on_synthetic_tree(tmp_path, under_celeba):
         assert res["baselines"]["hidden all views"]["dims"] == 9
 
 
-def test_vgg19_baseline_picks_its_layer_on_val(tmp_path, celeba_root):
+def test_vgg19_baseline_picks_its_layer_on_val(tmp_path, celeba_root, quick_svms):
     from faceattr.benchmark import VGG19_LAYERS, evaluate
-    res, _ = evaluate(celeba_root, ("val", "test"), baselines=("vgg19",), max_images=120, progress=False)
+    res, _ = evaluate(celeba_root, ("val", "test"), baselines=("vgg19",), max_images=60, progress=False)
     for split in ("val", "test"):
         row = res[split]["baselines"]["vgg19"]
         assert row["layer"] in VGG19_LAYERS and set(row["val_mean_accuracy_by_layer"]) == set(VGG19_LAYERS)
@@ -127,7 +127,7 @@ def bundle_features(bundle, crops):
     return MultiViewEncoder.from_bundle(bundle, device="cpu").encode(crops)
 
 
-def test_hidden_baseline_encodes_each_split_once(tmp_path, monkeypatch):
+def test_hidden_baseline_encodes_each_split_once(tmp_path, monkeypatch, quick_svms):
     from faceattr.benchmark import evaluate
     from faceattr.inference.encoder import MultiViewEncoder
     write_celeba_tree(tmp_path / "data", n=30)
@@ -169,7 +169,7 @@ def test_the_chart_leaves_the_callers_matplotlib_backend_alone(tmp_path):
         matplotlib.use(before)
 
 
-def test_the_vgg19_baseline_runs_where_device_says(tmp_path, celeba_root, monkeypatch):
+def test_the_vgg19_baseline_runs_where_device_says(tmp_path, celeba_root, monkeypatch, quick_svms):
     from faceattr import benchmark
     from faceattr.nn import vgg
     asked = []

@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
+from conftest import TINY_BUNDLE, TINY_FEATURES
 from faceattr import MultiViewVAEFeatures
 
 
@@ -29,7 +30,7 @@ def test_transform_celeba_aligned(celeba_paths):
 
 
 def test_align_none_takes_uint8_faces_and_flat_floats(real_faces):
-    f = MultiViewVAEFeatures(align="none").fit()
+    f = MultiViewVAEFeatures(TINY_BUNDLE, align="none").fit()
     a = f.transform(real_faces[:4])
     b = f.transform(real_faces[:4].reshape(4, -1).astype(np.float32) / 255.0)
     np.testing.assert_allclose(a, b, atol=1e-5)
@@ -39,9 +40,9 @@ def test_align_none_takes_uint8_faces_and_flat_floats(real_faces):
 
 def test_views_subset_and_pandas_output(celeba_paths):
     paths, _ = celeba_paths
-    f = MultiViewVAEFeatures(align="celeba", views=["relu3_1"]).set_output(transform="pandas")
+    f = MultiViewVAEFeatures(TINY_BUNDLE, align="celeba", views=["relu3_1"]).set_output(transform="pandas")
     df = f.fit_transform(paths[:3])
-    assert df.shape == (3, 100) and df.columns[17] == "relu3_1__z017"
+    assert df.shape == (3, 4) and list(df.columns) == [f"relu3_1__z00{j}" for j in range(4)]
 
 
 def test_no_face_gives_nan_row_and_warning_never_a_shifted_row(celeba_paths, tmp_path):
@@ -61,23 +62,23 @@ def test_unreadable_file_gives_nan_row_naming_it(tmp_path, celeba_paths):
     bad = tmp_path / "bad.jpg"
     bad.write_text("x")
     with pytest.warns(UserWarning, match="bad.jpg: cannot read as an image"):
-        x = MultiViewVAEFeatures(align="celeba").fit().transform([str(bad), paths[0]])
+        x = MultiViewVAEFeatures(TINY_BUNDLE, align="celeba").fit().transform([str(bad), paths[0]])
     assert np.isnan(x[0]).all() and np.isfinite(x[1]).all()
 
 
 def test_unfitted_and_bad_params():
     from sklearn.exceptions import NotFittedError
     with pytest.raises(NotFittedError):
-        MultiViewVAEFeatures().transform(["x.jpg"])
+        MultiViewVAEFeatures(TINY_BUNDLE).transform(["x.jpg"])
     with pytest.raises(ValueError, match="align must be one of"):
-        MultiViewVAEFeatures(align="sideways").fit()
+        MultiViewVAEFeatures(TINY_BUNDLE, align="sideways").fit()
     with pytest.raises(ValueError, match="view 'relu9_9' not in"):
-        MultiViewVAEFeatures(views=["relu9_9"]).fit()
+        MultiViewVAEFeatures(TINY_BUNDLE, views=["relu9_9"]).fit()
 
 
 def test_clone_pickle_joblib_round_trip(tmp_path, celeba_paths):
     paths, _ = celeba_paths
-    f = MultiViewVAEFeatures(align="celeba", batch_size=7).fit()
+    f = MultiViewVAEFeatures(TINY_BUNDLE, align="celeba", batch_size=7).fit()
     x = f.transform(paths[:3])
     assert clone(f).get_params() == f.get_params()
     g = pickle.loads(pickle.dumps(f))
@@ -91,10 +92,11 @@ def test_pickled_state_holds_only_cpu_tensors(celeba_paths):
     """What makes a CUDA-fitted transformer load on a CPU-only machine: the pickled state keeps
     CPU state dicts, never device modules (those are rebuilt lazily on the loading machine)."""
     import torch
-    f = MultiViewVAEFeatures(align="celeba").fit()
+    f = MultiViewVAEFeatures(TINY_BUNDLE, align="celeba").fit()
     f.transform(celeba_paths[0][:1])  # builds the device encoder
+    assert f._pipeline is not None
     state = f.__getstate__()
-    assert "_encoder" not in state and "_detector" not in state
+    assert "_pipeline" not in state
     for cfg, sd in state["view_states_"].values():
         assert all(t.device == torch.device("cpu") for t in sd.values())
 
@@ -122,11 +124,24 @@ def test_auto_alignment_on_a_photo():
 def test_cuda_fitted_transformer_falls_back_to_the_cpu(celeba_paths, monkeypatch):
     import torch
     paths, _ = celeba_paths
-    expected = MultiViewVAEFeatures(align="celeba").fit().transform(paths[:2])
+    expected = MultiViewVAEFeatures(TINY_BUNDLE, align="celeba").fit().transform(paths[:2])
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    f = MultiViewVAEFeatures(align="celeba", device="cuda").fit()  # fitting needs no device
+    f = MultiViewVAEFeatures(TINY_BUNDLE, align="celeba", device="cuda").fit()  # fitting needs no device
     blob = pickle.dumps(f)
     with pytest.warns(UserWarning, match="device='cuda' but CUDA is not available here; using the CPU"):
         g = pickle.loads(blob)
     assert g.device == "cpu"
     np.testing.assert_allclose(g.transform(paths[:2]), expected, atol=1e-5)
+
+
+def test_the_tiny_test_bundle_is_what_its_script_writes(tmp_path, benchmark_script):
+    """tests/data/tiny_bundle is checked in; its script rebuilds one of the same shape."""
+    import json
+    import sys
+    sys.path.insert(0, str(TINY_BUNDLE.parents[2] / "scripts"))
+    from make_tiny_bundle import write_tiny_bundle
+    fresh = json.loads((write_tiny_bundle(tmp_path / "b").root / "manifest.json").read_text())
+    kept = json.loads((TINY_BUNDLE / "manifest.json").read_text())
+    assert {v: e["model_config"] for v, e in fresh["views"].items()} == \
+        {v: e["model_config"] for v, e in kept["views"].items()}
+    assert MultiViewVAEFeatures(TINY_BUNDLE, align="none").fit().n_features_out_ == TINY_FEATURES

@@ -38,10 +38,11 @@ def test_trainers_keep_each_view_apart_from_the_shipped_others_when_asked(tmp_pa
 def test_speed_trial_times_every_variant(tmp_path, random_vgg, benchmark_script):
     gpu = benchmark_script("train_views_gpu")
     crops = np.random.default_rng(1).integers(0, 255, (300, 64, 64, 3), dtype=np.uint8)
-    # One variant: each builds a full-size trainer, and batch256's steps alone take half a minute here.
-    # With --decorrelate, so the trial's steps get the other views' latents as training's do.
+    # One variant and one untimed-warm-up-free step: each builds a full-size trainer, and batch256's
+    # steps alone take half a minute here. With --decorrelate, so the trial's steps get the other
+    # views' latents as training's do.
     res = gpu.speed_trial(_args(tmp_path, init="none", augment="", decorrelate=5.0), crops, random_vgg, 1, ["eager"],
-                          device="cpu")
+                          device="cpu", warmup=0)
     assert set(res) == {"eager"} and res["eager"] > 0
 
 
