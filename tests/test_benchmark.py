@@ -15,13 +15,14 @@ def test_paper_table_shipped_in_package():
     assert len(t["VAE-WGAN (paper)"]) == 41
 
 
-def test_end_to_end_on_a_real_slice(tmp_path, celeba_root):
+@pytest.mark.slow
+def test_end_to_end_on_a_real_slice(tmp_path, celeba_root, quick_svms):
     out = tmp_path / "res"
-    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(celeba_root), "--max-images", "200",
+    r = CliRunner().invoke(main, ["benchmark", "celeba", "--root", str(celeba_root), "--max-images", "100",
                                   "--baselines", "majority,views", "--out", str(out)])
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
-    assert res["n_images"] == 200 and res["split"] == "test" and len(res["per_attribute"]) == 40
+    assert res["n_images"] == 100 and res["split"] == "test" and len(res["per_attribute"]) == 40
     assert len(res["balanced_accuracy"]) == 40 and res["weights_sha256"]
     assert res["mean_accuracy"] > res["baselines"]["majority"]["mean_accuracy"]
     assert "view relu3_1" in res["baselines"] and "VAE-WGAN (paper)" in res["paper_table1"]
@@ -50,6 +51,7 @@ def test_fit_heads_on_synthetic_tree(tmp_path, under_celeba, quick_svms):
         assert res["baselines"]["hidden all views"]["dims"] == 9
 
 
+@pytest.mark.slow
 def test_vgg19_baseline_picks_its_layer_on_val(tmp_path, celeba_root, quick_svms):
     from faceattr.benchmark import VGG19_LAYERS, evaluate
     res, _ = evaluate(celeba_root, ("val", "test"), baselines=("vgg19",), max_images=60, progress=False)
@@ -105,7 +107,8 @@ def test_vgg19_features_take_read_only_crops_in_chunks_without_a_warning(random_
     np.testing.assert_allclose(chunked, whole, rtol=2e-2, atol=2e-2)
 
 
-def test_feature_ceiling_reads_the_shipped_encoders_five_ways(celeba_root, benchmark_script):
+@pytest.mark.slow
+def test_feature_ceiling_reads_the_shipped_encoders_five_ways(celeba_root, benchmark_script, quick_svms):
     from faceattr.data.celeba import CelebA
     from faceattr.inference.bundle import Bundle
     fc = benchmark_script("feature_ceiling")

@@ -100,11 +100,13 @@ def test_generative_cli_commands(tmp_path, celeba_root):
         "smile.png": ["manipulate", "--aligned", a, "--attribute", "Smiling", "--strength", "-1", "--steps", "3"],
         "map.png": ["tsne", "--root", str(celeba_root), "-n", "16"],
     }
+    # (faces a row, rows, scale): 2 photos x (input + 5 views); one row of 4 or 3; t-SNE 4x4 at 1x
+    shapes = {"sample.png": (4, 1, 2), "recon.png": (6, 2, 2), "interp.png": (4, 1, 2), "smile.png": (3, 1, 2),
+              "map.png": (4, 4, 1)}
     for name, args in cases.items():
         r = run(main, args + ["--out", str(tmp_path / name)])
         assert r.exit_code == 0, (args, r.output)
-        assert Image.open(tmp_path / name).size[0] > 64
-    assert Image.open(tmp_path / "interp.png").size[0] > Image.open(tmp_path / "smile.png").size[0]
+        assert Image.open(tmp_path / name).size == grid_size(*shapes[name]), name
     r = run(main, ["manipulate", "--aligned", a, "--attribute", "Smilng", "--out", str(tmp_path / "x.png")])
     assert r.exit_code == 1 and "unknown attribute 'Smilng'" in r.output
     r = run(main, ["tsne", "--root", str(celeba_root), "-n", "15", "--out", str(tmp_path / "x.png")])
@@ -121,3 +123,8 @@ def test_attribute_vectors_cli(tmp_path, celeba_root):
     z = np.load(out)
     assert sorted(z.files) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
     assert z["relu3_1"].shape == (40, 100) and np.abs(z["relu3_1"]).sum() > 0
+
+
+def grid_size(per_row: int, rows: int, scale: int, face: int = 64, pad: int = 2) -> tuple[int, int]:
+    """(width, height) of a faceattr.grid picture: 2-pixel gaps around 64x64 faces, then scaled."""
+    return ((per_row * (face + pad) + pad) * scale, (rows * (face + pad) + pad) * scale)

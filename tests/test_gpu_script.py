@@ -2,6 +2,7 @@
 from argparse import Namespace
 
 import numpy as np
+import pytest
 import torch
 
 
@@ -35,6 +36,7 @@ def test_trainers_keep_each_view_apart_from_the_shipped_others_when_asked(tmp_pa
         is None
 
 
+@pytest.mark.slow
 def test_speed_trial_times_every_variant(tmp_path, random_vgg, benchmark_script):
     gpu = benchmark_script("train_views_gpu")
     crops = np.random.default_rng(1).integers(0, 255, (300, 64, 64, 3), dtype=np.uint8)

@@ -89,6 +89,7 @@ ENTRY_POINTS = {"predictor": _by_predictor, "transformer": _by_transformer, "ext
                 "ray_data": _by_ray_actor, "serve": _by_server}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["path", "pil", "array", "bytes"])
 def test_every_entry_point_gives_the_pipelines_answer_for_every_input_type(kind, predictor, tmp_path):
     pytest.importorskip("fastapi")

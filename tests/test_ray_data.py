@@ -12,6 +12,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_rows_equal_single_process(local_ray, celeba_root, tmp_path):
     from PIL import Image
     from faceattr import AttributePredictor, MultiViewVAEFeatures
@@ -44,6 +45,7 @@ def test_ray_rows_equal_single_process(local_ray, celeba_root, tmp_path):
     np.testing.assert_allclose(got, feats.transform(paths[:16]), atol=2e-2)
 
 
+@pytest.mark.slow
 def test_ray_reads_bytes_of_photos_and_videos(local_ray, celeba_root, tmp_path):
     pytest.importorskip("av", reason="video input needs the [video] extra")
     from conftest import write_clip

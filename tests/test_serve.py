@@ -144,6 +144,7 @@ def test_largest_face_and_no_face(server):
     assert len(_post(server, PHOTO.read_bytes(), largest_face="true").json()["faces"]) == 1
 
 
+@pytest.mark.slow
 def test_concurrent_burst(server):
     data = PHOTO.read_bytes()
     with ThreadPoolExecutor(16) as pool:

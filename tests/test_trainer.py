@@ -21,6 +21,7 @@ def _trainer(tmp_path, cfg, images, vgg, other_latents=None, **kw):
                    progress=False, other_latents=other_latents)
 
 
+@pytest.mark.slow
 def test_loss_falls_on_real_faces_with_real_vgg(tmp_path, real_faces):
     from faceattr.nn.vgg import load_loss_network
     from faceattr.nn.vgg import LossNetworkUnavailable
@@ -84,6 +85,7 @@ def test_checkpoint_round_trip(tmp_path, tiny_cfg, random_vgg):
     assert t2.step == t.step and t2.reference == t.reference
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_run(tmp_path, tiny_cfg, random_vgg):
     images = np.random.default_rng(3).integers(0, 255, (48, 64, 64, 3), dtype=np.uint8)
     full = _trainer(tmp_path / "full", tiny_cfg, images, random_vgg)
@@ -121,6 +123,7 @@ def test_too_few_images_is_a_clear_error(tmp_path, tiny_cfg, random_vgg):
         _trainer(tmp_path, tiny_cfg, images, random_vgg)
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_with_gloo(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
@@ -193,6 +196,7 @@ def test_train_config_rejects_bad_levers():
         TrainConfig(decorrelate=1, augment=("flip",))
 
 
+@pytest.mark.slow
 def test_decorrelate_moves_the_latent_away_from_the_other_views(tmp_path, tiny_cfg, random_vgg):
     from faceattr.nn.losses import cross_correlation
     images = np.random.default_rng(11).integers(0, 255, (64, 64, 64, 3), dtype=np.uint8)

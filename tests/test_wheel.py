@@ -48,6 +48,7 @@ def test_sdist_carries_the_bundle(dist):
             "pyproject.toml"} <= names
 
 
+@pytest.mark.slow
 def test_unpacked_wheel_predicts_outside_the_repository(dist, tmp_path):
     (wheel,) = dist.glob("faceattr-*.whl")
     site = tmp_path / "site"
