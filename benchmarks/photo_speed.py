@@ -58,14 +58,13 @@ def make_big_photos(celeba_paths: list[Path], folder: Path, n: int, seed: int = 
 
 def one_at_a_time(predictor: AttributePredictor, paths: list[Path]) -> int:
     """The former path: full decode, full-resolution MTCNN, each photo's faces encoded alone."""
-    det = FaceDetector(device="cpu", max_side=10**6)
-    for net in (det.mtcnn.pnet, det.mtcnn.rnet, det.mtcnn.onet):  # as it was: MTCNN's default layout
-        net.to(memory_format=torch.contiguous_format)
+    from facenet_pytorch import MTCNN
+    mtcnn, threshold = MTCNN(keep_all=True, device="cpu"), FaceDetector().threshold  # its default layout
     faces_found = 0
     for p in paths:
         img = load_rgb(p)
-        boxes, probs, points = det.mtcnn.detect(img, landmarks=True)  # facenet-pytorch's own detect_face
-        found = [] if boxes is None else [pt for pr, pt in zip(probs, points) if pr >= det.threshold]
+        boxes, probs, points = mtcnn.detect(img, landmarks=True)  # facenet-pytorch's own detect_face
+        found = [] if boxes is None else [pt for pr, pt in zip(probs, points) if pr >= threshold]
         if found:
             crops = np.stack([warp_face(img, pt) for pt in found])
             predictor.score_faces(crops)

@@ -1,4 +1,8 @@
-"""Device and numeric precision choices, shared by training and inference."""
+"""Device and numeric precision choices, shared by training and inference.
+
+torch is imported inside the functions: the command line imports this module for its choices
+(PRECISIONS), and ``faceattr --help`` must not wait for torch.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -7,13 +11,12 @@ import os
 import platform
 from pathlib import Path
 
-import torch
-
 PRECISIONS = ("auto", "bf16", "float32")
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """'auto' (or None) picks CUDA when present, else the CPU; 'cuda' without a GPU is an error."""
+    import torch
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
@@ -58,6 +61,7 @@ def cpu_description() -> str:
 def machine_description() -> dict:
     """What every speed result records beside its figures, so one CPU's figure is never read as
     another's."""
+    import torch
     return {"cpu": cpu_description(), "bf16_features": [f for f in BF16_CPU_FEATURES if f in cpu_flags()],
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
@@ -76,6 +80,7 @@ def use_bf16(device: torch.device, precision: str = "auto") -> bool:
     if precision == "bf16":
         return True
     if device.type == "cuda":
+        import torch
         return torch.cuda.is_bf16_supported()
     return device.type == "cpu" and cpu_has_fast_bf16()
 
@@ -83,10 +88,12 @@ def use_bf16(device: torch.device, precision: str = "auto") -> bool:
 def autocast(device: torch.device, enabled: bool):
     if not enabled:
         return contextlib.nullcontext()
+    import torch
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def memory_format(device: torch.device, bf16: bool):
     # channels_last is what lets oneDNN's AMX kernels and cuDNN's tensor-core kernels run without
     # layout conversions around every convolution.
+    import torch
     return torch.channels_last if bf16 else torch.contiguous_format

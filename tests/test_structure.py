@@ -21,12 +21,13 @@ def test_predict_path_imports_no_training_code():
         "assert r.exit_code == 0, r.output\n"
         "from faceattr import MultiViewVAEFeatures\n"
         f"MultiViewVAEFeatures({tiny!r}).fit().transform([{str(REPO / 'examples' / 'astronaut.png')!r}])\n"
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith('faceattr'))))\n")
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('faceattr', 'torchvision', 'facenet')))))\n")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=REPO).stdout.split()
     assert "faceattr.inference.predictor" in loaded and "faceattr.inference.transformer" in loaded
+    # torchvision's imports alone cost 1.9 s of start-up (faceattr.faces.mtcnn_nets)
     for training in ("faceattr.trainer", "faceattr.nn.losses", "faceattr.nn.vgg", "faceattr.grid",
-                     "faceattr.benchmark"):
+                     "faceattr.benchmark", "torchvision", "facenet_pytorch"):
         assert training not in loaded, training
 
 
@@ -92,3 +93,15 @@ def test_one_road_from_inputs_to_features():
     for module in ("predictor", "extract", "ray_data", "transformer"):
         assert "FacePipeline" in (REPO / "faceattr" / "inference" / f"{module}.py").read_text(), module
     assert "predictor.pipeline" in (REPO / "faceattr" / "serve.py").read_text()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["predict", "--help"], ["extract", "--help"], ["serve", "--help"],
+                                  ["train", "--help"], ["predict"], ["benchmark", "celeba", "--bogus"]])
+def test_help_and_usage_errors_never_import_torch(argv):
+    """`faceattr --help` answers at once (issue 27): torch is imported only by commands that run."""
+    code = ("import sys\n"
+            "from faceattr.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr

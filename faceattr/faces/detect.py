@@ -59,14 +59,10 @@ class FaceDetector:
 
     @property
     def mtcnn(self):
+        """(pnet, rnet, onet), loaded on first use (faceattr.faces.mtcnn_nets)."""
         if self._mtcnn is None:
-            import torch
-            from facenet_pytorch import MTCNN
-            self._mtcnn = MTCNN(keep_all=True, min_face_size=self.min_face_size, device=self.device)
-            # channels_last runs MTCNN's max-pools and convolutions about 1.6x faster on the CPU
-            # with the same boxes (benchmarks/results/photo_speed.md).
-            for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
-                net.to(memory_format=torch.channels_last)
+            from .mtcnn_nets import load_networks
+            self._mtcnn = load_networks(self.device)
         return self._mtcnn
 
     def detection_copy(self, img: Image.Image) -> tuple[Image.Image, float]:
@@ -124,10 +120,11 @@ class FaceDetector:
         """Per photo of a same-size (B, H, W, 3) uint8 batch: boxes (n, 5 with score), landmarks (n, 5, 2)."""
         import torch
 
-        from .mtcnn import detect_faces  # imports facenet-pytorch (~1 s): only when detecting
-        m = self.mtcnn
-        with torch.no_grad():
-            return detect_faces(stack, m.min_face_size, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, self.device)
+        from .mtcnn import detect_faces
+        from .mtcnn_nets import FACTOR, THRESHOLDS
+        pnet, rnet, onet = self.mtcnn
+        with torch.inference_mode():
+            return detect_faces(stack, self.min_face_size, pnet, rnet, onet, THRESHOLDS, FACTOR, self.device)
 
     def __getstate__(self):
         state = self.__dict__.copy()

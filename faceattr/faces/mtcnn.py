@@ -12,15 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from facenet_pytorch.models.utils.detect_face import (
-    batched_nms_numpy,
-    bbreg,
-    fixed_batch_process,
-    generateBoundingBox,
-    pad,
-    rerec,
-)
-from torchvision.ops.boxes import batched_nms
+from .mtcnn_nets import batched_nms, batched_nms_min, bbreg, fixed_batch_process, generate_bounding_box, pad, rerec
 
 _BOX_CHUNK = 1024  # boxes gathered at once: 4 corners x 48x48 cells x int64 indices stay ~75 MB
 
@@ -135,7 +127,7 @@ def _propose(pnet, sat, h: int, w: int, scales, threshold: float, dtype):
         im_data = area_resize(sat, int(h * scale + 1), int(w * scale + 1))
         im_data = (im_data - 127.5) * 0.0078125
         reg, probs = pnet(im_data.type(dtype))
-        boxes_scale, image_inds_scale = generateBoundingBox(reg, probs[:, 1], scale, threshold)
+        boxes_scale, image_inds_scale = generate_bounding_box(reg, probs[:, 1], scale, threshold)
         boxes.append(boxes_scale)
         image_inds.append(image_inds_scale)
         pick = batched_nms(boxes_scale[:, :4], boxes_scale[:, 4], image_inds_scale, 0.5)
@@ -183,7 +175,7 @@ def _output(onet, sat, boxes, image_inds, w: int, h: int, threshold: float, dtyp
     points_y = h_i.repeat(5, 1) * points[5:10, :] + boxes[:, 1].repeat(5, 1) - 1
     points = torch.stack((points_x, points_y)).permute(2, 1, 0)
     boxes = bbreg(boxes, mv)
-    pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, 0.7, "Min")
+    pick = batched_nms_min(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
     return boxes[pick], points[pick], image_inds[pick]
 
 
