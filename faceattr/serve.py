@@ -6,9 +6,9 @@
 - ``GET /health``; ``GET /metadata``: the 40 attribute names, the views, the bundle's sha256 and
   the version; OpenAPI docs at ``/docs``.
 
-Requests are decoded and their faces detected in a thread pool; the faces of concurrent requests
-are encoded together (``FaceBatcher``: up to ``max_batch`` faces, waiting at most ``max_wait_ms``
-for more), so throughput grows with concurrency. Limits: ``max_upload_bytes`` per upload (413),
+The uploads of concurrent requests are decoded, detected and aligned together, then their faces
+encoded together (``MicroBatcher``: up to ``max_batch`` photos or faces, waiting at most
+``max_wait_ms`` for more), so throughput grows with concurrency. Limits: ``max_upload_bytes`` per upload (413),
 ``faceattr.faces.images.MAX_PIXELS`` per image, decompression bombs included (413),
 ``upload_timeout_s`` to receive the upload (408), ``timeout_s`` per request (504); the size limit is
 counted as the bytes arrive (faceattr.upload_limits), so a chunked upload is stopped at the limit. A bad
@@ -24,7 +24,6 @@ import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from . import __version__
 from .data.attributes import ATTRIBUTE_NAMES
@@ -46,53 +45,57 @@ TIMEOUT_S = 30.0
 
 @dataclass
 class _Job:
-    faces: np.ndarray
+    items: object  # what one request brings: its faces (an array) or its photos (a list)
     future: asyncio.Future
     queued: float = field(default_factory=time.perf_counter)
 
 
-class FaceBatcher:
-    """Collects the faces of concurrent requests and encodes them in one pass of the pipeline's
-    encoder and heads (``FacePipeline.encode``)."""
+class MicroBatcher:
+    """Collects the work of concurrent requests and runs it as one batch: up to ``max_items``
+    items, waiting at most ``max_wait_ms`` for more after the first. ``run(joined)`` computes the
+    batch in a worker thread, ``join`` puts the requests' items together and ``take(out, slice)``
+    gives one request its share of the output. A failed batch is every waiting request's error."""
 
-    def __init__(self, pipeline, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
-        self.pipeline, self.max_batch, self.max_wait = pipeline, max_batch, max_wait_ms / 1000
+    def __init__(self, run, join, take, max_items: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
+        self.run, self.join, self.take = run, join, take
+        self.max_items, self.max_wait = max_items, max_wait_ms / 1000
         self.queue: "asyncio.Queue[_Job]" = asyncio.Queue()
         self.batches = 0
         self._task: Optional[asyncio.Task] = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
 
-    async def encode(self, faces: np.ndarray):
-        """The ``Encoded`` rows of ``faces``, computed with those of other waiting requests."""
+    async def submit(self, items):
         fut = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Job(faces, fut))
+        await self.queue.put(_Job(items, fut))
         return await fut
 
-    async def _run(self) -> None:
+    async def _gather(self) -> list[_Job]:
+        loop = asyncio.get_running_loop()
+        jobs = [await self.queue.get()]
+        n, deadline = len(jobs[0].items), loop.time() + self.max_wait
+        while n < self.max_items:
+            try:
+                job = await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                break
+            jobs.append(job)
+            n += len(job.items)
+        return [j for j in jobs if not j.future.cancelled()]
+
+    async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            jobs = [await self.queue.get()]
-            n = len(jobs[0].faces)
-            deadline = loop.time() + self.max_wait
-            while n < self.max_batch:
-                try:
-                    job = await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time()))
-                except asyncio.TimeoutError:
-                    break
-                jobs.append(job)
-                n += len(job.faces)
-            jobs = [j for j in jobs if not j.future.cancelled()]
+            jobs = await self._gather()
             if not jobs:
                 continue
             try:
-                encoded = await loop.run_in_executor(None, self.pipeline.encode,
-                                                     np.concatenate([j.faces for j in jobs]))
+                out = await loop.run_in_executor(None, self.run, self.join([j.items for j in jobs]))
             except Exception as e:  # noqa: BLE001 - every waiting request learns of it
                 for j in jobs:
                     if not j.future.done():
@@ -102,8 +105,23 @@ class FaceBatcher:
             k = 0
             for j in jobs:
                 if not j.future.done():
-                    j.future.set_result(encoded.rows(slice(k, k + len(j.faces))))
-                k += len(j.faces)
+                    j.future.set_result(self.take(out, slice(k, k + len(j.items))))
+                k += len(j.items)
+
+
+def face_batcher(pipeline, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS) -> MicroBatcher:
+    """The faces of concurrent requests encoded in one pass of the encoder and heads."""
+    return MicroBatcher(lambda faces: pipeline.encode(faces), np.concatenate, lambda out, sl: out.rows(sl),
+                        max_batch, max_wait_ms)
+
+
+def photo_batcher(pipeline, largest_face: bool, max_batch: int = MAX_BATCH,
+                  max_wait_ms: float = MAX_WAIT_MS) -> MicroBatcher:
+    """The uploads of concurrent requests decoded (in the thread pool), detected and aligned
+    together: MTCNN runs once for all same-size photos of the batch."""
+    def prepare(units):  # a lone upload needs no thread pool
+        return pipeline.prepare(units, largest_face, workers=1 if len(units) == 1 else None)
+    return MicroBatcher(prepare, lambda lists: sum(lists, []), lambda out, sl: out[sl], max_batch, max_wait_ms)
 
 
 @dataclass
@@ -114,10 +132,15 @@ class Limits:
 
 
 class Service:
-    """What the routes share: the predictor and its pipeline, the batcher, the limits."""
+    """What the routes share: the predictor and its pipeline, the batchers, the limits."""
 
-    def __init__(self, predictor, batcher: FaceBatcher, limits: Limits):
-        self.predictor, self.pipeline, self.batcher, self.limits = predictor, predictor.pipeline, batcher, limits
+    def __init__(self, predictor, limits: Limits, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
+        self.predictor, self.pipeline, self.limits = predictor, predictor.pipeline, limits
+        self.batcher = face_batcher(self.pipeline, max_batch, max_wait_ms)
+        self.photos = {flag: photo_batcher(self.pipeline, flag, max_batch, max_wait_ms) for flag in (False, True)}
+
+    def batchers(self) -> list[MicroBatcher]:
+        return [self.batcher, *self.photos.values()]
 
     async def read_upload(self, file: UploadFile) -> tuple[bytes, str]:
         """(the upload's bytes, its name); 413 above the limit, 400 when empty."""
@@ -143,14 +166,14 @@ class Service:
         """The record of one upload: faces prepared in the thread pool, encoded in the batcher."""
         from .faces.video import Unit
         units = [Unit(data, name)]
-        (p,) = await run_in_threadpool(self.pipeline.prepare, units, largest_face, False, 1)
+        (p,) = await self.photos[largest_face].submit(units)
         if p.error:
             raise HTTPException(HTTP_STATUS.get(p.error_kind, 400),
                                 clean_message(p.error.replace(f"<{len(data)} bytes>", name), name))
         encoded = self.pipeline.empty()
         if len(p.faces):
             try:
-                encoded = await self.batcher.encode(p.faces)
+                encoded = await self.batcher.submit(p.faces)
             except Exception as e:  # noqa: BLE001 - the client learns that, not the traceback
                 raise HTTPException(500, f"{name}: the attribute model failed on this upload "
                                          f"({type(e).__name__}); the server goes on") from None
@@ -171,14 +194,15 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
     from .inference.predictor import AttributePredictor
     predictor = AttributePredictor(weights, device=device, batch_size=batch_size, min_face_size=min_face_size,
                                    detect_size=detect_size)
-    service = Service(predictor, FaceBatcher(predictor.pipeline, max_batch, max_wait_ms),
-                      Limits(max_upload_bytes, timeout_s, upload_timeout_s))
+    service = Service(predictor, Limits(max_upload_bytes, timeout_s, upload_timeout_s), max_batch, max_wait_ms)
 
     @asynccontextmanager
     async def lifespan(app):
-        service.batcher.start()
+        for b in service.batchers():
+            b.start()
         yield
-        await service.batcher.stop()
+        for b in service.batchers():
+            await b.stop()
 
     app = FastAPI(title="faceattr", version=__version__, lifespan=lifespan,
                   description="The 40 CelebA attributes of every face in an uploaded photo "

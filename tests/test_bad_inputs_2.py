@@ -365,7 +365,7 @@ def test_an_empty_list_and_an_empty_array_fail_alike_in_transform():
 # ---- serve's other error paths (issue 26, item 7) ----------------------------------------------
 def test_the_batchers_failure_reaches_every_waiting_request_and_the_server_goes_on(app_client, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
-    pipeline = app_client.app.state.batcher.pipeline
+    pipeline = app_client.app.state.service.pipeline
     real = pipeline.encode
     monkeypatch.setattr(pipeline, "encode", lambda faces: (_ for _ in ()).throw(RuntimeError("encoder broke")))
     buf = io.BytesIO()
@@ -386,7 +386,7 @@ def test_a_request_slower_than_the_timeout_gets_504(monkeypatch):
     from fastapi.testclient import TestClient
     from faceattr.serve import create_app
     app = create_app(timeout_s=0.5)
-    pipeline = app.state.batcher.pipeline
+    pipeline = app.state.service.pipeline
     real = pipeline.encode
 
     def slow(faces):
@@ -406,6 +406,24 @@ def test_detect_size_reaches_the_transformer_the_server_and_ray_data(monkeypatch
     from faceattr.serve import create_app
     t = MultiViewVAEFeatures(detect_size=320).fit()
     assert t.get_params()["detect_size"] == 320 and t._get_pipeline().detector().max_side == 320
-    assert create_app(detect_size=320).state.batcher.pipeline.detector().max_side == 320
+    assert create_app(detect_size=320).state.service.pipeline.detector().max_side == 320
     assert FaceAttrActor(detect_size=320).pipeline.detector().max_side == 320
     assert "--detect-size" in CliRunner().invoke(main, ["serve", "--help"]).output
+
+
+def test_concurrent_uploads_are_detected_in_one_batch(monkeypatch):
+    """issue 27: the server batches detection across requests, not only encoding."""
+    pytest.importorskip("fastapi")
+    from concurrent.futures import ThreadPoolExecutor
+    from fastapi.testclient import TestClient
+    from faceattr.serve import create_app
+    app = create_app(max_wait_ms=500)
+    pipeline, sizes = app.state.service.pipeline, []
+    real = pipeline.prepare
+    monkeypatch.setattr(pipeline, "prepare", lambda units, *a, **k: sizes.append(len(units)) or real(units, *a, **k))
+    data = PHOTO.read_bytes()
+    with TestClient(app) as client, ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda i: client.post("/predict", files={"file": (f"{i}.png", data)}), range(4)))
+    assert [r.status_code for r in replies] == [200] * 4
+    assert [r.json()["file"] for r in replies] == [f"{i}.png" for i in range(4)]
+    assert max(sizes) > 1 and sum(sizes) == 4, sizes

@@ -155,7 +155,7 @@ def test_detector_options_reach_every_entry_point(option, value):
     attr = {"detect_size": "max_side", "min_face_size": "min_face_size"}[option]
     pipelines = {"predictor": AttributePredictor(**{option: value}).pipeline,
                  "transformer": MultiViewVAEFeatures(**{option: value}).fit()._get_pipeline(),
-                 "serve": create_app(**{option: value}).state.batcher.pipeline,
+                 "serve": create_app(**{option: value}).state.service.pipeline,
                  "ray_data": FaceAttrActor(**{option: value}).pipeline}
     for name, pipe in pipelines.items():
         assert getattr(pipe.detector(), attr) == value, name
