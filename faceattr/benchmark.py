@@ -36,17 +36,40 @@ def paper_table() -> dict[str, dict[str, float]]:
 PAPER_ROW = "VAE-WGAN (paper)"
 
 
-def accuracy_report(scores: np.ndarray, y: np.ndarray) -> dict:
-    """Accuracy and balanced accuracy per attribute from decision scores (> 0 = present)."""
-    pred = scores > 0
+def roc_auc(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ROC AUC per column (the Mann-Whitney statistic, ties counted half); NaN for a column whose
+    labels are all one class. Independent of any threshold, so of the decision rule."""
+    from scipy.stats import rankdata
+    y = y.astype(bool)
+    ranks = rankdata(scores, axis=0)
+    pos = y.sum(0)
+    neg = len(y) - pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * y).sum(0) - pos * (pos + 1) / 2) / (pos * neg)
+    return np.where((pos > 0) & (neg > 0), auc, np.nan)
+
+
+def accuracy_report(scores: np.ndarray, y: np.ndarray, thresholds=None) -> dict:
+    """Accuracy, balanced accuracy and F1 per attribute and in the mean, for decisions ``scores >
+    thresholds`` (default 0: the sign rule), and the ROC AUC of the scores."""
+    pred = scores > (0 if thresholds is None else np.asarray(thresholds))
     acc = (pred == y.astype(bool)).mean(0)
     pos, neg = y.astype(bool), ~y.astype(bool)
-    tpr = np.where(pos.sum(0) > 0, (pred & pos).sum(0) / np.maximum(pos.sum(0), 1), np.nan)
+    tp = (pred & pos).sum(0)
+    tpr = np.where(pos.sum(0) > 0, tp / np.maximum(pos.sum(0), 1), np.nan)
     tnr = np.where(neg.sum(0) > 0, (~pred & neg).sum(0) / np.maximum(neg.sum(0), 1), np.nan)
     bal = np.nanmean(np.stack([tpr, tnr]), axis=0)
-    return {"mean_accuracy": float(acc.mean()), "per_attribute": dict(zip(ATTRIBUTE_NAMES, map(float, acc))),
-            "balanced_accuracy": dict(zip(ATTRIBUTE_NAMES, map(float, bal))),
-            "mean_balanced_accuracy": float(np.nanmean(bal))}
+    f1 = 2 * tp / np.maximum(pred.sum(0) + pos.sum(0), 1)
+    auc = roc_auc(scores, y)
+    per = lambda a: dict(zip(ATTRIBUTE_NAMES, map(float, a)))  # noqa: E731
+    return {"mean_accuracy": float(acc.mean()), "per_attribute": per(acc),
+            "balanced_accuracy": per(bal), "mean_balanced_accuracy": float(np.nanmean(bal)),
+            "f1": per(f1), "mean_f1": float(f1.mean()), "roc_auc": per(auc), "mean_roc_auc": float(np.nanmean(auc))}
+
+
+def rule_reports(scores: np.ndarray, y: np.ndarray, heads: dict) -> dict:
+    """The report of each decision rule the heads carry besides the sign: {"balanced": report}."""
+    return {k[len("threshold_"):]: accuracy_report(scores, y, v) for k, v in heads.items() if k.startswith("threshold_")}
 
 
 def majority_scores(y_train: np.ndarray, n: int) -> np.ndarray:
@@ -133,10 +156,13 @@ class _Table:
     def __init__(self, data: _Data, results: dict):
         self.data, self.results = data, results
 
-    def add(self, name: str, scores_of, **extra) -> None:
+    def add(self, name: str, scores_of, heads: dict | None = None, **extra) -> None:
+        """A row: its report on each split, and with ``heads`` one per decision rule they carry."""
         y = self.data.y
         for s in self.data.eval_splits:
-            self.results[s]["baselines"][name] = {**accuracy_report(scores_of(s), y[s]), **extra}
+            scores = scores_of(s)
+            rules = {"decision_rules": rule_reports(scores, y[s], heads)} if heads else {}
+            self.results[s]["baselines"][name] = {**accuracy_report(scores, y[s]), **rules, **extra}
 
     def fit(self, make) -> tuple[dict, dict]:
         """Heads fitted on ``make("train")`` with C on ``make("val")``; each split made once."""
@@ -147,7 +173,7 @@ class _Table:
     def add_fitted(self, name: str, make, **extra) -> None:
         """A row of features: ``make(split)`` gives them, asked once per split."""
         hb, made = self.fit(make)
-        self.add(name, lambda s: decision_scores(hb, made[s]),
+        self.add(name, lambda s: decision_scores(hb, made[s]), hb,
                  val_mean_accuracy=float(hb["val_accuracy"].mean()), **extra)
 
 
@@ -202,7 +228,7 @@ def _vgg19_row(t: _Table, loss_net=None, **_) -> None:
         tried[layer] = (float(hb["val_accuracy"].mean()), hb, z)
     best = max(tried, key=lambda layer: tried[layer][0])
     val_acc, hb, z = tried[best]
-    t.add("vgg19", lambda s: decision_scores(hb, z[s]), val_mean_accuracy=val_acc, layer=best,
+    t.add("vgg19", lambda s: decision_scores(hb, z[s]), hb, val_mean_accuracy=val_acc, layer=best,
           pooling="average to 4x4 per channel", reduction=f"PCA to {VGG19_PCA_DIM}",
           val_mean_accuracy_by_layer={layer: v[0] for layer, v in tried.items()}, weights=str(loss_net.source))
 
@@ -265,7 +291,8 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
     h = bundle.heads() if heads == "pretrained" else \
         fit_linear_heads(data.feats_of("train"), y["train"], data.feats_of("val"), y["val"])
     for s in eval_splits:
-        results[s].update(accuracy_report(decision_scores(h, feats[s]), y[s]))
+        scores = decision_scores(h, feats[s])
+        results[s].update(accuracy_report(scores, y[s]), decision_rules=rule_reports(scores, y[s], h))
     heads_s = time.perf_counter() - t
     table = _Table(data, results)
     for name, row in BASELINE_ROWS.items():
@@ -318,6 +345,9 @@ def summary_text(results: dict) -> str:
     paper = results["paper_table1"].get(PAPER_ROW, {}).get("Average")
     lines = [f"faceattr on {results['split']} ({results['n_images']} images): mean accuracy "
              f"{100 * results['mean_accuracy']:.2f}%, mean balanced accuracy {100 * results['mean_balanced_accuracy']:.2f}%"]
+    for rule, rep in results.get("decision_rules", {}).items():
+        lines.append(f"  with --decision {rule}: mean accuracy {100 * rep['mean_accuracy']:.2f}%, mean balanced "
+                     f"accuracy {100 * rep['mean_balanced_accuracy']:.2f}%")
     for k, v in results["baselines"].items():
         how = f" ({v['layer']}, {v['reduction']})" if "layer" in v else f" ({v['dims']}-d)" if "dims" in v else ""
         val = f"; val {100 * v['val_mean_accuracy']:.2f}%" if "val_mean_accuracy" in v else ""
@@ -327,11 +357,25 @@ def summary_text(results: dict) -> str:
     return "\n".join(lines)
 
 
+def rules_table(results: dict) -> str:
+    """Each row under each decision rule: mean accuracy, balanced accuracy, F1 and ROC AUC, in %."""
+    lines = ["| method | decision | accuracy | balanced accuracy | F1 | ROC AUC |", "|---|---|---|---|---|---|"]
+    rows = [("faceattr (ours, " + results["heads"] + " heads)", results)]
+    rows += [(f"baseline: {k}", v) for k, v in results["baselines"].items()]
+    for name, r in rows:
+        for rule, rep in [("accuracy (sign)", r)] + list(r.get("decision_rules", {}).items()):
+            lines.append(f"| {name} | {rule} | {100 * rep['mean_accuracy']:.2f} | {100 * rep['mean_balanced_accuracy']:.2f}"
+                         f" | {100 * rep['mean_f1']:.2f} | {100 * rep['mean_roc_auc']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_outputs(results: dict, out) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "results.json", json.dumps(results, indent=1))
-    write_text(out / "results.md", summary_text(results) + "\n\n" + markdown_table(results))
+    write_text(out / "results.md", summary_text(results) + "\n\n" + markdown_table(results)
+               + "\nMean over the 40 attributes under each decision rule (ROC AUC does not depend on it), in %:\n\n"
+               + rules_table(results))
     buf = io.StringIO()
     w = csv.writer(buf)
     methods = [("faceattr", results)] + list(results["baselines"].items())

@@ -197,9 +197,13 @@ def _inputs(paths):
 @click.option("--annotate", type=click.Path(file_okay=False), default=None,
               help="write each photo (or sampled frame) with its faces, landmarks and surest attributes "
                    "drawn to this folder")
+@click.option("--decision", default="accuracy", show_default=True,
+              help="what makes an attribute present: accuracy (the sign of the score, the paper's rule) or "
+                   "balanced (per-attribute thresholds chosen on val: finds rare attributes such as Bald or "
+                   "Eyeglasses, at a lower mean accuracy); the JSON record names the rule")
 @photo_options
-def predict(paths, fmt, annotate, aligned, largest_face, weights, batch_size, min_face_size, detect_size, device,
-            every, fps):
+def predict(paths, fmt, annotate, decision, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
+            device, every, fps):
     """Detect, align and print the 40 CelebA attributes of every face in PATHS (photos, videos or
     folders). A video gives one record per sampled frame, with its frame index and time.
 
@@ -211,7 +215,8 @@ def predict(paths, fmt, annotate, aligned, largest_face, weights, batch_size, mi
         check_writable_dir(annotate)
     files = _inputs(paths)
     predictor = AttributePredictor(weights, device=device, batch_size=batch_size, align=_align(aligned),
-                                   largest_face=largest_face, min_face_size=min_face_size, detect_size=detect_size)
+                                   largest_face=largest_face, min_face_size=min_face_size, detect_size=detect_size,
+                                   decision=decision)
     failed = []
 
     def records():
@@ -226,6 +231,30 @@ def predict(paths, fmt, annotate, aligned, largest_face, weights, batch_size, mi
         click.echo(f"error: {printable(r['error'])}", err=True)
     if failed:
         sys.exit(1)
+
+
+@main.group()
+def heads():
+    """The 40 attribute heads: refit them, and their decision thresholds, on your own labelled faces."""
+
+
+@heads.command("fit")
+@root_option
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="the new bundle folder (must not exist): the views copied, the new heads beside them")
+@click.option("--decision", "decisions", multiple=True, default=("balanced",), show_default=True,
+              help="operating points to fit on val besides the sign rule: balanced, precision>=P or "
+                   "recall>=R (repeat for several)")
+@click.option("--max-images", type=click.IntRange(1), default=None, help="at most this many images per split")
+@weights_option
+@device_option
+def heads_fit(root, out, decisions, max_images, weights, device):
+    """Fit the 40 linear SVMs on ROOT's train split (C per attribute and Platt calibration on val,
+    as the shipped heads) and their operating points on val; write them with the views of
+    --weights as a new bundle in OUT. Use it with --weights OUT in every other command."""
+    from .inference.heads_fit import fit_heads_bundle
+    path = fit_heads_bundle(root, out, weights, tuple(decisions), device=device, max_images=max_images)
+    click.echo(f"wrote {path}: heads and operating points accuracy, {', '.join(dict.fromkeys(('balanced', *decisions)))}")
 
 
 @main.command()

@@ -162,9 +162,17 @@ class Service:
         except ImageError as e:
             raise HTTPException(HTTP_STATUS.get(e.kind, 400), clean_message(str(e), name)) from None
 
-    async def predict(self, data: bytes, name: str, largest_face: bool) -> dict:
+    def thresholds(self, decision: str):
+        """The thresholds of a request's decision rule; an unknown rule is the request's 400."""
+        try:
+            return self.pipeline.heads.threshold(decision)
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
+
+    async def predict(self, data: bytes, name: str, largest_face: bool, decision: str = "accuracy") -> dict:
         """The record of one upload: faces prepared in the thread pool, encoded in the batcher."""
         from .faces.video import Unit
+        thresholds = self.thresholds(decision)
         units = [Unit(data, name)]
         (p,) = await self.photos[largest_face].submit(units)
         if p.error:
@@ -177,10 +185,11 @@ class Service:
             except Exception as e:  # noqa: BLE001 - the client learns that, not the traceback
                 raise HTTPException(500, f"{name}: the attribute model failed on this upload "
                                          f"({type(e).__name__}); the server goes on") from None
-        return self.pipeline.results(units, [p], encoded)[0].to_record()
+        return self.pipeline.results(units, [p], encoded)[0].to_record(decision, thresholds)
 
     def metadata(self) -> dict:
         return {"attributes": list(ATTRIBUTE_NAMES), "views": self.pipeline.encoder.names,
+                "decision_rules": list(self.pipeline.heads.thresholds),
                 "bundle_sha256": self.predictor.bundle.sha256, "version": __version__,
                 "limits": {"max_upload_bytes": self.limits.max_upload_bytes, "timeout_s": self.limits.timeout_s,
                            "upload_timeout_s": self.limits.upload_timeout_s}}
@@ -235,9 +244,12 @@ def _add_routes(app: FastAPI, service: Service) -> None:
 
     @app.post("/predict")
     async def predict(file: UploadFile = File(..., description="the image (JPEG, PNG, ...)"),
-                      largest_face: bool = Query(False, description="keep only the largest face")):
+                      largest_face: bool = Query(False, description="keep only the largest face"),
+                      decision: str = Query("accuracy", description="what makes an attribute present: 'accuracy' "
+                                            "(the sign of the score, the paper's rule) or 'balanced' (per-attribute "
+                                            "thresholds chosen on val, which find rare attributes)")):
         data, name = await service.read_upload(file)
-        return await service.within_timeout(service.predict(data, name, largest_face), name)
+        return await service.within_timeout(service.predict(data, name, largest_face, decision), name)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, **kw) -> None:

@@ -58,7 +58,7 @@ def test_predict_matches_the_cli_schema(server):
     assert r.status_code == 200, r.text
     rec = r.json()
     cli = json.loads(CliRunner().invoke(main, ["predict", str(PHOTO), "--format", "json"]).stdout)[0]
-    assert set(rec) == set(cli) == {"file", "error", "faces"}
+    assert set(rec) == set(cli) == {"file", "error", "decision", "faces"}
     assert rec["file"] == "astronaut.png" and rec["error"] is None and len(rec["faces"]) == 1
     face, cli_face = rec["faces"][0], cli["faces"][0]
     assert set(face) == set(cli_face) and list(face["attributes"]) == list(cli_face["attributes"])

@@ -2,7 +2,8 @@
 
 A record is what ``AttributePredictor.iter_records`` yields for one input:
 ``{"file", "error", "faces": [{"box", "confidence", "landmarks", "attributes": {name: {"present",
-"probability", "score"}}}]}``; video inputs add ``"frame"`` and ``"time_s"``.
+"probability", "score"}}}], "decision"}``: video inputs add ``"frame"`` and ``"time_s"``, and
+``"decision"`` names the rule that made each ``present``.
 """
 from __future__ import annotations
 

@@ -53,8 +53,8 @@ def fit_linear_heads(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     """One linear SVM per attribute on standardised features; C per attribute by val accuracy.
 
     Returns arrays ``weight`` (k, D) and ``bias`` (k,) acting on raw features (the
-    standardisation is folded in), Platt ``platt_a``/``platt_b`` (k,) fitted on val, ``C`` (k,)
-    and ``val_accuracy`` (k,).
+    standardisation is folded in), Platt ``platt_a``/``platt_b`` (k,) fitted on val, ``C`` (k,),
+    ``val_accuracy`` (k,) and ``threshold_balanced`` (k,), the "balanced" operating point on val.
     """
     from sklearn.preprocessing import StandardScaler
     y_train, y_val = np.asarray(y_train), np.asarray(y_val)
@@ -74,8 +74,62 @@ def fit_linear_heads(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     val_scores = xv @ w_best.T + b_best
     platt = np.array([_platt(val_scores[:, a], y_val[:, a]) for a in range(y_train.shape[1])])
     out = {"weight": w_best / scale, "bias": b_best - (w_best * scaler.mean_ / scale).sum(axis=1),
-           "platt_a": platt[:, 0], "platt_b": platt[:, 1], "C": c_best, "val_accuracy": best_acc}
+           "platt_a": platt[:, 0], "platt_b": platt[:, 1], "C": c_best, "val_accuracy": best_acc,
+           "threshold_balanced": operating_point(val_scores, y_val, "balanced")}
     return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+# ---- operating points: the rule that turns a score into "present" ------------------------------
+# "accuracy": the sign of the SVM score, the paper's rule (its accuracies are measured with it).
+# "balanced": per attribute, the threshold on val scores that maximises balanced accuracy (the
+# mean of the true positive and true negative rates), so rare attributes are found.
+DECISION_RULES = ("accuracy", "balanced")
+DEFAULT_DECISION = "accuracy"
+
+
+def _ranked(scores: np.ndarray, y: np.ndarray):
+    """Per cut k (the k highest scores called present, k = 0..n): true and false positives, and
+    the threshold midway between the k-th and (k+1)-th score."""
+    order = np.argsort(-scores, kind="stable")
+    s, pos = scores[order], y[order].astype(bool)
+    tp = np.concatenate([[0], np.cumsum(pos)])
+    fp = np.concatenate([[0], np.cumsum(~pos)])
+    edges = np.concatenate([[s[0] + 1.0], s, [s[-1] - 1.0]]) if len(s) else np.array([1.0, -1.0])
+    return tp, fp, (edges[:-1] + edges[1:]) / 2
+
+
+def operating_point(scores: np.ndarray, y: np.ndarray, rule: str) -> np.ndarray:
+    """Thresholds (k,) on decision scores (n, k), chosen on labelled faces y (n, k) in {0, 1}; a
+    score above its attribute's threshold means present. ``rule``:
+
+    - "balanced": maximise balanced accuracy;
+    - "precision>=P": the lowest threshold whose precision reaches P (finds the most positives at
+      that precision); "recall>=R": the highest threshold whose recall reaches R.
+
+    An attribute whose labels are all one class (or no cut meets the target) keeps 0, the sign rule.
+    Used for the shipped "balanced" point on celeba-mini val, and by ``faceattr heads fit`` on a
+    user's own labelled faces.
+    """
+    name, _, target = rule.partition(">=")
+    if name not in ("balanced", "precision", "recall") or (name != "balanced") != bool(target):
+        raise ValueError(f"decision rule must be 'balanced', 'precision>=P' or 'recall>=R', got {rule!r}")
+    goal = float(target) if target else None
+    out = np.zeros(scores.shape[1], np.float32)
+    for a in range(scores.shape[1]):
+        npos = int(y[:, a].sum())
+        if npos in (0, len(y)):
+            continue
+        tp, fp, cut = _ranked(scores[:, a], y[:, a])
+        if name == "balanced":
+            k = int(np.argmax(tp / npos + 1 - fp / (len(y) - npos)))
+        else:
+            ok = tp / np.maximum(tp + fp, 1) >= goal if name == "precision" else tp / npos >= goal
+            ok[0] = ok[0] and name == "recall" and goal <= 0
+            if not ok.any():
+                continue
+            k = int(np.flatnonzero(ok)[-1] if name == "precision" else np.flatnonzero(ok)[0])
+        out[a] = cut[k]
+    return out
 
 
 def numeric_features(features):
@@ -107,6 +161,17 @@ class LinearHeads:
         if self.weight.ndim != 2 or self.bias.shape != self.weight.shape[:1]:
             raise ValueError(f"heads need a (k, D) weight and a (k,) bias, got {tuple(self.weight.shape)} "
                              f"and {tuple(self.bias.shape)}")
+        # decision rule -> thresholds (k,) on the scores; "accuracy" is the sign
+        self.thresholds = {"accuracy": np.zeros(k, np.float32)}
+        self.thresholds.update({key[len("threshold_"):]: np.asarray(v, np.float32)
+                                for key, v in arrays.items() if key.startswith("threshold_")})
+
+    def threshold(self, rule: str = DEFAULT_DECISION) -> np.ndarray:
+        """The thresholds of decision ``rule``: "accuracy" (the sign), or one the heads carry."""
+        if rule not in self.thresholds:
+            raise ValueError(f"decision rule {rule!r} is not among these heads' operating points: "
+                             f"{', '.join(self.thresholds)}")
+        return self.thresholds[rule]
 
     @property
     def n_features(self) -> int:
@@ -129,8 +194,10 @@ def decision_scores(arrays: dict, features: np.ndarray) -> np.ndarray:
     return LinearHeads(arrays).scores(features).numpy()
 
 
-def attribute_records(scores: np.ndarray, probs: np.ndarray) -> list[dict]:
-    """Per face: {attribute: {present, probability, score}} for all 40."""
-    return [{name: {"present": bool(s[i] > 0), "probability": round(float(p[i]), 4),
+def attribute_records(scores: np.ndarray, probs: np.ndarray, thresholds=None) -> list[dict]:
+    """Per face: {attribute: {present, probability, score}} for all 40; present when the score is
+    above the attribute's threshold (default 0: the sign rule)."""
+    thr = np.zeros(scores.shape[1]) if thresholds is None else np.asarray(thresholds)
+    return [{name: {"present": bool(s[i] > thr[i]), "probability": round(float(p[i]), 4),
                     "score": round(float(s[i]), 4)} for i, name in enumerate(ATTRIBUTE_NAMES)}
             for s, p in zip(scores, probs)]

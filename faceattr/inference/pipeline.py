@@ -67,15 +67,16 @@ class FrameResult:
         """Seconds into the video, NaN for a photo."""
         return self.where.get("time_s", float("nan"))
 
-    def to_record(self) -> dict:
-        """The JSON record of ``faceattr predict`` and ``faceattr serve``."""
+    def to_record(self, decision: str = "accuracy", thresholds=None) -> dict:
+        """The JSON record of ``faceattr predict`` and ``faceattr serve``: ``present`` is a score above
+        the ``thresholds`` (k,) of the ``decision`` rule that the record names (default: the sign)."""
         from .heads import attribute_records
         faces = []
         for f in self.faces:
             face = f.detection.to_dict() if f.detection else {"box": None, "confidence": None, "landmarks": None}
-            face["attributes"] = attribute_records(f.scores[None], f.probabilities[None])[0]
+            face["attributes"] = attribute_records(f.scores[None], f.probabilities[None], thresholds)[0]
             faces.append(face)
-        return {"file": self.name, **self.where, "error": self.error, "faces": faces}
+        return {"file": self.name, **self.where, "error": self.error, "decision": decision, "faces": faces}
 
 
 @dataclass

@@ -12,6 +12,7 @@ from ..device import resolve_device
 from ..faces.detect import DETECT_MAX_SIDE
 from ..faces.images import clean_message, is_image_path, source_name
 from ..faces.video import is_video_path
+from .heads import DEFAULT_DECISION
 from .pipeline import DEFAULT_MIN_FACE_SIZE, FacePipeline, FrameResult
 
 
@@ -42,12 +43,16 @@ class AttributePredictor:
     """The shipped views and the 40 linear heads, applied as one (40 x features) product.
 
     ``align``: "auto" (detect and align every face), "celeba" (inputs are CelebA aligned images)
-    or "none" (inputs are 64x64 faces). ``largest_face`` keeps one face per photo.
+    or "none" (inputs are 64x64 faces). ``largest_face`` keeps one face per photo. ``decision``:
+    the rule that makes ``present`` (faceattr.inference.heads.DECISION_RULES): "accuracy", the
+    sign of the score (the paper's rule), or "balanced", per-attribute thresholds chosen on val
+    that find rare attributes (or another operating point the heads carry). Probabilities are
+    the calibrated ones whatever the rule.
     """
 
     def __init__(self, weights="pretrained", device=None, batch_size: int | None = None, align: str = "auto",
                  largest_face: bool = False, min_face_size: int = DEFAULT_MIN_FACE_SIZE,
-                 detect_size: int = DETECT_MAX_SIDE):
+                 detect_size: int = DETECT_MAX_SIDE, decision: str = DEFAULT_DECISION):
         from .bundle import Bundle
         self.bundle = Bundle.load(weights)
         self.pipeline = FacePipeline.from_bundle(self.bundle, device=resolve_device(device), batch_size=batch_size,
@@ -55,6 +60,8 @@ class AttributePredictor:
                                                  min_face_size=min_face_size, detect_size=detect_size)
         if len(self.heads.bias) != len(ATTRIBUTE_NAMES):
             raise ValueError(f"{self.bundle.root}: heads must have {len(ATTRIBUTE_NAMES)} rows, got {len(self.heads.bias)}")
+        self.heads.threshold(decision)  # an unknown rule fails here, naming those there are
+        self.decision = decision
 
     encoder = property(lambda self: self.pipeline.encoder)
     heads = property(lambda self: self.pipeline.heads)
@@ -84,7 +91,7 @@ class AttributePredictor:
             more = f" and {len(rows) - MAX_NAMED} more" if len(rows) > MAX_NAMED else ""
             warnings.warn(f"no decision for {', '.join(which)}{more}: features are NaN (no face found); "
                           f"those rows are masked", UndecidedWarning, stacklevel=2)
-        return np.ma.masked_array(scores > 0, mask=np.repeat(undecided[:, None], scores.shape[1], axis=1))
+        return np.ma.masked_array(scores > self.heads.threshold(self.decision), mask=np.repeat(undecided[:, None], scores.shape[1], axis=1))
 
     def score_faces(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 64, 64, 3) uint8 faces -> (scores, probabilities), each (N, 40)."""
@@ -118,7 +125,7 @@ class AttributePredictor:
         try:
             for results in self.pipeline.run(items, names, chunk, every, fps, keep_images=annotate_dir is not None):
                 for r in results:
-                    record = r.to_record()
+                    record = r.to_record(self.decision, self.heads.threshold(self.decision))
                     if annotate_dir is not None and not record["error"]:
                         record["error"] = _annotate(r, record, annotate_dir, used)
                     yield record
