@@ -5,6 +5,9 @@
   it answers with the record ``faceattr predict --format json`` gives for a file.
 - ``GET /health``; ``GET /metadata``: the 40 attribute names, the views, the bundle's sha256 and
   the version; OpenAPI docs at ``/docs``.
+- ``GET /``: a page to try it in a browser (faceattr/static/), and the endpoints it uses, for
+  programs too: ``POST /faces``, ``/reconstruct``, ``/manipulate``, ``/interpolate``
+  (faceattr.serve_faces).
 
 The uploads of concurrent requests are decoded, detected and aligned together, then their faces
 encoded together (``MicroBatcher``: up to ``max_batch`` photos or faces, waiting at most
@@ -135,7 +138,9 @@ class Service:
     """What the routes share: the predictor and its pipeline, the batchers, the limits."""
 
     def __init__(self, predictor, limits: Limits, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
+        from .serve_faces import FaceStore
         self.predictor, self.pipeline, self.limits = predictor, predictor.pipeline, limits
+        self.store = FaceStore()
         self.batcher = face_batcher(self.pipeline, max_batch, max_wait_ms)
         self.photos = {flag: photo_batcher(self.pipeline, flag, max_batch, max_wait_ms) for flag in (False, True)}
 
@@ -169,7 +174,8 @@ class Service:
         except ValueError as e:
             raise HTTPException(400, str(e)) from None
 
-    async def predict(self, data: bytes, name: str, largest_face: bool, decision: str = "accuracy") -> dict:
+    async def predict(self, data: bytes, name: str, largest_face: bool, decision: str = "accuracy",
+                      faces_kept: bool = False) -> dict:
         """The record of one upload: faces prepared in the thread pool, encoded in the batcher."""
         from .faces.video import Unit
         thresholds = self.thresholds(decision)
@@ -185,7 +191,13 @@ class Service:
             except Exception as e:  # noqa: BLE001 - the client learns that, not the traceback
                 raise HTTPException(500, f"{name}: the attribute model failed on this upload "
                                          f"({type(e).__name__}); the server goes on") from None
-        return self.pipeline.results(units, [p], encoded)[0].to_record(decision, thresholds)
+        result = self.pipeline.results(units, [p], encoded)[0]
+        record = result.to_record(decision, thresholds)
+        if faces_kept:  # the page's POST /faces: each face's crop, kept for the generative endpoints
+            from .serve_faces import data_url
+            for face, found in zip(record["faces"], result.faces):
+                face["id"], face["crop"] = self.store.put(found.crop), data_url(found.crop)
+        return record
 
     def metadata(self) -> dict:
         return {"attributes": list(ATTRIBUTE_NAMES), "views": self.pipeline.encoder.names,
@@ -220,8 +232,40 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
     app.add_middleware(UploadLimits, max_bytes=max_upload_bytes, max_seconds=upload_timeout_s,
                        slack_bytes=MULTIPART_OVERHEAD_BYTES)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.middleware("http")(_security_headers)
     _add_routes(app, service)
+    from .serve_faces import Generator, add_face_routes
+    add_face_routes(app, service, service.store, Generator(predictor.bundle))
+    _add_page(app)
     return app
+
+
+# The page runs only its own scripts and styles; images may be data: and blob: URLs it made.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                           "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "frame-ancestors 'none'")
+
+
+async def _security_headers(request: Request, call_next):
+    response = await call_next(request)
+    if not request.url.path.startswith(("/docs", "/redoc")):  # FastAPI's docs load their own CDN scripts
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _add_page(app: FastAPI) -> None:
+    """The page at / from the package's static files (no CDN, no build step: works offline)."""
+    from importlib import resources
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    static = resources.files("faceattr") / "static"
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
+
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
 
 async def _validation_error(request: Request, exc: RequestValidationError):

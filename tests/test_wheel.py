@@ -35,6 +35,8 @@ def test_wheel_lists_every_bundle_file_with_its_sha256(dist):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         assert "faceattr/weights/manifest.json" in names and "faceattr/weights/MODEL_CARD.md" in names
+        # the page works from the wheel, offline
+        assert {f"faceattr/static/{f}" for f in ("index.html", "page.js", "page.css", "favicon.svg")} <= names
         assert "faceattr/py.typed" in names
         for f, sha in expected.items():
             assert hashlib.sha256(z.read(f"faceattr/weights/{f}")).hexdigest() == sha, f
