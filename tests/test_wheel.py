@@ -35,6 +35,8 @@ def test_wheel_lists_every_bundle_file_with_its_sha256(dist):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         assert "faceattr/weights/manifest.json" in names and "faceattr/weights/MODEL_CARD.md" in names
+        licences = {n.rsplit("/", 1)[-1] for n in names if "/licenses/" in n}
+        assert {"LICENSE", "WEIGHTS-LICENSE.md"} <= licences, licences
         # the page works from the wheel, offline
         assert {f"faceattr/static/{f}" for f in ("index.html", "page.js", "page.css", "favicon.svg")} <= names
         assert "faceattr/py.typed" in names
