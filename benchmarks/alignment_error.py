@@ -1,6 +1,6 @@
 """How far 5-point alignment lands from CelebA's own alignment, in 64x64 crop pixels.
 
-    python benchmarks/alignment_error.py --root ../shared/data/celeba-mini -n 100
+    python -m benchmarks.alignment_error --root ../shared/data/celeba-mini -n 100
 
 For each aligned test image, MTCNN's landmarks give a photo->crop map; the face centre and the crop
 corners are mapped by it and by the template's own map (which reproduces the training crop).

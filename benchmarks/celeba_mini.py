@@ -1,7 +1,7 @@
 """The committed benchmark: `faceattr benchmark celeba` on celeba-mini's test split, with the shipped
 heads and with heads fitted on its train split (C on val), plus every baseline.
 
-    python benchmarks/celeba_mini.py --root ../shared/data/celeba-mini
+    python -m benchmarks.celeba_mini --root ../shared/data/celeba-mini
 
 Writes benchmarks/results/celeba-mini.md and the two result folders beside it.
 """
@@ -25,7 +25,7 @@ def main() -> None:
     fitted = run_benchmark(args.root, "test", "fit", baselines=("majority", "pca", "views", "hidden"),
                            out=RESULTS / "celeba-mini-fitted-heads")
     text = ["# faceattr on celeba-mini (test split)", "",
-            "Produced by `python benchmarks/celeba_mini.py --root ../shared/data/celeba-mini`, i.e. "
+            "Produced by `python -m benchmarks.celeba_mini --root ../shared/data/celeba-mini`, i.e. "
             "`faceattr benchmark celeba --root ../shared/data/celeba-mini` with `--heads pretrained "
             "--baselines majority,pixels,vgg19` and with `--heads fit --baselines majority,pca,views,hidden`. "
             "Every row: 40 linear SVMs fitted on train, C per attribute chosen on val.", "",

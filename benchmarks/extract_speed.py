@@ -1,7 +1,7 @@
 """Feature-extraction throughput: a plain float32 loop against the library's path, in one run;
 and photos/s through detection + alignment.
 
-    python benchmarks/extract_speed.py --root ../shared/data/celeba-mini
+    python -m benchmarks.extract_speed --root ../shared/data/celeba-mini
 
 - naive: one face at a time through the five encoders, float32, autograd on (what a first
   implementation does);
@@ -96,7 +96,7 @@ def main() -> None:
               "photos_per_s_detect_align": round(photos, 2), "photos": len(paths), "faces_found": found, "repeats": args.repeats}
     write_text(OUT / "extract_speed.json", json.dumps(result, indent=1))
     write_text(OUT / "extract_speed.md",
-               f"`python benchmarks/extract_speed.py` on {torch.get_num_threads()} CPU threads "
+               f"`python -m benchmarks.extract_speed` on {torch.get_num_threads()} CPU threads "
                f"({cpu_description()}), five views (500-d):\n\n"
                f"Median of {args.repeats} timed repeats.\n\n| path | faces/s |\n|---|---|\n"
                f"| naive float32 loop, one face at a time | {naive:.1f} |\n"

@@ -1,9 +1,9 @@
 """Multi-view feature extraction faces/s on a GPU: the shipped views through the library's
 ``MultiViewEncoder``, by batch size and precision, on the packed training crops.
 
-    python benchmarks/extract_speed_gpu.py --data .gpu --out $OUT/extract_gpu.json
+    python -m benchmarks.extract_speed_gpu --data .gpu --out $OUT/extract_gpu.json
 
-Run on the device machine (the crops come from ``benchmarks/pack_training_data.py``: the machine
+Run on the device machine (the crops come from ``tools/pack_training_data.py``: the machine
 has no CelebA folder). Each figure is the median of three timed passes over all crops after a
 warm-up pass of 4,096; ``batch=default`` is the library's own batch size and ``precision=auto``
 its bfloat16 path. Writes the JSON; ``--md`` also the table (benchmarks/results/extract_speed_gpu.md).
@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faceattr.atomic import write_text  # noqa: E402
-from faceattr.inference.bundle import Bundle  # noqa: E402
-from faceattr.inference.encoder import MultiViewEncoder  # noqa: E402
+from faceattr.atomic import write_text
+from faceattr.inference.bundle import Bundle
+from faceattr.inference.encoder import MultiViewEncoder
 
 BATCHES = (None, 256, 1024, 4096)
 PRECISIONS = ("auto", "float32")
@@ -44,7 +42,7 @@ def table(res: dict) -> str:
     rows = [f"| {k.split(',')[0].removeprefix('batch=')} | {k.split(',')[1].removeprefix('precision=')} | {v:,.0f} |"
             for k, v in res["faces_per_s"].items()]
     return "\n".join([f"Multi-view extraction on {res['device']} (torch {res['torch']}), {res['faces']:,} faces of 64x64, "
-                      "500-d features (`python benchmarks/extract_speed_gpu.py --data .gpu`):", "",
+                      "500-d features (`python -m benchmarks.extract_speed_gpu --data .gpu`):", "",
                       "| batch | precision | faces/s |", "|---|---|---|", *rows]) + "\n"
 
 
@@ -55,7 +53,7 @@ def main() -> None:
     ap.add_argument("--md", default=None, help="also write the table here")
     ap.add_argument("--device", default="cuda")
     args = ap.parse_args()
-    from benchmarks.pack_training_data import unpack
+    from tools.pack_training_data import unpack
     faces, _ = unpack(Path(args.data) / "train_crops.npz")
     bundle = Bundle.load()
     vaes = {v: bundle.load_vae(v) for v in bundle.views}

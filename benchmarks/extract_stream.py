@@ -1,6 +1,6 @@
 """``faceattr extract`` over a whole folder of photos in flat memory, killed part-way and resumed.
 
-    python benchmarks/extract_stream.py --root ../shared/data/celeba-mini
+    python -m benchmarks.extract_stream --root ../shared/data/celeba-mini
 
 Runs ``faceattr extract`` (face detection on, as for photos) over the first ``--small`` images of
 the folder and then over all of them, reporting each run's peak RSS: memory that stays flat while
@@ -92,7 +92,7 @@ def main() -> None:
             sorted(map(tuple, done.to_numpy().tolist())) == sorted(map(tuple, full.to_numpy().tolist())))
         res["all"]["rows"] = len(full)
     write_text(OUT / "extract_stream.json", json.dumps(res, indent=1))
-    cmd = "python benchmarks/extract_stream.py" + (f" --small {args.small} --all {args.all} --kill-after "
+    cmd = "python -m benchmarks.extract_stream" + (f" --small {args.small} --all {args.all} --kill-after "
                                                    f"{args.kill_after}" if args.all else "")
     md = [f"`{cmd}` on {cpu_description()}: `faceattr extract` with face "
           "detection over celeba-mini's images as photos, parquet output, 256 inputs per part.", "",

@@ -1,7 +1,7 @@
 """Peak memory and time of ``faceattr predict`` on one 48-megapixel photo: detection on the
 640-px copy (the default) against detection at full resolution (the former path).
 
-    python benchmarks/large_photo_memory.py
+    python -m benchmarks.large_photo_memory
 
 The photo (8000x6000 JPEG, quality 90) is ``examples/astronaut.png`` enlarged to 6000x6000 on a
 grey canvas, made in a temporary folder. Each run is its own process; peak RSS is its VmHWM.
@@ -47,7 +47,7 @@ def main() -> None:
         res = {"machine": machine_description(), "photo": "8000x6000 JPEG",
                "detect_640": run(photo, 640), "full_resolution": run(photo, 100_000)}
     write_text(OUT / "large_photo_memory.json", json.dumps(res, indent=1))
-    md = [f"`python benchmarks/large_photo_memory.py` on {cpu_description()}: `faceattr predict` on one "
+    md = [f"`python -m benchmarks.large_photo_memory` on {cpu_description()}: `faceattr predict` on one "
           "8000x6000 (48 MP) JPEG with one face, each run its own process (peak RSS includes torch and the "
           "models).", "", "| detection on | seconds | peak RSS MB | box |", "|---|---|---|---|"]
     for name, key in (("a 640-px copy (default)", "detect_640"), ("the full photo (before)", "full_resolution")):

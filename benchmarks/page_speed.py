@@ -2,7 +2,7 @@
 from choosing examples/astronaut.png to its boxes and 40 bars (warm: after a first photo), and the
 round trip of one slider step (strength changed -> the edited face redrawn); then a screenshot.
 
-    python benchmarks/page_speed.py        # needs Debian's chromium and chromium-driver, selenium
+    python -m benchmarks.page_speed        # needs Debian's chromium and chromium-driver, selenium
 
 Writes benchmarks/results/page_speed.json and .md with the CPU named, and docs/figures/page.png.
 """
@@ -11,22 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from benchmarks import page_driver as page
+from faceattr.atomic import write_text
+from faceattr.device import cpu_description
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from faceattr.atomic import write_text  # noqa: E402
-from faceattr.device import cpu_description  # noqa: E402
-
 OUT = REPO / "benchmarks" / "results"
 SCREENSHOT = REPO / "docs" / "figures" / "page.png"
 
 
 def main() -> None:
-    import test_page as page  # the tests' server and browser set-up, used as they are
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=10)
@@ -55,7 +52,7 @@ def main() -> None:
     res = {"cpu": cpu_description(), "upload_to_bars_s": statistics.median(uploads), "uploads": uploads,
            "slider_step_s": statistics.median(steps), "steps": steps}
     write_text(OUT / "page_speed.json", json.dumps(res, indent=1))
-    md = (f"`python benchmarks/page_speed.py` on {res['cpu']}, headless Chromium and the server on one machine: "
+    md = (f"`python -m benchmarks.page_speed` on {res['cpu']}, headless Chromium and the server on one machine: "
           f"from choosing examples/astronaut.png to its boxes and 40 bars {1000 * res['upload_to_bars_s']:.0f} ms "
           f"(median of {len(uploads)}, warm); one slider step, strength changed to the edited face redrawn, "
           f"{1000 * res['slider_step_s']:.0f} ms (median of {len(steps)}).\n")

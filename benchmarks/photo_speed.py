@@ -1,7 +1,7 @@
 """Photos per second end to end (decode, detect, align, encode, 40 heads): the batched path against
 the one-photo-at-a-time path this project had before it, in one run.
 
-    python benchmarks/photo_speed.py --root ../shared/data/celeba-mini
+    python -m benchmarks.photo_speed --root ../shared/data/celeba-mini
 
 Two sets: celeba-mini's aligned test images as they are (178x218 JPEGs, one face each), and
 4000x3000 JPEG photos (quality 90) made here by pasting 3 celeba-mini faces, enlarged to 500-700
@@ -86,8 +86,8 @@ def time_in_fresh_process(label: str, paths: list[Path]) -> tuple[float, int]:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(map(str, paths)))
     try:
-        out = subprocess.run([sys.executable, __file__, "--worker", label, "--paths-file", f.name],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run([sys.executable, "-m", "benchmarks.photo_speed", "--worker", label, "--paths-file", f.name],
+                             check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1]).stdout
     finally:
         os.unlink(f.name)
     seconds, faces = json.loads(out.strip().splitlines()[-1])
@@ -132,7 +132,7 @@ def main() -> None:
             print(name, json.dumps(rows[name]), flush=True)
     result = {"machine": machine_description(), "repeats": args.repeats, "sets": rows}
     write_text(OUT / "photo_speed.json", json.dumps(result, indent=1))
-    md = [f"`python benchmarks/photo_speed.py` on {cpu_description()}, {torch.get_num_threads()} threads; "
+    md = [f"`python -m benchmarks.photo_speed` on {cpu_description()}, {torch.get_num_threads()} threads; "
           f"photos/s end to end (decode, detect, align, encode, heads), median of {args.repeats} "
           f"passes, each path's passes in fresh processes, alternating.", "",
           "| photos | one at a time (before) | batched | speed-up | faces found (before / batched) |",

@@ -1,7 +1,7 @@
 """bfloat16 against float32 on this CPU, for extraction and for a training step, in one run:
 the measurement behind ``precision="auto"`` (faceattr.device.BF16_CPU_FEATURES).
 
-    python benchmarks/precision_speed.py --root ../shared/data/celeba-mini
+    python -m benchmarks.precision_speed --root ../shared/data/celeba-mini
 
 Extraction: the shipped five views' encoders (MultiViewEncoder, BN folded, batches of 64) on val
 faces, faces/s, median of ``--repeats``. Training: full Algorithm 1 steps (batch 64, the shipped
@@ -15,20 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.train_speed import timing_trainer  # noqa: E402
-from faceattr.atomic import write_text  # noqa: E402
-from faceattr.data.celeba import CelebA  # noqa: E402
-from faceattr.device import cpu_description, machine_description, use_bf16  # noqa: E402
-from faceattr.inference.bundle import Bundle  # noqa: E402
-from faceattr.inference.encoder import MultiViewEncoder  # noqa: E402
-from faceattr.nn.vgg import load_loss_network  # noqa: E402
+from benchmarks.train_speed import timing_trainer
+from faceattr.atomic import write_text
+from faceattr.data.celeba import CelebA
+from faceattr.device import cpu_description, machine_description, use_bf16
+from faceattr.inference.bundle import Bundle
+from faceattr.inference.encoder import MultiViewEncoder
+from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"
 PRECISIONS = ("float32", "bf16")
@@ -78,7 +76,7 @@ def main() -> None:
               "training_speedup": {v: r["bf16"] / r["float32"] for v, r in train.items()},
               "faces": args.faces, "repeats": args.repeats, "timed_steps": args.steps}
     write_text(OUT / "precision_speed.json", json.dumps(result, indent=1))
-    md = [f"`python benchmarks/precision_speed.py` on {cpu_description()}, {torch.get_num_threads()} threads, "
+    md = [f"`python -m benchmarks.precision_speed` on {cpu_description()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}. `precision=\"auto\"` chooses **{auto}** here.", "",
           "| work | float32 | bf16 + channels_last | bf16 / float32 |", "|---|---|---|---|",
           f"| extraction, five views, faces/s (median of {args.repeats}) | {extract_fps['float32']:.0f} | "

@@ -1,7 +1,7 @@
 """A bounded load run against ``faceattr serve`` on 127.0.0.1: requests/s, latency, errors, and the
 server's memory before and after.
 
-    python benchmarks/serve_load.py [--clients 16] [--seconds 30]
+    python -m benchmarks.serve_load [--clients 16] [--seconds 30]
 
 Starts the real server in a subprocess on a free loopback port, sends ``examples/astronaut.png``
 (512x512, one face) from 1 client for ``--warm-seconds``, from ``--clients`` concurrent clients
@@ -125,7 +125,7 @@ def main() -> None:
               "server_rss_mb_after_one_client": round(rss_one, 1),
               "server_rss_mb_before": round(rss_before, 1), "server_rss_mb_after_each_round": rss_rounds}
     write_text(OUT / "serve_load.json", json.dumps(result, indent=1))
-    md = [f"`python benchmarks/serve_load.py --clients {args.clients} --seconds {args.seconds:g} --rounds {args.rounds}` on "
+    md = [f"`python -m benchmarks.serve_load --clients {args.clients} --seconds {args.seconds:g} --rounds {args.rounds}` on "
           f"{cpu_description()}: `faceattr serve` on 127.0.0.1, each request one 512x512 PNG with one face.", "",
           "| clients | seconds | requests | errors | requests/s | p50 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
     for r in (one, many):

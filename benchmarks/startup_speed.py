@@ -1,6 +1,6 @@
 """Start-up of the command line, each run a fresh process (median of several):
 
-    python benchmarks/startup_speed.py
+    python -m benchmarks.startup_speed
 
 - ``faceattr --help``: the time before a person sees the help (no torch import);
 - ``faceattr predict examples/astronaut.png``: one photo, end to end, and its split measured in
@@ -62,7 +62,7 @@ def main() -> None:
     split = {k: statistics.median(s[k] for s in splits) for k in splits[0]}
     result = {"cpu": cpu_description(), "repeats": args.repeats, "median_seconds": medians, "predict_split": split}
     write_text(OUT / "startup_speed.json", json.dumps(result, indent=1))
-    md = [f"`python benchmarks/startup_speed.py` on {cpu_description()}: fresh processes, median of "
+    md = [f"`python -m benchmarks.startup_speed` on {cpu_description()}: fresh processes, median of "
           f"{args.repeats}.", "", "| command | seconds |", "|---|---|"]
     md += [f"| `{k}` | {v:.2f} |" for k, v in medians.items()]
     md += ["", "One photo, split (one fresh process):", "", "| step | seconds |", "|---|---|"]

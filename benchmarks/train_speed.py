@@ -1,6 +1,6 @@
 """Training throughput per view: plain float32 against the trainer's own path, in one run.
 
-    python benchmarks/train_speed.py --root ../shared/data/celeba-mini
+    python -m benchmarks.train_speed --root ../shared/data/celeba-mini
 
 For each view (relu1_1 ... relu5_1) it times full Algorithm 1 steps (batch 64, the shipped model
 size, the real VGG19) after warm-up steps, three ways on the same networks and batches:
@@ -79,7 +79,7 @@ def main() -> None:
            f"{r['trainer_images_per_s']} | {r['speedup']}x | {r['speedup_over_trainer_float32']}x |"
            for v, r in rows.items()]
     md.append(f"| **mean** | | | | **{mean_speedup:.2f}x** | {mean_precision:.2f}x |")
-    write_text(OUT / "train_speed.md", f"`python benchmarks/train_speed.py` on {torch.get_num_threads()} CPU threads "
+    write_text(OUT / "train_speed.md", f"`python -m benchmarks.train_speed` on {torch.get_num_threads()} CPU threads "
                f"({cpu_description()}), batch 64, {args.steps} timed steps per cell, "
                "the three columns in one run.\n\n" + "\n".join(md) + "\n")
     print(json.dumps(result, indent=1))

@@ -19,19 +19,21 @@ def celeba_root() -> Path:
     return CELEBA_MINI
 
 
+SCRIPT_FOLDERS = ("benchmarks", "experiments", "tools")  # published figures, studies, weights and figures
+
+
 @pytest.fixture(scope="session")
 def benchmark_script():
-    """Import a script of benchmarks/ as a module: ``benchmark_script("recipe_study")``."""
-    import importlib.util
+    """A script of benchmarks/, experiments/ or tools/ as its module, as ``python -m`` runs it:
+    ``benchmark_script("recipe_study")``."""
+    import importlib
     import sys
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
 
     def load(name: str):
-        if str(REPO) not in sys.path:  # the scripts import each other and faceattr from the clone
-            sys.path.insert(0, str(REPO))
-        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
+        folder = next(f for f in SCRIPT_FOLDERS if (REPO / f / f"{name}.py").is_file())
+        return importlib.import_module(f"{folder}.{name}")
     return load
 
 

@@ -34,7 +34,7 @@ def aligned_image(celeba_root):
 
 
 def test_aligning_an_aligned_image_lands_on_the_training_crop(aligned_image):
-    """Measured on 100 celeba-mini test images (python benchmarks/alignment_error.py): the face centre lands a median 0.77 pixels (90th
+    """Measured on 100 celeba-mini test images (python -m benchmarks.alignment_error): the face centre lands a median 0.77 pixels (90th
     percentile 1.54) from the training crop's centre, in 64x64 crop pixels; the crop corners a
     median 2.8 pixels, since CelebA's own alignment and the 5-point fit weigh the points
     differently. On this image: 0.85 and 3.9 pixels."""

@@ -1,6 +1,6 @@
 """Fine-tuned views written as bundle view files that keep their history: the recipe study's arms
-(benchmarks/recipe_multiview.py --write-views) and plain ``faceattr train --init`` runs
-(benchmarks/finetuned_views.py), as benchmarks/build_pretrained.py then records them."""
+(experiments/recipe_multiview.py --write-views) and plain ``faceattr train --init`` runs
+(tools/finetuned_views.py), as tools/build_pretrained.py then records them."""
 import json
 
 import pytest
@@ -91,7 +91,7 @@ def test_a_train_run_is_written_with_its_seconds_and_the_whole_lineage(tmp_path,
 
 
 def test_a_view_handed_over_in_float16_keeps_the_rounding_it_measured(tmp_path, real_faces, benchmark_script):
-    # benchmarks/train_views_gpu.py stores its views in float16 after measuring what that moves;
+    # tools/train_views_gpu.py stores its views in float16 after measuring what that moves;
     # measured again from the float16 file it would read 0
     mod = benchmark_script("finetuned_views")
     bundle = Bundle.load()
@@ -100,6 +100,6 @@ def test_a_view_handed_over_in_float16_keeps_the_rounding_it_measured(tmp_path, 
     ckpt.save_view(tuned, run / "view.pt", dtype=torch.float16,
                    meta={**ckpt.load(run / "view.pt")["meta"], "float16_storage_max_latent_change": 0.0123})
     metas = mod.write_views({"relu5_1": run / "view.pt"}, bundle, tmp_path / "views", real_faces[:64],
-                            device="NVIDIA H200", run="benchmarks/train_views_gpu.py")
+                            device="NVIDIA H200", run="tools/train_views_gpu.py")
     assert metas["relu5_1"]["float16_storage_max_latent_change"] == 0.0123
-    assert metas["relu5_1"]["fine_tune"]["run"] == "benchmarks/train_views_gpu.py"
+    assert metas["relu5_1"]["fine_tune"]["run"] == "tools/train_views_gpu.py"

@@ -1,4 +1,4 @@
-"""benchmarks/train_views_gpu.py on the CPU: everything but the GPU timing."""
+"""tools/train_views_gpu.py on the CPU: everything but the GPU timing."""
 from argparse import Namespace
 
 import numpy as np

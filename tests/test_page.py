@@ -1,13 +1,8 @@
 """The page at / (issue 28), driven in a real headless Chromium (Debian's chromium and
 chromium-driver, via Selenium) against the real `faceattr serve` on 127.0.0.1."""
-import contextlib
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,52 +11,11 @@ selenium = pytest.importorskip("selenium", reason="the page tests need selenium 
 pytest.importorskip("fastapi", reason="faceattr serve needs the [serve] extra")
 httpx = pytest.importorskip("httpx")
 
-REPO = Path(__file__).resolve().parents[1]
-PHOTO = REPO / "examples" / "astronaut.png"
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+from benchmarks.page_driver import (CHROMIUM, DRIVER, PHOTO, REPO, bars, edited_pixels, headless_chromium,  # noqa: E402
+                                    running_server, upload, wait)
+
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver are not "
                                 "installed and could not be (scripts/test.sh installs them with apt-get)")
-WAIT_S = 60
-
-
-@contextlib.contextmanager
-def running_server():
-    """The real `faceattr serve` on a free loopback port: yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        assert proc.poll() is None, proc.stdout.read().decode()
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@contextlib.contextmanager
-def headless_chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
@@ -74,34 +28,6 @@ def server():
 def browser():
     with headless_chromium() as driver:
         yield driver
-
-
-def wait(browser, condition, what: str):
-    from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(browser, WAIT_S).until(lambda d: condition(d), message=what)
-
-
-def upload(browser, path: Path) -> None:
-    from selenium.webdriver.common.by import By
-    browser.find_element(By.ID, "file").send_keys(str(path))
-
-
-def bars(browser) -> dict:
-    return browser.execute_script(
-        "return Object.fromEntries([...document.querySelectorAll('#bars li')]"
-        ".map(li => [li.dataset.attribute, Number(li.dataset.probability)]))")
-
-
-def edited_pixels(browser) -> str:
-    """A digest of the edited face's pixels, read back through a canvas."""
-    return browser.execute_script("""
-        const img = document.getElementById('edited');
-        if (!img.complete || !img.naturalWidth) return null;
-        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
-        const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
-        const d = ctx.getImageData(0, 0, c.width, c.height).data;
-        let h = 0; for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) % 1000000007;
-        return img.src + ':' + h;""")
 
 
 @pytest.mark.slow

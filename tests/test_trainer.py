@@ -103,7 +103,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, tiny_cfg, random_vgg):
 
 
 def test_a_stopped_run_hands_over_its_view_so_far_and_still_resumes(tmp_path, tiny_cfg, random_vgg):
-    # what benchmarks/train_views_gpu.py does when a device call's time is up
+    # what tools/train_views_gpu.py does when a device call's time is up
     images = np.random.default_rng(4).integers(0, 255, (48, 64, 64, 3), dtype=np.uint8)
     part = _trainer(tmp_path, tiny_cfg, images, random_vgg)
     part.fit(max_steps=4)

@@ -1,4 +1,4 @@
-"""benchmarks/view_redundancy.py: the measure behind "what one view gains, another already carries"."""
+"""experiments/view_redundancy.py: the measure behind "what one view gains, another already carries"."""
 import numpy as np
 import pytest
 

@@ -10,7 +10,7 @@ from PIL import Image
 from .geometry import IMAGE_SIZE, aligned_to_crop_matrix
 
 # Mean MTCNN landmarks on CelebA aligned 178x218 images (x, y): left eye, right eye, nose,
-# mouth left, mouth right (image left/right). Derived by benchmarks/derive_template.py: MTCNN
+# mouth left, mouth right (image left/right). Derived by tools/derive_template.py: MTCNN
 # (facenet-pytorch 2.5.3, CPU) run on the first 2,000 train-split images of celeba-mini, the most
 # confident face of each (1,994 detected), points averaged. Per-point standard deviations were
 # 1.5-6.4 pixels. The mean positions in CelebA's official landmark file, (69,111), (108,111), (88,136),

@@ -216,7 +216,7 @@ def write_fine_tuned_view(src: str | os.PathLike, base: dict, dst: str | os.Path
            "fine_tune": {"steps": meta["steps"], "epochs": meta["epochs"], **fine_tune},
            "fine_tuned_from": {k: base[k] for k in LINEAGE_KEYS if k in base}}
     drift = ckpt.float16_drift(vae32, faces)["max_abs_diff"]
-    # a run handed over already in float16 (benchmarks/train_views_gpu.py) measured its rounding
+    # a run handed over already in float16 (tools/train_views_gpu.py) measured its rounding
     # against its float32 weights before storing; measured again here it would read 0
     drift = max(drift, meta.get("float16_storage_max_latent_change", 0.0))
     new["float16_storage_max_latent_change"] = round(drift, 7)
