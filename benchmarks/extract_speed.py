@@ -5,7 +5,7 @@ and photos/s through detection + alignment.
 
 - naive: one face at a time through the five encoders, float32, autograd on (what a first
   implementation does);
-- library: faceattr.encode.MultiViewEncoder (BatchNorm folded into the convolutions, batches
+- library: faceattr.inference.encoder.MultiViewEncoder (BatchNorm folded into the convolutions, batches
   of its default size, also swept over --batch-sizes,
   inference mode, bfloat16 autocast and
   channels_last where the CPU has AMX), as MultiViewVAEFeatures and `faceattr predict` use it;

@@ -14,7 +14,7 @@ differ only in their lever:
   not trained again when that is a single arm already run (the row says ``same_as``).
 
 Per view and arm it reports, on celeba-mini's val split: mean accuracy of 40 linear SVMs on the
-100-d latent means (fitted on train, C chosen on val: ``faceattr.heads.fit_linear_heads``, the
+100-d latent means (fitted on train, C chosen on val: ``faceattr.inference.heads.fit_linear_heads``, the
 shipped report's protocol), KL per face, active latent dimensions and the feature reconstruction
 error (eq. 6 on the view's own layers, from the latent mean, unscaled). Choices use val only;
 ``--test`` scores the chosen arm of each view on the test split once, at the end.

@@ -1,6 +1,6 @@
 """How much a view's reconstructions resemble their inputs, for views trained for different numbers
 of updates: numbers for the question "after how much training do reconstructions look like the face
-they came from?" (issue #2's done-when run is 62 updates).
+they came from?" (the shortest run measured is 62 updates).
 
     python -m experiments.reconstruction_vs_updates LABEL=VIEW.pt [LABEL=VIEW.pt ...] \
         --root ../shared/data/celeba-mini --name relu3_1

@@ -7,7 +7,7 @@ view must beat raw pixels on val)?
 Each DIR holds view_relu1_1.pt ... view_relu5_1.pt (``pretrained/``, or the ``--out`` of
 ``tools/train_views_gpu.py``). The protocol is the shipped report's: latent means from the
 library's encoder, 40 linear SVMs on standardised features fitted on train with C chosen per
-attribute on val (``faceattr.heads.fit_linear_heads``); raw pixels are 2x2 block means to 32x32.
+attribute on val (``faceattr.inference.heads.fit_linear_heads``); raw pixels are 2x2 block means to 32x32.
 Writes experiments/results/view_accuracy_vs_updates.json and .md (``--name`` another stem, for a
 comparison that should not replace that table).
 """

@@ -142,6 +142,11 @@ def main():
 @click.option("--max-images", type=click.IntRange(1), default=None, help="use the first N training faces")
 @click.option("--epoch-images", type=click.IntRange(1), default=None,
               help="faces drawn per epoch (default: one pass over the training faces)")
+@click.option("--extra-faces", type=click.Path(exists=True, file_okay=False), default=None,
+              help="a folder of unlabeled faces mixed into the VAE and critic batches: 64x64 aligned crops, "
+                   "or photos (their largest face is detected and aligned once, then cached)")
+@click.option("--extra-share", type=FiniteFloat(0, 1, max_open=True), default=None,
+              help="share of each batch drawn from --extra-faces  [default: in proportion to the two sets' sizes]")
 @click.option("--out", default="runs/view", show_default=True, type=click.Path(file_okay=False),
               help="checkpoints, metrics.jsonl and PNG grids go in this folder")
 @click.option("--resume", is_flag=True, help="continue the run in OUT from its checkpoint")
@@ -156,7 +161,7 @@ def main():
 @click.option("--vgg-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="VGG19 weights (.h5 Keras or torchvision .pth); default: found automatically")
 def train(root, layers, epochs, batch_size, lr, lr_decay, alpha, beta, augment, init, decorrelate, decorrelate_from,
-          max_images, epoch_images,
+          max_images, epoch_images, extra_faces, extra_share,
           out, resume, overwrite, device, precision, seed, rec_balance, checkpoint_every, vgg_weights):
     """Train one view (Algorithm 1) on the train split of a CelebA folder."""
     from .trainer import train_view
@@ -165,7 +170,8 @@ def train(root, layers, epochs, batch_size, lr, lr_decay, alpha, beta, augment, 
     tcfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, alpha=alpha, beta=beta,
                        augment=tuple(a for a in augment.split(",") if a), init=init, seed=seed,
                        decorrelate=decorrelate, decorrelate_from=decorrelate_from, max_images=max_images,
-                       epoch_images=epoch_images, rec_balance=rec_balance, checkpoint_every=checkpoint_every)
+                       epoch_images=epoch_images, rec_balance=rec_balance, checkpoint_every=checkpoint_every,
+                       extra_faces=extra_faces, extra_share=extra_share)
     res = train_view(root, out, tcfg, layers or None, resume=resume, overwrite=overwrite, device=device,
                      vgg_weights=vgg_weights, precision=precision)
     lat = res.latent

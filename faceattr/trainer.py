@@ -5,6 +5,7 @@ import copy
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,9 @@ ACTIVE_VARIANCE = 0.01  # a latent dimension is active when Var_x[E(z|x)] exceed
 # TrainConfig fields a resumed run must share with the run it continues.
 RESUME_MUST_MATCH = ("batch_size", "lr", "lr_decay", "alpha", "beta", "gan_label", "clip", "rec_balance",
                      "reference_images", "seed", "max_images", "epoch_images", "augment", "init",
-                     "decorrelate", "decorrelate_from")
+                     "decorrelate", "decorrelate_from", "extra_share", "extra_faces_count", "extra_faces_sha256")
 RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "view.pt")  # what a run folder holds
+GENERALISATION_FACES = 512  # train and held-out faces each, measured at every epoch's end
 # Seeds of the three random streams, derived from TrainConfig.seed: primes apart, so no two streams
 # (nor two processes' streams, offset by rank) start from the same state.
 NOISE_SEED_FACTOR = 7919  # the reparameterisation noise, on the device
@@ -111,6 +113,11 @@ def join_process_group(device: torch.device) -> tuple[int, int, torch.device]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def _passes(n: int, count: int, g: torch.Generator) -> torch.Tensor:
+    """``count`` indices of 0..n-1: as many reshuffled passes over them as it takes."""
+    return torch.cat([torch.randperm(n, generator=g) for _ in range(-(-count // n))])[:count]
+
+
 class StopRule:
     """When a run stops before its epochs are done: after ``max_steps`` steps in all, or once
     ``time_limit_s`` seconds have passed since it was made (as an interruption would)."""
@@ -149,7 +156,8 @@ class Trainer:
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, images: np.ndarray,
                  out_dir: str | os.PathLike, loss_net, device="auto", precision: str = "auto",
                  progress: bool = True, vae_state: dict | None = None, data: str | None = None,
-                 compile: bool = False, other_latents: np.ndarray | None = None):
+                 compile: bool = False, other_latents: np.ndarray | None = None,
+                 extra_images: np.ndarray | None = None, held_out: np.ndarray | None = None):
         self.model_cfg, self.cfg = model_cfg, train_cfg
         self.out_dir = Path(out_dir)
         self.data = data  # what the images are, e.g. "ROOT train split, 13603 faces"; checked on resume
@@ -157,7 +165,8 @@ class Trainer:
         self.fmt = memory_format(resolve_device(device), self.bf16)
         self.progress = progress
         self.rank, self.world, self.device = join_process_group(resolve_device(device))
-        self.images = self._put_images(images)
+        self.n_main = len(images)  # the labelled set's faces come first; extra faces (unlabeled) after
+        self.images = self._put_images(images if extra_images is None else np.concatenate([images, extra_images]))
         self.other_latents = self._put_other_latents(other_latents)  # (N, e) or None
         self.loss_net, self.step_loss_net = self._put_loss_networks(loss_net)
         self.layers_needed = tuple(l for l in LAYER_NAMES
@@ -171,6 +180,9 @@ class Trainer:
         self.last_latent: dict = {}
         self._reference: dict | None = None
         self.vae_ddp, self.critic_ddp = self._wrapped(compile)
+        # faces the view never trains on (val): the generalisation measure at each epoch's end
+        self.held_out = None if held_out is None else torch.from_numpy(np.require(held_out, np.uint8, ["C"]))
+        self.last_generalisation: dict = {}
 
     def _put_images(self, images: np.ndarray) -> torch.Tensor:
         """The training faces on the device, after checking there is a batch of them per process."""
@@ -370,9 +382,20 @@ class Trainer:
         return x.contiguous(memory_format=self.fmt)
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
+        """The epoch's draws, this process's share: reshuffled passes over the faces; with
+        ``extra_share``, each batch takes that share from the extra faces and the rest from the
+        labelled set's, each set in its own reshuffled passes."""
         g = torch.Generator().manual_seed(self.cfg.seed * EPOCH_ORDER_SEED_FACTOR + epoch)
-        passes = -(-self.epoch_images // len(self.images))
-        perm = torch.cat([torch.randperm(len(self.images), generator=g) for _ in range(passes)])
+        n_extra, share = len(self.images) - self.n_main, self.cfg.extra_share
+        if n_extra == 0 or share is None:  # one pool: the extra faces in proportion to their number
+            perm = _passes(len(self.images), self.epoch_images, g)
+        else:
+            b = self.cfg.batch_size
+            k = int(round(share * b))
+            batches = -(-self.epoch_images // b)
+            main = _passes(self.n_main, batches * (b - k), g).view(batches, b - k)
+            extra = (self.n_main + _passes(n_extra, batches * k, g)).view(batches, k)
+            perm = torch.cat([main, extra], dim=1).flatten()
         return perm[: self.epoch_images][self.rank::self.world][: self.steps_per_epoch * self.cfg.batch_size]
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -486,10 +509,25 @@ class Trainer:
         stats_images = self.images[: min(2048, len(self.images))]
         self.last_latent = latent_statistics(self.vae.encoder, stats_images, self.device, self.bf16)
 
+    def _measure_generalisation(self) -> dict:
+        """The view's reconstruction error and KL on training and held-out faces, and their ratio."""
+        if self.held_out is None or self.rank != 0:
+            return {}
+        from .nn.generalisation import generalisation
+        n = min(GENERALISATION_FACES, self.n_main, len(self.held_out))
+        g = generalisation(self.vae, self.loss_net, self.images[:n], self.held_out[:n], self.device)
+        if self.progress:
+            print(f"epoch {self.epoch + 1}: reconstruction error held-out/train {g['rec_ratio']:.3f} "
+                  f"({g['held_out_rec']:.4g} / {g['train_rec']:.4g}), KL {g['held_out_kl']:.1f} / "
+                  f"{g['train_kl']:.1f} nats", file=sys.stderr, flush=True)
+        return g
+
     def _end_epoch(self) -> None:
         self._measure_latent()
+        self.last_generalisation = self._measure_generalisation()
         if self.rank == 0:
-            self._log({"event": "epoch_end", "epoch": self.epoch + 1, "step": self.step, **self.last_latent})
+            gen = {"generalisation": self.last_generalisation} if self.last_generalisation else {}
+            self._log({"event": "epoch_end", "epoch": self.epoch + 1, "step": self.step, **self.last_latent, **gen})
             self.write_grid(self.out_dir / f"reconstructions_epoch{self.epoch + 1}.png")
         self.epoch += 1
         self.step_in_epoch = 0
@@ -613,10 +651,26 @@ def train_view(root, out="runs/view", train_config: TrainConfig | None = None, l
     ds = CelebA.load(root, "train", max_images=tcfg.max_images)
     images = ds.crops(progress=progress)
     others = other_view_latents(tcfg, cfg, images, device) if tcfg.decorrelate > 0 else None
+    extra = None
+    if tcfg.extra_faces is not None:
+        from .data.extra_faces import load_extra_faces
+        extra, record = load_extra_faces(tcfg.extra_faces)
+        tcfg.extra_faces_count, tcfg.extra_faces_sha256 = record["count"], record["sha256"]
+    held_out = _held_out_faces(root)
     trainer = Trainer(cfg, tcfg, images, out, loss_net, device=device, precision=precision,
-                      progress=progress, vae_state=vae_state, other_latents=others,
-                      data=f"{ds.root.resolve()} train split, {len(ds)} faces")
+                      progress=progress, vae_state=vae_state, other_latents=others, extra_images=extra,
+                      held_out=held_out, data=f"{ds.root.resolve()} train split, {len(ds)} faces")
     return trainer.fit(resume=resume, overwrite=overwrite)
+
+
+def _held_out_faces(root) -> np.ndarray | None:
+    """Up to GENERALISATION_FACES val faces for the generalisation measure; None without a val split."""
+    from .data.celeba import CelebA
+    try:
+        val = CelebA.load(root, "val", max_images=GENERALISATION_FACES)
+    except ValueError:
+        return None
+    return val.crops(progress=False) if len(val) else None
 
 
 def plain_algorithm1_step(t: "Trainer", x: torch.Tensor) -> torch.Tensor:

@@ -288,6 +288,7 @@ COMMAND_ARGS = {
     "manipulate": [str(PHOTO), "--attribute", "Smiling", "--out", "{tmp}/m.png"],
     "attribute-vectors": ["--root", "{celeba}", "--out", "{tmp}/v.npz", "--max-images", "16"],
     "tsne": ["--root", "{celeba}", "--out", "{tmp}/t.png", "-n", "16"],
+    "heads fit": ["--root", "{celeba}", "--out", "{tmp}/b", "--max-images", "16"],
 }
 BAD_ENV = {"FACEATTR_CACHE_MAX_GB": "abc", "FACEATTR_PRETRAINED": "/nonexistent/faceattr-weights"}
 

@@ -1,4 +1,4 @@
-"""Derive CELEBA_TEMPLATE (faceattr/align.py): mean MTCNN landmarks on CelebA aligned images.
+"""Derive CELEBA_TEMPLATE (faceattr/faces/align.py): mean MTCNN landmarks on CelebA aligned images.
 
     python -m tools.derive_template --root ../shared/data/celeba-mini -n 2000
 """

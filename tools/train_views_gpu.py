@@ -2,7 +2,7 @@
 
 Needs ``.gpu/`` from ``tools/pack_training_data.py``. Each view trains in its own process
 (the five share the GPU), with the paper's hyperparameters (batch 64, Adam 5e-4 halved each
-epoch, 5 epochs, alpha 1, beta 0.5, labels +-10, clip 0.01) and the SPEC's balancing. Writes to
+epoch, 5 epochs, alpha 1, beta 0.5, labels +-10, clip 0.01) and the balancing of docs/method.md. Writes to
 ``--out``: ``view_<layer>.pt`` (encoder + decoder, float16) per view, ``runs.tar.gz`` (metrics
 logs, reconstruction grids, configs) and ``summary.json``.
 

@@ -72,7 +72,7 @@ class ModelConfig(_DictRoundTrip):
 
 @dataclass
 class TrainConfig(_DictRoundTrip):
-    """Algorithm 1's hyperparameters (paper section 4.1) and the SPEC's decided balancing."""
+    """Algorithm 1's hyperparameters (paper section 4.1) and the balancing docs/method.md decides."""
 
     epochs: int = 5
     batch_size: int = 64
@@ -107,6 +107,14 @@ class TrainConfig(_DictRoundTrip):
     # 0 = the paper. Each view still trains alone; the others stay as they are.
     decorrelate: float = 0.0
     decorrelate_from: str | None = None
+    # Not in the paper: unlabeled faces mixed into the VAE and critic batches (faceattr.data.
+    # extra_faces). ``extra_share`` is the share of each batch drawn from them; None = in
+    # proportion to the two sets' sizes. Their source, count and the sha256 of their file list are
+    # filled at start and checked on resume.
+    extra_faces: str | None = None
+    extra_share: float | None = None
+    extra_faces_count: int | None = None
+    extra_faces_sha256: str | None = None
 
     def __post_init__(self):
         self.augment = tuple(self.augment)
@@ -126,6 +134,14 @@ class TrainConfig(_DictRoundTrip):
         if self.decorrelate > 0 and self.augment:
             raise ValueError("decorrelate reads the other views' latents of the stored crops once, so it cannot "
                              f"be combined with augment={','.join(self.augment)}")
+        if self.extra_share is not None:
+            if self.extra_faces is None:
+                raise ValueError("extra_share needs extra_faces (a folder of unlabeled faces)")
+            if not (math.isfinite(self.extra_share) and 0 <= self.extra_share < 1):
+                raise ValueError(f"extra_share must be in [0, 1), got {self.extra_share}")
+        if self.extra_faces is not None and self.decorrelate > 0:
+            raise ValueError("decorrelate needs the other views' latents of every training face; it is not "
+                             "combined with extra_faces")
         if self.epoch_images is not None and self.epoch_images < self.batch_size:
             raise ValueError(f"epoch_images must be at least batch_size, got {self.epoch_images}")
         for name in ("epochs", "batch_size", "checkpoint_every", "log_every"):

@@ -1,0 +1,122 @@
+"""Do more faces help the views? A fixed-budget comparison from the shipped views, per view: the
+same extra updates with celeba-mini alone (the control) and with unlabeled extra faces at each
+``--shares`` (a share of every batch, or "prop": in proportion to the two sets' sizes). For every
+arm: the view's own val accuracy (40 SVMs on its 100-d latent, fitted on train, C on val), the
+multi-view val accuracy with that view replaced, and the val / train reconstruction-error ratio.
+Chosen by val only; test is looked at once, at the end, by whoever ships a winner.
+
+    python -m experiments.extra_faces_study --root CELEBA_MINI --extra FACES_DIR [--updates 400]
+
+Resumable: every arm is a `faceattr train` run folder under ``--runs`` (checkpointed; a killed or
+SIGSTOPped study continues where it stopped, a finished arm is not run again), and the results
+file is rewritten after each arm, so partial results are never lost. Pause it with SIGSTOP while a
+speed benchmark runs, resume with SIGCONT. Writes experiments/results/extra_faces_study.json/.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from faceattr.atomic import write_text
+from faceattr.device import cpu_description
+
+OUT = Path(__file__).resolve().parent / "results"
+BATCH = 64
+LR = 1e-4
+EVAL_FACES = 512  # train and val faces for the generalisation ratio
+
+
+def arms(shares: list[str]) -> dict[str, float | None | str]:
+    out: dict = {"control": "none"}
+    for s in shares:
+        out[f"extra {s}"] = None if s == "prop" else float(s)
+    return out
+
+
+def run_arm(args, view: str, name: str, share) -> Path:
+    """The arm's fine-tuned view file, training (or resuming) it first when it is not there yet."""
+    from faceattr.nn.config import TrainConfig
+    from faceattr.trainer import train_view
+    out = Path(args.runs) / view / name.replace(" ", "_")
+    if (out / "view.pt").is_file():
+        return out / "view.pt"
+    extra = {} if share == "none" else {"extra_faces": args.extra, "extra_share": share}
+    cfg = TrainConfig(init=f"pretrained:{view}", lr=LR, epochs=1, batch_size=BATCH,
+                      epoch_images=args.updates * BATCH, **extra)
+    train_view(args.root, out, cfg, resume=(out / "checkpoint.pt").is_file(), progress=False)
+    return out / "view.pt"
+
+
+def evaluate(args, view: str, view_file: Path, data) -> dict:
+    from faceattr.inference.encoder import MultiViewEncoder
+    from faceattr.inference.heads import fit_linear_heads
+    from faceattr.nn import checkpoint as ckpt
+    from faceattr.nn.generalisation import generalisation
+    vae = ckpt.load_view(view_file)
+    enc = MultiViewEncoder({view: vae})
+    own = {s: enc.encode(data["crops"][s]) for s in ("train", "val")}
+    y = data["labels"]
+    alone = fit_linear_heads(own["train"], y["train"], own["val"], y["val"])
+    multi = {s: data["shipped"][s].copy() for s in ("train", "val")}
+    for s in multi:
+        multi[s][:, data["slices"][view]] = own[s]
+    together = fit_linear_heads(multi["train"], y["train"], multi["val"], y["val"])
+    gen = generalisation(vae, data["loss_net"], data["crops"]["train"][:EVAL_FACES], data["crops"]["val"][:EVAL_FACES])
+    return {"view_val_accuracy": float(alone["val_accuracy"].mean()),
+            "multi_view_val_accuracy": float(together["val_accuracy"].mean()),
+            "val_over_train_error": gen["rec_ratio"], "file": str(view_file)}
+
+
+def load_data(root):
+    from faceattr.data.celeba import CelebA
+    from faceattr.inference.bundle import Bundle
+    from faceattr.inference.feature_cache import FeatureCache
+    from faceattr.nn.vgg import load_loss_network
+    bundle = Bundle.load()
+    ds = {s: CelebA.load(root, s) for s in ("train", "val")}
+    cache = FeatureCache(bundle)
+    return {"crops": {s: d.crops(progress=False) for s, d in ds.items()},
+            "labels": {s: np.asarray(d.labels) for s, d in ds.items()},
+            "shipped": {s: np.asarray(cache.features(d)) for s, d in ds.items()},
+            "slices": bundle.view_slices(), "loss_net": load_loss_network(), "views": bundle.views}
+
+
+def write_results(res: dict) -> None:
+    write_text(OUT / "extra_faces_study.json", json.dumps(res, indent=1))
+    md = [f"`python -m experiments.extra_faces_study --root CELEBA_MINI --extra {res['extra']} --updates "
+          f"{res['updates']}` on {res['cpu']}: {res['updates']} extra updates per arm (batch {BATCH}, lr {LR}) "
+          f"from each shipped view; val only. The extra faces were not checked against CelebA's people.", "",
+          "| view | arm | view val acc. | multi-view val acc. | val / train error |", "|---|---|---|---|---|"]
+    md += [f"| {v} | {a} | {100 * r['view_val_accuracy']:.2f}% | {100 * r['multi_view_val_accuracy']:.2f}% | "
+           f"{r['val_over_train_error']:.3f} |" for v, rows in res["views"].items() for a, r in rows.items()]
+    write_text(OUT / "extra_faces_study.md", "\n".join(md) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--extra", required=True, help="the folder of unlabeled faces")
+    ap.add_argument("--updates", type=int, default=400)
+    ap.add_argument("--shares", default="0.25,prop")
+    ap.add_argument("--views", default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")
+    ap.add_argument("--runs", default="runs/extra_faces_study")
+    args = ap.parse_args()
+    path = OUT / "extra_faces_study.json"
+    res = json.loads(path.read_text()) if path.is_file() else {}
+    res.update({"cpu": cpu_description(), "extra": Path(args.extra).name, "updates": args.updates})
+    res.setdefault("views", {})
+    data = load_data(args.root)
+    for view in args.views.split(","):
+        for name, share in arms(args.shares.split(",")).items():
+            if name in res["views"].get(view, {}):
+                continue
+            res["views"].setdefault(view, {})[name] = evaluate(args, view, run_arm(args, view, name, share), data)
+            write_results(res)
+            print(view, name, res["views"][view][name], flush=True)
+
+
+if __name__ == "__main__":
+    main()

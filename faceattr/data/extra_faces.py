@@ -1,0 +1,65 @@
+"""Unlabeled faces for training the views (``faceattr train --extra-faces DIR``): ready 64x64
+aligned crops, or photos that are detected and aligned once (their largest face) and cached. They
+never enter the heads, the benchmark or any accuracy figure."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..faces.geometry import IMAGE_SIZE
+
+
+def face_files(folder) -> list[Path]:
+    """Every image file under ``folder``, recursively, sorted."""
+    from ..faces.images import is_image_path
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of faces (--extra-faces takes a folder)")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
+    if not files:
+        raise ValueError(f"{folder}: no image files in it")
+    return files
+
+
+def list_sha256(folder, files: list[Path]) -> str:
+    """What identifies the set: the sha256 of its files' relative names and sizes, in order."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.relative_to(folder)}\t{f.stat().st_size}\n".encode())
+    return h.hexdigest()
+
+
+def _faces_of(files: list[Path]) -> np.ndarray:
+    """(N, 64, 64, 3) uint8: a 64x64 file as it is, any other image's largest face aligned; files
+    without a face (or unreadable) are left out."""
+    from ..faces.images import ImageError, load_rgb
+    from ..inference.pipeline import FaceFinder
+    ready, photos = [], []
+    for f in files:
+        try:
+            img = load_rgb(f)
+        except ImageError:
+            continue
+        if img.size == (IMAGE_SIZE, IMAGE_SIZE):
+            ready.append(np.asarray(img, np.uint8))
+        else:
+            photos.append(f)
+    if photos:
+        ready += [p.faces[0] for p in FaceFinder(largest_face=True).faces(map(str, photos)) if len(p.faces)]
+    return np.stack(ready) if ready else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+
+
+def load_extra_faces(folder, use_cache: bool = True) -> tuple[np.ndarray, dict]:
+    """(faces (N, 64, 64, 3) uint8, {"source", "count", "sha256"}) of a folder of faces, the faces
+    cached under the sha256 of the folder's file list."""
+    from .. import cache
+    folder = Path(folder)
+    files = face_files(folder)
+    digest = list_sha256(folder, files)
+    faces = np.asarray(cache.cached_array(f"extra-faces-{digest[:20]}.npy", lambda a: a.ndim == 4,
+                                          lambda: _faces_of(files), use_cache=use_cache))
+    if len(faces) == 0:
+        raise ValueError(f"{folder}: no face found in its {len(files)} image files")
+    return faces, {"source": folder.name, "count": int(len(faces)), "sha256": digest}
