@@ -22,7 +22,8 @@ from faceattr.atomic import write_text
 from faceattr.cache import cache_dir
 from faceattr.data.celeba import CelebA
 from faceattr.device import cpu_description
-from faceattr.inference.bundle import Bundle, BundleError, write_view_set
+from faceattr.inference.bundle import Bundle, BundleError
+from tools.view_files import write_view_set
 from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.inference.heads import fit_linear_heads
 from faceattr.nn import checkpoint as ckpt

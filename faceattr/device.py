@@ -10,6 +10,10 @@ import functools
 import os
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: importing torch here would slow every --help
+    import torch
 
 PRECISIONS = ("auto", "bf16", "float32")
 

@@ -671,31 +671,3 @@ def _held_out_faces(root) -> np.ndarray | None:
     except ValueError:
         return None
     return val.crops(progress=False) if len(val) else None
-
-
-def plain_algorithm1_step(t: "Trainer", x: torch.Tensor) -> torch.Tensor:
-    """Algorithm 1, one step, as one would first write it: one forward; the critic's loss
-    back-propagated to the critic, then eq. 8 back-propagated to the VAE through the critic a second
-    time; losses as printed, in float32. The reference ``Trainer.train_step`` is tested against
-    (same networks after the same steps) and timed against (benchmarks/train_speed.py)."""
-    cfg, tap = t.cfg, t.model_cfg.critic_input_layer
-    x_hat, mean, logvar = t.vae(x, t.noise)
-    with torch.no_grad():
-        f_x = t.loss_net(x, t.layers_needed)
-    f_xhat = t.loss_net(x_hat, t.layers_needed)
-    d_real, d_fake = t.critic(f_x[tap]), t.critic(f_xhat[tap])
-    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
-    rec = t.reference["scale"] * sum(layer_weight(l) * 0.5 * (f_x[l] - f_xhat[l]).pow(2).mean()
-                                       for l in t.model_cfg.layers)
-    loss_vae = cfg.alpha * kl + cfg.beta * rec - cfg.gan_label * d_fake.mean()
-    loss_critic = cfg.gan_label * (d_fake.mean() - d_real.mean())
-    t.opt_vae.zero_grad()
-    t.opt_critic.zero_grad()
-    loss_critic.backward(inputs=list(t.critic.parameters()), retain_graph=True)
-    loss_vae.backward(inputs=list(t.vae.parameters()))
-    t.opt_vae.step()
-    t.opt_critic.step()
-    with torch.no_grad():
-        for p in t.critic.parameters():
-            p.clamp_(-cfg.clip, cfg.clip)
-    return loss_vae

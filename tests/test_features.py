@@ -1,5 +1,4 @@
 import pickle
-import warnings
 
 import joblib
 import numpy as np

@@ -1,7 +1,6 @@
 """One road from inputs to attributes (issue 26): every entry point is a thin user of FacePipeline,
 so every input type and option gives the same faces and numbers through each of them."""
 import io
-import json
 from pathlib import Path
 
 import numpy as np

@@ -3,7 +3,6 @@ chromium-driver, via Selenium) against the real `faceattr serve` on 127.0.0.1.""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -140,7 +140,7 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path):
 def test_one_critic_backward_step_equals_plain_algorithm_1(tmp_path, tiny_cfg, random_vgg):
     """The trainer reuses the critic's backward for the VAE's adversarial gradient; the plain
     reference step back-propagates twice. Same start, same batch: same networks after."""
-    from faceattr.trainer import plain_algorithm1_step
+    from benchmarks.train_speed import plain_algorithm1_step
     images = np.random.default_rng(2).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
     ours, plain = (_trainer(tmp_path / name, tiny_cfg, images, random_vgg) for name in ("ours", "plain"))
     x = to_float_images(ours.images[:16])

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from faceattr.data.celeba import CelebA
 from faceattr.device import cpu_description
-from faceattr.inference.bundle import Bundle, BundleError, write_view_set
+from faceattr.inference.bundle import Bundle, BundleError
+from tools.view_files import write_view_set
 from faceattr.nn.taps import LAYER_NAMES
 
 
