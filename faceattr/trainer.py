@@ -181,7 +181,7 @@ class Trainer:
         self._reference: dict | None = None
         self.vae_ddp, self.critic_ddp = self._wrapped(compile)
         # faces the view never trains on (val): the generalisation measure at each epoch's end
-        self.held_out = None if held_out is None else torch.from_numpy(np.require(held_out, np.uint8, ["C"]))
+        self.held_out = None if held_out is None else torch.from_numpy(np.require(held_out, np.uint8, ["C", "W"]))
         self.last_generalisation: dict = {}
 
     def _put_images(self, images: np.ndarray) -> torch.Tensor:

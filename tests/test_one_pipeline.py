@@ -67,6 +67,19 @@ def _by_server(items, predictor):
     return np.array([r.json()["faces"][0]["attributes"][a]["probability"] for a in _names()])
 
 
+def _by_cli(items, predictor):
+    """The command line reads files: any other input is written as its PNG first."""
+    import json
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.png"
+        path.write_bytes(_as_bytes(items[0]))
+        r = CliRunner().invoke(main, ["predict", str(path), "--largest-face", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    face = json.loads(r.stdout)[0]["faces"][0]
+    return np.array([face["attributes"][a]["probability"] for a in _names()])
+
+
 def _as_bytes(x) -> bytes:
     """Ray Data and the server take bytes: any other input is sent as its PNG."""
     if isinstance(x, bytes):
@@ -84,7 +97,7 @@ def _names():
     return ATTRIBUTE_NAMES
 
 
-ENTRY_POINTS = {"predictor": _by_predictor, "transformer": _by_transformer, "extract": _by_extract,
+ENTRY_POINTS = {"cli": _by_cli, "predictor": _by_predictor, "transformer": _by_transformer, "extract": _by_extract,
                 "ray_data": _by_ray_actor, "serve": _by_server}
 
 
