@@ -72,3 +72,21 @@ def test_gpu_extraction_benchmark_times_every_batch_and_precision(benchmark_scri
     assert len(speeds) == len(mod.BATCHES) * len(mod.PRECISIONS) and all(v > 0 for v in speeds.values())
     md = mod.table({"device": "cpu", "torch": torch.__version__, "faces": 16, "faces_per_s": speeds})
     assert "| default | auto |" in md and "| 4096 | float32 |" in md
+
+
+def test_the_gpu_script_takes_the_packed_extra_faces(tmp_path, random_vgg, benchmark_script):
+    """issue 31: the GPU script and its data packing take --extra-faces like faceattr train."""
+    import json
+    gpu, pack = benchmark_script("train_views_gpu"), benchmark_script("pack_training_data")
+    extra = np.random.default_rng(4).integers(0, 255, (20, 64, 64, 3), dtype=np.uint8)
+    arrays, psnr, _ = pack.jpeg_pack(extra, 92)
+    record = {"source": "faces", "count": 20, "sha256": "c" * 64}
+    np.savez(tmp_path / "extra_crops.npz", **arrays, record=json.dumps(record))
+    faces, back = pack.unpack_extra(tmp_path)
+    assert faces.shape == (20, 64, 64, 3) and back == record and psnr > 30
+    crops = np.random.default_rng(0).integers(0, 255, (64, 64, 64, 3), dtype=np.uint8)
+    t = gpu.make_trainer(_args(tmp_path, init="none", augment="", extra_share=0.25), "relu3_1", crops, random_vgg,
+                         tmp_path / "x", device="cpu", extra=faces, extra_record=back)
+    assert (t.cfg.extra_share, t.cfg.extra_faces_count, t.cfg.extra_faces_sha256) == (0.25, 20, "c" * 64)
+    assert len(t.images) == 84 and t.n_main == 64
+    assert pack.unpack_extra(tmp_path / "nothing") == (None, {})

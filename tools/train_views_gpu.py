@@ -56,17 +56,23 @@ VIEWS = LAYER_NAMES
 VARIANTS = {"eager": {}, "compile": {"compile": True}, "batch256": {"batch_size": 256, "lr_scale": 2.0}}
 
 
-def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager", device="auto"):
-    """The trainer of one view with the run's recipe and a speed variant."""
+def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager", device="auto",
+                 extra=None, extra_record: dict | None = None):
+    """The trainer of one view with the run's recipe and a speed variant; ``extra`` the packed
+    unlabeled faces (faceattr train --extra-faces) with their record, when --extra-faces."""
     from faceattr.trainer import Trainer, load_init, other_view_latents
     v = VARIANTS[variant]
+    mix = {}
+    if extra is not None:
+        mix = {"extra_faces": extra_record["source"], "extra_share": getattr(args, "extra_share", None),
+               "extra_faces_count": extra_record["count"], "extra_faces_sha256": extra_record["sha256"]}
     batch = v.get("batch_size", TrainConfig.batch_size)
     tcfg = TrainConfig(epochs=args.epochs, seed=VIEWS.index(view), epoch_images=args.epoch_images,
                        batch_size=batch, lr=args.lr * v.get("lr_scale", 1.0), lr_decay=args.lr_decay,
                        alpha=args.kl_weight, beta=args.rec_weight,
                        augment=tuple(a for a in args.augment.split(",") if a),
                        init=f"pretrained:{view}" if args.init == "pretrained" else None,
-                       decorrelate=args.decorrelate)
+                       decorrelate=args.decorrelate, **mix)
     cfg, state = ModelConfig(layers=(view,)), None
     if tcfg.init:
         cfg, state = load_init(tcfg)
@@ -74,7 +80,7 @@ def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager",
     # they were, not as they are becoming in the processes training beside it.
     others = other_view_latents(tcfg, cfg, crops, device) if tcfg.decorrelate > 0 else None
     return Trainer(cfg, tcfg, crops, out, net, device=device, progress=False, vae_state=state,
-                   compile=v.get("compile", False), other_latents=others,
+                   compile=v.get("compile", False), other_latents=others, extra_images=extra,
                    data=f"{len(crops)} train-split faces packed by tools/pack_training_data.py")
 
 
@@ -105,12 +111,16 @@ def speed_trial(args, crops, net, steps: int, variants, device="auto", warmup: i
 
 
 def train_one(args) -> None:
-    from tools.pack_training_data import unpack
+    from tools.pack_training_data import unpack, unpack_extra
     from faceattr.nn.vgg import load_loss_network
     torch.backends.cudnn.benchmark = True
     crops, _ = unpack(Path(args.data) / "train_crops.npz")
+    extra, record = unpack_extra(args.data) if args.extra_faces else (None, {})
+    if args.extra_faces and extra is None:
+        raise SystemExit(f"--extra-faces: no extra_crops.npz in {args.data} (pack_training_data --extra-faces DIR)")
     net = load_loss_network(Path(args.data) / "vgg19_caffe_fp16.pt")
-    trainer = make_trainer(args, args.view, crops, net, Path(args.runs) / args.view, args.variant)
+    trainer = make_trainer(args, args.view, crops, net, Path(args.runs) / args.view, args.variant,
+                           extra=extra, extra_record=record)
     t = time.perf_counter()
     res = trainer.fit(resume=args.resume, time_limit_s=args.time_limit)
     if res.steps < trainer.cfg.epochs * trainer.steps_per_epoch:
@@ -147,6 +157,10 @@ def main() -> None:
     ap.add_argument("--augment", default="")
     ap.add_argument("--decorrelate", type=float, default=0.0,
                     help="faceattr train --decorrelate: keep each view's latent apart from the shipped others'")
+    ap.add_argument("--extra-faces", action="store_true",
+                    help="mix the unlabeled faces packed in --data (extra_crops.npz) into the batches")
+    ap.add_argument("--extra-share", type=float, default=None,
+                    help="share of each batch from the extra faces (default: in proportion to the sizes)")
     ap.add_argument("--trial-steps", type=int, default=0, help="time each --variants for N steps first")
     ap.add_argument("--variants", default="eager,compile,batch256")
     ap.add_argument("--variant", default="eager", choices=list(VARIANTS), help="what trains (set by the trial)")
@@ -159,7 +173,8 @@ def main() -> None:
     t = time.perf_counter()
     summary = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                "torch": torch.__version__, "views": {}, "recipe": {k: getattr(args, k) for k in (
-                   "init", "lr", "lr_decay", "kl_weight", "rec_weight", "augment", "decorrelate", "epochs", "epoch_images")}}
+                   "init", "lr", "lr_decay", "kl_weight", "rec_weight", "augment", "decorrelate", "epochs", "epoch_images",
+                   "extra_faces", "extra_share")}}
     if args.trial_steps and not args.resume:
         from tools.pack_training_data import unpack
         from faceattr.nn.vgg import load_loss_network
@@ -171,6 +186,8 @@ def main() -> None:
     recipe = ["--lr", str(args.lr), "--lr-decay", str(args.lr_decay), "--kl-weight", str(args.kl_weight),
               "--rec-weight", str(args.rec_weight), "--augment", args.augment, "--init", args.init,
               "--decorrelate", str(args.decorrelate), "--variant", args.variant]
+    recipe += (["--extra-faces"] if args.extra_faces else []) + (
+        ["--extra-share", str(args.extra_share)] if args.extra_share is not None else [])
     procs = {v: subprocess.Popen([sys.executable, "-m", "tools.train_views_gpu", "--data", args.data, "--out", args.out,
                                   "--runs", args.runs, "--epochs", str(args.epochs),
                                   "--time-limit", str(args.time_limit), "--view", v] + recipe
