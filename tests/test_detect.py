@@ -88,3 +88,23 @@ def test_batched_detection_equals_one_photo_at_a_time(photos):
         for a, b in zip(faces, single):
             np.testing.assert_allclose(a.box, b.box, atol=0.5)
             np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.5)
+
+
+def test_photos_of_several_sizes_share_the_second_and_third_stages(photos):
+    """issue 27: one pass of the refinement and output networks for all candidates of photos of
+    different sizes gives each photo the boxes it gets in its own same-size batch."""
+    from faceattr.faces.detect import FaceDetector
+    from faceattr.faces.mtcnn import detect_faces_groups
+    from faceattr.faces.mtcnn_nets import FACTOR, THRESHOLDS
+    pnet, rnet, onet = FaceDetector().mtcnn
+    groups = [photos[:6], np.stack([np.asarray(Image.fromarray(p).resize((300, 360))) for p in photos[6:9]]),
+              np.stack([np.asarray(Image.fromarray(p).resize((120, 150))) for p in photos[9:11]])]
+    with torch.no_grad():
+        together = detect_faces_groups(groups, 20, pnet, rnet, onet, THRESHOLDS, FACTOR)
+        apart = [detect_faces(g, 20, pnet, rnet, onet, THRESHOLDS, FACTOR) for g in groups]
+    assert sum(len(b) for g in together for b, _ in g) >= 11
+    for g_together, g_apart in zip(together, apart):
+        for (boxes, points), (ref_boxes, ref_points) in zip(g_together, g_apart):
+            assert boxes.shape == ref_boxes.shape
+            np.testing.assert_allclose(boxes, ref_boxes, atol=FACENET_TOLERANCE_PX)
+            np.testing.assert_allclose(points, ref_points, atol=FACENET_TOLERANCE_PX)

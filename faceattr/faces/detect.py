@@ -80,9 +80,10 @@ class FaceDetector:
         return found
 
     def detect_batch(self, imgs: list[Image.Image], batch: int = DETECT_BATCH) -> list[list[Face] | Exception]:
-        """Faces of several photos, MTCNN run once per group of detection copies of the same size
-        (MTCNN batches only same-size images, and padding to a common size would change its image
-        pyramid, hence its boxes). Per photo: its faces, or the exception that is its error."""
+        """Faces of several photos: MTCNN's first stage once per group of same-size detection copies
+        (padding to a common size would change its image pyramid, hence its boxes), its second and
+        third stages once for the candidates of all photos, whatever their sizes
+        (faceattr.faces.mtcnn.SatTable). Per photo: its faces, or the exception that is its error."""
         copies = [self.detection_copy(img) for img in imgs]
         out: list = [None] * len(imgs)
         groups: dict[tuple[int, int], list[int]] = {}
@@ -93,12 +94,24 @@ class FaceDetector:
                                        f"minimum face size of {self.min_face_size} (--min-face-size)")
             else:
                 groups.setdefault(small.size, []).append(i)
-        for members in groups.values():
-            for start in range(0, len(members), batch):
-                idx = members[start:start + batch]
-                for i, found in zip(idx, self._detect_same_size([copies[i] for i in idx])):
-                    out[i] = found
+        batches = [members[k:k + batch] for members in groups.values() for k in range(0, len(members), batch)]
+        for idx, found in zip(batches, self._detect_groups([[copies[i] for i in idx] for idx in batches])):
+            for i, faces in zip(idx, found):
+                out[i] = faces
         return out
+
+    def _detect_groups(self, groups: list[list[tuple[Image.Image, float]]]) -> list[list]:
+        """Every group (same-size detection copies) at once: MTCNN's first stage per group, its
+        second and third on all candidates together. A failure falls back to group by group, so
+        it stays the error of the photo that caused it."""
+        if len(groups) > 1:
+            try:
+                stacks = [np.stack([np.asarray(small) for small, _ in g]) for g in groups]
+                found = self._run_mtcnn_groups(stacks)
+                return [self._faces(g, f) for g, f in zip(groups, found)]
+            except Exception:  # noqa: BLE001 - retried group by group below
+                pass
+        return [self._detect_same_size(g) for g in groups]
 
     def _detect_same_size(self, copies: list[tuple[Image.Image, float]]) -> list[list[Face] | Exception]:
         try:
@@ -108,6 +121,11 @@ class FaceDetector:
             if len(copies) == 1:
                 return [e]
             return [self._detect_same_size([c])[0] for c in copies]  # find the photo that fails
+        return self._faces(copies, found)
+
+    def _faces(self, copies, found) -> list[list[Face]]:
+        """MTCNN's boxes and landmarks of each detection copy, in the photo's pixels, kept by
+        confidence, largest first."""
         out = []
         for (_, scale), (boxes, points) in zip(copies, found):
             faces = [Face(tuple(float(v) / scale for v in b[:4]), float(b[4]), np.asarray(pt, np.float64) / scale)
@@ -118,13 +136,16 @@ class FaceDetector:
 
     def _run_mtcnn(self, stack: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per photo of a same-size (B, H, W, 3) uint8 batch: boxes (n, 5 with score), landmarks (n, 5, 2)."""
+        return self._run_mtcnn_groups([stack])[0]
+
+    def _run_mtcnn_groups(self, stacks: list[np.ndarray]) -> list[list[tuple[np.ndarray, np.ndarray]]]:
         import torch
 
-        from .mtcnn import detect_faces
+        from .mtcnn import detect_faces_groups
         from .mtcnn_nets import FACTOR, THRESHOLDS
         pnet, rnet, onet = self.mtcnn
         with torch.inference_mode():
-            return detect_faces(stack, self.min_face_size, pnet, rnet, onet, THRESHOLDS, FACTOR, self.device)
+            return detect_faces_groups(stacks, self.min_face_size, pnet, rnet, onet, THRESHOLDS, FACTOR, self.device)
 
     def __getstate__(self):
         state = self.__dict__.copy()

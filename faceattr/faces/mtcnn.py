@@ -49,44 +49,67 @@ def area_resize(sat: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
     return (sums.to(torch.float32) / area.to(torch.float32)).permute(0, 3, 1, 2)
 
 
+class SatTable:
+    """The summed-area tables of photos of any sizes, as one flat buffer: what lets the second and
+    third stages crop the candidates of every photo of a chunk in one pass, whatever their sizes
+    (only the first stage needs a batch of same-size photos)."""
+
+    def __init__(self, sats: list[torch.Tensor]):
+        dtype = torch.int64 if any(t.dtype == torch.int64 for t in sats) else torch.int32
+        self.flat = torch.cat([t.to(dtype).reshape(-1, 3) for t in sats])
+        base, heights, widths, start = [], [], [], 0
+        for t in sats:
+            b, h1, w1, _ = t.shape
+            base += [start + i * h1 * w1 for i in range(b)]
+            heights += [h1 - 1] * b
+            widths += [w1 - 1] * b
+            start += b * h1 * w1
+        self.device = self.flat.device
+        self.base = torch.tensor(base, dtype=torch.int64, device=self.device)
+        self.h, self.w = np.asarray(heights), np.asarray(widths)  # per photo, in pixels
+
+    def inside(self, boxes, image_inds):
+        """Boxes clipped to their photo (facenet's ``pad``, per photo), less those with nothing inside
+        it. (facenet skips such a box's crop but keeps the box, misaligning boxes and scores after it.)"""
+        if len(boxes) == 0:
+            return boxes, image_inds, (np.zeros(0, np.int32),) * 4
+        inds = image_inds.cpu().numpy()
+        y, ey, x, ex = pad(boxes, 2**30, 2**30)  # truncated and at least 1; each photo's far edge below
+        ey, ex = np.minimum(ey, self.h[inds]).astype(y.dtype), np.minimum(ex, self.w[inds]).astype(x.dtype)
+        ok = (ey > (y - 1)) & (ex > (x - 1))
+        keep = torch.from_numpy(ok).to(boxes.device)
+        return boxes[keep], image_inds[keep], (y[ok], ey[ok], x[ok], ex[ok])
+
+    def crops(self, image_inds, y, ey, x, ex, size: int) -> torch.Tensor:
+        """Each box ``photo[image_inds[k], y[k]-1:ey[k], x[k]-1:ex[k]]`` (facenet's 1-based ``pad``
+        bounds) resized to ``size`` x ``size`` by area averaging -> (N, 3, size, size) float32."""
+        def ints(a):
+            return torch.as_tensor(np.asarray(a), dtype=torch.int64, device=self.device)
+
+        image_inds = torch.as_tensor(image_inds, dtype=torch.int64, device=self.device)
+        stride = ints(self.w)[image_inds] + 1  # the row length of each box's table
+        y0, x0 = ints(y) - 1, ints(x) - 1
+        hk, wk = ints(ey) - y0, ints(ex) - x0
+        out = torch.empty((len(y0), size, size, 3), dtype=torch.float32, device=self.device)
+        for s in range(0, len(y0), _BOX_CHUNK):
+            sl = slice(s, s + _BOX_CHUNK)
+            r_lo, r_hi = _cell_bounds(y0[sl], hk[sl], size)  # (n, S)
+            c_lo, c_hi = _cell_bounds(x0[sl], wk[sl], size)
+            base, w1 = self.base[image_inds[sl]][:, None, None], stride[sl][:, None, None]
+
+            def corner(rows, cols):  # index_select: several times faster than advanced indexing here
+                idx = base + rows[:, :, None] * w1 + cols[:, None, :]
+                return self.flat.index_select(0, idx.view(-1)).view(*idx.shape, 3)  # (n, S, S, 3)
+
+            sums = corner(r_hi, c_hi) - corner(r_lo, c_hi) - corner(r_hi, c_lo) + corner(r_lo, c_lo)
+            area = ((r_hi - r_lo)[:, :, None] * (c_hi - c_lo)[:, None, :])[..., None]
+            out[sl] = sums.to(torch.float32) / area.to(torch.float32)
+        return out.permute(0, 3, 1, 2)  # channels_last memory, as the networks run
+
+
 def crop_area_resize(sat: torch.Tensor, image_inds, y, ey, x, ex, size: int) -> torch.Tensor:
-    """Each box ``imgs[image_inds[k], y[k]-1:ey[k], x[k]-1:ex[k]]`` (facenet's 1-based ``pad``
-    bounds) resized to ``size`` x ``size`` by area averaging -> (N, 3, size, size) float32."""
-    _, h1, w1, _ = sat.shape
-    flat = sat.reshape(-1, 3)
-
-    def ints(a):
-        return torch.as_tensor(np.asarray(a), dtype=torch.int64, device=sat.device)
-
-    image_inds = torch.as_tensor(image_inds, dtype=torch.int64, device=sat.device)
-    y0, x0 = ints(y) - 1, ints(x) - 1
-    hk, wk = ints(ey) - y0, ints(ex) - x0
-    out = torch.empty((len(y0), size, size, 3), dtype=torch.float32, device=sat.device)
-    for s in range(0, len(y0), _BOX_CHUNK):
-        sl = slice(s, s + _BOX_CHUNK)
-        r_lo, r_hi = _cell_bounds(y0[sl], hk[sl], size)  # (n, S)
-        c_lo, c_hi = _cell_bounds(x0[sl], wk[sl], size)
-        base = image_inds[sl][:, None, None] * (h1 * w1)
-
-        def corner(rows, cols):  # index_select: several times faster than advanced indexing here
-            idx = base + rows[:, :, None] * w1 + cols[:, None, :]
-            return flat.index_select(0, idx.view(-1)).view(*idx.shape, 3)  # (n, S, S, 3)
-
-        sums = corner(r_hi, c_hi) - corner(r_lo, c_hi) - corner(r_hi, c_lo) + corner(r_lo, c_lo)
-        area = ((r_hi - r_lo)[:, :, None] * (c_hi - c_lo)[:, None, :])[..., None]
-        out[sl] = sums.to(torch.float32) / area.to(torch.float32)
-    return out.permute(0, 3, 1, 2)  # channels_last memory, as the networks run
-
-
-def _inside(boxes, image_inds, w: int, h: int):
-    """Boxes clipped to the photo (facenet's ``pad``), less those with nothing inside it. (facenet
-    skips such a box's crop but keeps the box, which misaligns boxes and scores after it.)"""
-    if len(boxes) == 0:
-        return boxes, image_inds, (np.zeros(0, np.int32),) * 4
-    y, ey, x, ex = pad(boxes, w, h)
-    ok = (ey > (y - 1)) & (ex > (x - 1))
-    keep = torch.from_numpy(ok).to(boxes.device)
-    return boxes[keep], image_inds[keep], (y[ok], ey[ok], x[ok], ex[ok])
+    """``SatTable.crops`` on one batch of same-size photos' tables (B, H+1, W+1, 3)."""
+    return SatTable([sat]).crops(image_inds, y, ey, x, ex, size)
 
 
 # The number of candidate boxes differs from batch to batch; rounded up to a multiple of these (per
@@ -96,7 +119,7 @@ def _inside(boxes, image_inds, w: int, h: int):
 BOX_BUCKET = {24: 64, 48: 16}
 
 
-def _run_on_crops(net, sat, image_inds, bounds, size: int, dtype) -> tuple[torch.Tensor, ...]:
+def _run_on_crops(net, table: SatTable, image_inds, bounds, size: int, dtype) -> tuple[torch.Tensor, ...]:
     """``net`` on every box's ``size`` x ``size`` crop, the boxes padded to a multiple of
     BOX_BUCKET[size] (with copies of the first box) and the padding's outputs dropped."""
     n = len(image_inds)
@@ -104,7 +127,7 @@ def _run_on_crops(net, sat, image_inds, bounds, size: int, dtype) -> tuple[torch
     fill = np.zeros(pad_to - n, dtype=np.int64)
     image_inds = torch.cat([image_inds, image_inds[fill]])
     y, ey, x, ex = (np.concatenate([np.asarray(a), np.asarray(a)[fill]]) for a in bounds)
-    im_data = crop_area_resize(sat, image_inds, y, ey, x, ex, size)
+    im_data = table.crops(image_inds, y, ey, x, ex, size)
     im_data = (im_data - 127.5) * 0.0078125
     return tuple(o[:n] for o in fixed_batch_process(im_data.type(dtype), net))
 
@@ -143,12 +166,12 @@ def _propose(pnet, sat, h: int, w: int, scales, threshold: float, dtype):
     return rerec(boxes), image_inds
 
 
-def _refine(rnet, sat, boxes, image_inds, w: int, h: int, threshold: float, dtype):
+def _refine(rnet, table: SatTable, boxes, image_inds, threshold: float, dtype):
     """Second stage: the refinement network on every candidate at 24x24."""
-    boxes, image_inds, bounds = _inside(boxes, image_inds, w, h)
+    boxes, image_inds, bounds = table.inside(boxes, image_inds)
     if len(boxes) == 0:
         return boxes, image_inds
-    out = _run_on_crops(rnet, sat, image_inds, bounds, 24, dtype)
+    out = _run_on_crops(rnet, table, image_inds, bounds, 24, dtype)
     out0, score = out[0].permute(1, 0), out[1].permute(1, 0)[1, :]
     ipass = score > threshold
     boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
@@ -158,13 +181,13 @@ def _refine(rnet, sat, boxes, image_inds, w: int, h: int, threshold: float, dtyp
     return rerec(bbreg(boxes, mv)), image_inds
 
 
-def _output(onet, sat, boxes, image_inds, w: int, h: int, threshold: float, dtype):
+def _output(onet, table: SatTable, boxes, image_inds, threshold: float, dtype):
     """Third stage: the output network at 48x48 -> boxes, five landmarks each, and their photos."""
-    points = torch.zeros(0, 5, 2, device=sat.device)
-    boxes, image_inds, bounds = _inside(boxes, image_inds, w, h)
+    points = torch.zeros(0, 5, 2, device=table.device)
+    boxes, image_inds, bounds = table.inside(boxes, image_inds)
     if len(boxes) == 0:
         return boxes, points, image_inds
-    out = _run_on_crops(onet, sat, image_inds, bounds, 48, dtype)
+    out = _run_on_crops(onet, table, image_inds, bounds, 48, dtype)
     out0, points, score = out[0].permute(1, 0), out[1].permute(1, 0), out[2].permute(1, 0)[1, :]
     ipass = score > threshold
     points = points[:, ipass]
@@ -179,15 +202,35 @@ def _output(onet, sat, boxes, image_inds, w: int, h: int, threshold: float, dtyp
     return boxes[pick], points[pick], image_inds[pick]
 
 
+def detect_faces_groups(groups: list[np.ndarray], minsize: int, pnet, rnet, onet, threshold, factor: float,
+                        device="cpu") -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """facenet-pytorch's ``detect_face`` for several batches of photos, each batch (B, H, W, 3) uint8
+    of one size: the first stage runs per batch, the second and third on the candidates of all
+    photos at once. Per batch, per photo: boxes (n, 5: x1, y1, x2, y2, score), landmarks (n, 5, 2)."""
+    dtype = next(pnet.parameters()).dtype
+    sats, boxes, inds, offset = [], [], [], 0
+    for imgs in groups:
+        raw = torch.from_numpy(np.ascontiguousarray(imgs)).to(device)
+        b, h, w = raw.shape[:3]
+        sat = summed_area_tables(raw)
+        found, found_inds = _propose(pnet, sat, h, w, pyramid_scales(h, w, minsize, factor), threshold[0], dtype)
+        sats.append(sat)
+        boxes.append(found)
+        inds.append(found_inds + offset)
+        offset += b
+    table = SatTable(sats)
+    found, found_inds = _refine(rnet, table, torch.cat(boxes), torch.cat(inds), threshold[1], dtype)
+    found, points, found_inds = _output(onet, table, found, found_inds, threshold[2], dtype)
+    found, points, found_inds = found.cpu().numpy(), points.cpu().numpy(), found_inds.cpu().numpy()
+    per_photo = [(found[found_inds == i].copy(), points[found_inds == i].copy()) for i in range(offset)]
+    out, start = [], 0
+    for imgs in groups:
+        out.append(per_photo[start:start + len(imgs)])
+        start += len(imgs)
+    return out
+
+
 def detect_faces(imgs: np.ndarray, minsize: int, pnet, rnet, onet, threshold, factor: float, device="cpu"):
     """facenet-pytorch's ``detect_face`` for a (B, H, W, 3) uint8 batch: per photo, boxes (n, 5:
     x1, y1, x2, y2, score) and landmarks (n, 5, 2) as float arrays."""
-    raw = torch.from_numpy(np.ascontiguousarray(imgs)).to(device)
-    dtype = next(pnet.parameters()).dtype
-    batch_size, h, w = raw.shape[:3]
-    sat = summed_area_tables(raw)
-    boxes, image_inds = _propose(pnet, sat, h, w, pyramid_scales(h, w, minsize, factor), threshold[0], dtype)
-    boxes, image_inds = _refine(rnet, sat, boxes, image_inds, w, h, threshold[1], dtype)
-    boxes, points, image_inds = _output(onet, sat, boxes, image_inds, w, h, threshold[2], dtype)
-    boxes, points, image_inds = boxes.cpu().numpy(), points.cpu().numpy(), image_inds.cpu().numpy()
-    return [(boxes[image_inds == b].copy(), points[image_inds == b].copy()) for b in range(batch_size)]
+    return detect_faces_groups([imgs], minsize, pnet, rnet, onet, threshold, factor, device)[0]
