@@ -26,6 +26,7 @@ from faceattr.device import cpu_description
 OUT = Path(__file__).resolve().parent / "results"
 BATCH = 64
 LR = 1e-4
+CHECKPOINT_EVERY = 25  # updates: a killed session loses at most this many
 EVAL_FACES = 512  # train and val faces for the generalisation ratio
 
 
@@ -45,7 +46,7 @@ def run_arm(args, view: str, name: str, share) -> Path:
         return out / "view.pt"
     extra = {} if share == "none" else {"extra_faces": args.extra, "extra_share": share}
     cfg = TrainConfig(init=f"pretrained:{view}", lr=LR, epochs=1, batch_size=BATCH,
-                      epoch_images=args.updates * BATCH, **extra)
+                      epoch_images=args.updates * BATCH, checkpoint_every=CHECKPOINT_EVERY, **extra)
     train_view(args.root, out, cfg, resume=(out / "checkpoint.pt").is_file(), progress=False)
     return out / "view.pt"
 
