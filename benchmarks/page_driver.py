@@ -19,25 +19,33 @@ WAIT_S = 60
 POLL_S = 0.01  # how often a wait looks again: also the resolution of page_speed's timings
 
 
+SERVER_START_S = 120
+
+
 @contextlib.contextmanager
-def running_server():
-    """The real `faceattr serve` on a free loopback port: yields its URL."""
+def running_server(*serve_args: str):
+    """The real `faceattr serve` (with ``serve_args``) on a free loopback port: yields its URL once
+    /health answers; the server is stopped on exit."""
     import httpx
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port), *serve_args],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        assert proc.poll() is None, proc.stdout.read().decode()
     try:
+        deadline = time.time() + SERVER_START_S
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+            if proc.poll() is not None:
+                raise RuntimeError(f"faceattr serve exited: {proc.stdout.read().decode()}")
+            if time.time() > deadline:
+                raise RuntimeError(f"faceattr serve did not answer /health within {SERVER_START_S} s")
         yield url
     finally:
         proc.terminate()

@@ -2,8 +2,6 @@
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,33 +15,11 @@ PHOTO = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port),
-                             "--max-upload-mb", "1", "--upload-timeout", "3"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        assert proc.poll() is None, proc.stdout.read().decode()
-    else:
-        proc.kill()
-        pytest.fail("server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    from benchmarks.page_driver import running_server
+    with running_server("--max-upload-mb", "1", "--upload-timeout", "3") as url:
+        yield url
 
 
 def _post(url, data: bytes, name="photo.png", field="file", **params):
