@@ -161,10 +161,11 @@ class Trainer:
         self.model_cfg, self.cfg = model_cfg, train_cfg
         self.out_dir = Path(out_dir)
         self.data = data  # what the images are, e.g. "ROOT train split, 13603 faces"; checked on resume
-        self.bf16 = use_bf16(resolve_device(device), precision)
-        self.fmt = memory_format(resolve_device(device), self.bf16)
+        device = resolve_device(device)
+        self.bf16 = use_bf16(device, precision)
+        self.fmt = memory_format(device, self.bf16)
         self.progress = progress
-        self.rank, self.world, self.device = join_process_group(resolve_device(device))
+        self.rank, self.world, self.device = join_process_group(device)
         self.n_main = len(images)  # the labelled set's faces come first; extra faces (unlabeled) after
         self.images = self._put_images(images if extra_images is None else np.concatenate([images, extra_images]))
         self.other_latents = self._put_other_latents(other_latents)  # (N, e) or None

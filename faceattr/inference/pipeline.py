@@ -131,9 +131,7 @@ class FaceFinder:
 
     def faces(self, items, names=None) -> list[PreparedImage]:
         """``prepare`` for a list of photos (or ready faces), named by ``names`` or by themselves."""
-        items = list(items)
-        names = list(names) if names is not None else [source_name(i) for i in items]
-        return self.prepare([Unit(x, n) for x, n in zip(items, names)])
+        return self.prepare(units_of(items, names))
 
 
 class FacePipeline:
@@ -221,6 +219,13 @@ class FacePipeline:
         names = list(names) if names is not None else [source_name(i) for i in items]
         for group in chunked(expand_inputs(items, names, every, fps, skip), chunk):
             yield self.run_units(group, keep_images=keep_images)
+
+
+def units_of(items, names=None) -> list[Unit]:
+    """One unit per input as it is (videos are not expanded), named by ``names`` or by itself."""
+    items = list(items)
+    names = list(names) if names is not None else [source_name(i) for i in items]
+    return [Unit(x, n) for x, n in zip(items, names)]
 
 
 def _row(a: np.ndarray | None, k: int):

@@ -121,10 +121,8 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
 
     def _results(self, X) -> list:
         """One ``FrameResult`` per input (its largest face), through the shared ``FacePipeline``."""
-        from ..faces.images import source_name
-        from ..faces.video import Unit
-        items = _as_items(X, self.align)
-        return self._get_pipeline().run_units([Unit(x, source_name(x)) for x in items])
+        from .pipeline import units_of
+        return self._get_pipeline().run_units(units_of(_as_items(X, self.align)))
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "view_states_")
