@@ -7,14 +7,15 @@ Extraction: the shipped five views' encoders (MultiViewEncoder, BN folded, batch
 faces, faces/s, median of ``--repeats``. Training: full Algorithm 1 steps (batch 64, the shipped
 model size, the real VGG19) of the trainer for each ``--views``, images/s, median of ``--steps``
 timed steps after one warm-up. The two precisions alternate repeat by repeat, so a change in the
-machine's load hits both. Writes benchmarks/results/precision_speed.json and .md, with the CPU
-model and its bf16 features.
+machine's load hits both. Writes benchmarks/results/precision_speed_VENDOR.json and .md (amd,
+intel: the rule differs by vendor), with the CPU model and its bf16 features.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -23,13 +24,18 @@ import torch
 from benchmarks.train_speed import timing_trainer
 from faceattr.atomic import write_text
 from faceattr.data.celeba import CelebA
-from faceattr.device import cpu_description, machine_description, use_bf16
+from faceattr.device import cpu_description, cpu_vendor, machine_description, use_bf16
 from faceattr.inference.bundle import Bundle
 from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"
 PRECISIONS = ("float32", "bf16")
+VENDOR_NAMES = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}
+
+
+def results_name() -> str:
+    return "precision_speed_" + VENDOR_NAMES.get(cpu_vendor(), "other")
 
 
 def main() -> None:
@@ -75,8 +81,9 @@ def main() -> None:
               "training_images_per_s": train,
               "training_speedup": {v: r["bf16"] / r["float32"] for v, r in train.items()},
               "faces": args.faces, "repeats": args.repeats, "timed_steps": args.steps}
-    write_text(OUT / "precision_speed.json", json.dumps(result, indent=1))
-    md = [f"`python -m benchmarks.precision_speed` on {cpu_description()}, {torch.get_num_threads()} threads, "
+    write_text(OUT / f"{results_name()}.json", json.dumps(result, indent=1))
+    command = " ".join(["python -m benchmarks.precision_speed"] + sys.argv[1:])
+    md = [f"`{command}` on {cpu_description()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}. `precision=\"auto\"` chooses **{auto}** here.", "",
           "| work | float32 | bf16 + channels_last | bf16 / float32 |", "|---|---|---|---|",
           f"| extraction, five views, faces/s (median of {args.repeats}) | {extract_fps['float32']:.0f} | "
@@ -84,7 +91,7 @@ def main() -> None:
     for v, r in train.items():
         md.append(f"| training step {v}, images/s (median of {args.steps}) | {r['float32']:.1f} | {r['bf16']:.1f} | "
                   f"{r['bf16'] / r['float32']:.2f}x |")
-    write_text(OUT / "precision_speed.md", "\n".join(md) + "\n")
+    write_text(OUT / f"{results_name()}.md", "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def main():
 @click.option("--overwrite", is_flag=True, help="delete the run already in OUT and start afresh")
 @device_option
 @click.option("--precision", default="auto", type=click.Choice(PRECISIONS), show_default=True,
-              help="auto: bfloat16 autocast where it is faster (CUDA; CPUs with AMX or AVX512-BF16)")
+              help="auto: bfloat16 autocast where it was measured faster (CUDA; AMX; AVX512-BF16 on AMD)")
 @click.option("--seed", default=TrainConfig.seed, show_default=True, type=int)
 @click.option("--balance", "rec_balance", default=TrainConfig.rec_balance, type=click.Choice(["reference", "literal"]),
               show_default=True, help="reconstruction weighting of a single-layer view (docs/method.md)")
