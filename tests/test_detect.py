@@ -29,11 +29,17 @@ def test_crops_equal_facenets_area_interpolation_box_by_box():
 
 
 def test_pyramid_levels_equal_area_interpolation():
-    imgs = torch.randint(0, 256, (2, 218, 178, 3), dtype=torch.uint8)
-    sat = summed_area_tables(imgs)
+    planes = torch.randint(0, 256, (2, 3, 218, 178), dtype=torch.uint8).float()
     for out_h, out_w in ((131, 107), (19, 16), (300, 250)):
-        ref = F.interpolate(imgs.permute(0, 3, 1, 2).float(), size=(out_h, out_w), mode="area")
-        torch.testing.assert_close(area_resize(sat, out_h, out_w), ref, atol=1e-3, rtol=1e-5)
+        ref = F.interpolate(planes, size=(out_h, out_w), mode="area")
+        torch.testing.assert_close(area_resize(planes, out_h, out_w), ref, atol=1e-3, rtol=1e-5)
+
+
+def test_summed_area_tables_are_running_sums():
+    imgs = torch.randint(0, 256, (2, 23, 17, 3), dtype=torch.uint8)
+    sat = summed_area_tables(imgs)
+    assert sat.shape == (2, 24, 18, 3) and int(sat[:, 0].abs().sum() + sat[:, :, 0].abs().sum()) == 0
+    torch.testing.assert_close(sat[:, 1:, 1:], imgs.to(torch.int64).cumsum(1).cumsum(2).to(sat.dtype))
 
 
 def test_large_detection_copies_use_exact_64_bit_sums():

@@ -43,6 +43,7 @@ def expected_speed_figures() -> dict[str, str]:
     page = _json("page_speed.json")
     return {"batched": f"{small['photos_per_s']['batched']:.1f} against {small['photos_per_s']['one_at_a_time']:.1f} "
                        f"photos/s ({small['speedup']:.1f}x)",
+            "encoder only": f"encoding alone runs at {small['photos_per_s']['encoder_only']:.0f}",
             "big photos": f"{big['photos_per_s']['batched']:.2f} against {big['photos_per_s']['one_at_a_time']:.2f} "
                           f"({big['speedup']:.1f}x)",
             "help": f"`faceattr --help` {start['median_seconds']['faceattr --help']:.2f} s",

@@ -112,11 +112,6 @@ def load_networks(device) -> tuple[nn.Module, nn.Module, nn.Module]:
 
 # ---- box arithmetic (facenet-pytorch's models/utils/detect_face.py) ----------------------------
 
-def fixed_batch_process(im_data, model, batch_size: int = 512):
-    out = [model(im_data[i:i + batch_size]) for i in range(0, len(im_data), batch_size)]
-    return tuple(torch.cat(v, dim=0) for v in zip(*out))
-
-
 def bbreg(boundingbox, reg):
     if reg.shape[1] == 1:
         reg = torch.reshape(reg, (reg.shape[2], reg.shape[3]))
