@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,33 +24,46 @@ SERVER_START_S = 120
 
 
 @contextlib.contextmanager
-def running_server(*serve_args: str):
-    """The real `faceattr serve` (with ``serve_args``) on a free loopback port: yields its URL once
-    /health answers; the server is stopped on exit."""
-    import httpx
+def server_process(*serve_args: str):
+    """The real `faceattr serve` (with ``serve_args``) on a free loopback port: yields (its URL, its
+    process) once /health answers; the server is stopped on exit. Its output goes to a temporary
+    file (a pipe nobody reads would block a server that logs every request of a load run), shown
+    when it exits early or never answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port), *serve_args],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + SERVER_START_S
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-            if proc.poll() is not None:
-                raise RuntimeError(f"faceattr serve exited: {proc.stdout.read().decode()}")
-            if time.time() > deadline:
-                raise RuntimeError(f"faceattr serve did not answer /health within {SERVER_START_S} s")
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port), *serve_args],
+                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            _wait_for_health(url, proc, log)
+            yield url, proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _wait_for_health(url: str, proc, log) -> None:
+    import httpx
+    deadline = time.time() + SERVER_START_S
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+        if proc.poll() is not None or time.time() > deadline:
+            log.seek(0)
+            why = "exited" if proc.poll() is not None else f"did not answer /health within {SERVER_START_S} s"
+            raise RuntimeError(f"faceattr serve {why}: {log.read().decode(errors='replace')}")
+
+
+@contextlib.contextmanager
+def running_server(*serve_args: str):
+    """``server_process``, yielding only the URL."""
+    with server_process(*serve_args) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @contextlib.contextmanager

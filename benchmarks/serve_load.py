@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
+from benchmarks.page_driver import server_process
 from faceattr.atomic import write_text
 from faceattr.device import cpu_description, machine_description
 
@@ -81,6 +79,26 @@ def in_process_photos_per_s() -> float:
     return IN_PROCESS_PHOTOS / (time.perf_counter() - t)
 
 
+def measure(url: str, pid: int, args) -> tuple[dict, dict, dict]:
+    """One client (also the warm-up), a concurrency warm-up, then ``args.rounds`` measured rounds of
+    ``args.clients``; the server's RSS after each phase."""
+    one = load(url, 1, args.warm_seconds)
+    rss_one = rss_mb(pid)
+    load(url, args.clients, args.warm_seconds)  # concurrency warm-up: thread pools, allocator arenas
+    rss_before = rss_mb(pid)
+    rounds, rss_rounds = [], []
+    for _ in range(args.rounds):
+        rounds.append(load(url, args.clients, args.seconds))
+        rss_rounds.append(round(rss_mb(pid), 1))
+    many = {"clients": args.clients, "seconds": round(sum(r["seconds"] for r in rounds), 1),
+            "requests": sum(r["requests"] for r in rounds), "errors": sum(r["errors"] for r in rounds),
+            "requests_per_s": sum(r["requests"] for r in rounds) / sum(r["seconds"] for r in rounds),
+            "p50_ms": statistics.median([r["p50_ms"] for r in rounds]),
+            "p99_ms": max(r["p99_ms"] for r in rounds), "rounds": rounds}
+    return one, many, {"server_rss_mb_after_one_client": round(rss_one, 1), "server_rss_mb_before": round(rss_before, 1),
+                       "server_rss_mb_after_each_round": rss_rounds}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=16)
@@ -88,42 +106,14 @@ def main() -> None:
     ap.add_argument("--warm-seconds", type=float, default=10)
     ap.add_argument("--rounds", type=int, default=3, help="measured rounds; RSS is read after each")
     args = ap.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "faceattr.cli", "serve", "--port", str(port)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        one = load(url, 1, args.warm_seconds)  # also the warm-up
-        rss_one = rss_mb(proc.pid)
-        load(url, args.clients, args.warm_seconds)  # concurrency warm-up: thread pools, allocator arenas
-        rss_before = rss_mb(proc.pid)
-        rounds, rss_rounds = [], []
-        for _ in range(args.rounds):
-            rounds.append(load(url, args.clients, args.seconds))
-            rss_rounds.append(round(rss_mb(proc.pid), 1))
-        many = {"clients": args.clients, "seconds": round(sum(r["seconds"] for r in rounds), 1),
-                "requests": sum(r["requests"] for r in rounds), "errors": sum(r["errors"] for r in rounds),
-                "requests_per_s": sum(r["requests"] for r in rounds) / sum(r["seconds"] for r in rounds),
-                "p50_ms": statistics.median([r["p50_ms"] for r in rounds]),
-                "p99_ms": max(r["p99_ms"] for r in rounds), "rounds": rounds}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with server_process() as (url, proc):
+        one, many, rss = measure(url, proc.pid, args)
     ceiling = in_process_photos_per_s()
     result = {"machine": machine_description(), "one_client": one, "concurrent": many,
               "in_process_photos_per_s": ceiling,
               "concurrent_over_one_client": many["requests_per_s"] / one["requests_per_s"],
               "concurrent_over_in_process": many["requests_per_s"] / ceiling,
-              "server_rss_mb_after_one_client": round(rss_one, 1),
-              "server_rss_mb_before": round(rss_before, 1), "server_rss_mb_after_each_round": rss_rounds}
+              **rss}
     write_text(OUT / "serve_load.json", json.dumps(result, indent=1))
     md = [f"`python -m benchmarks.serve_load --clients {args.clients} --seconds {args.seconds:g} --rounds {args.rounds}` on "
           f"{cpu_description()}: `faceattr serve` on 127.0.0.1, each request one 512x512 PNG with one face.", "",
@@ -134,9 +124,10 @@ def main() -> None:
     md += ["", f"In this run: {args.clients} clients give {result['concurrent_over_one_client']:.1f}x the "
                f"requests/s of one, and {100 * result['concurrent_over_in_process']:.0f}% of in-process "
                f"`predict_images` on the same photo ({ceiling:.1f} photos/s).",
-           "", f"Server RSS: {rss_one:.0f} MB after the one-client run; {rss_before:.0f} MB after a "
+           "", f"Server RSS: {rss['server_rss_mb_after_one_client']:.0f} MB after the one-client run; "
+               f"{rss['server_rss_mb_before']:.0f} MB after a "
                f"{args.warm_seconds:g} s warm-up at {args.clients} clients; after each of the {args.rounds} measured "
-               f"{args.seconds:g} s rounds: {', '.join(f'{r:.0f}' for r in rss_rounds)} MB "
+               f"{args.seconds:g} s rounds: {', '.join(f'{r:.0f}' for r in rss['server_rss_mb_after_each_round'])} MB "
                f"(p50 and p99 over the rounds: median of the rounds' p50, largest p99)."]
     write_text(OUT / "serve_load.md", "\n".join(md) + "\n")
     print("\n".join(md))

@@ -30,15 +30,21 @@ CHECKPOINT_EVERY = 25  # updates: a killed session loses at most this many
 EVAL_FACES = 512  # train and val faces for the generalisation ratio
 
 
+SHIPPED = "shipped"  # the starting point, not trained further: what every arm is compared with
+
+
 def arms(shares: list[str]) -> dict[str, float | None | str]:
-    out: dict = {"control": "none"}
+    out: dict = {SHIPPED: SHIPPED, "control": "none"}
     for s in shares:
         out[f"extra {s}"] = None if s == "prop" else float(s)
     return out
 
 
-def run_arm(args, view: str, name: str, share) -> Path:
-    """The arm's fine-tuned view file, training (or resuming) it first when it is not there yet."""
+def run_arm(args, view: str, name: str, share) -> Path | None:
+    """The arm's fine-tuned view file, training (or resuming) it first when it is not there yet
+    (None for the shipped view itself)."""
+    if share == SHIPPED:
+        return None
     from faceattr.nn.config import TrainConfig
     from faceattr.trainer import train_view
     out = Path(args.runs) / view / name.replace(" ", "_")
@@ -51,12 +57,12 @@ def run_arm(args, view: str, name: str, share) -> Path:
     return out / "view.pt"
 
 
-def evaluate(args, view: str, view_file: Path, data) -> dict:
+def evaluate(args, view: str, view_file: Path | None, data) -> dict:
     from faceattr.inference.encoder import MultiViewEncoder
     from faceattr.inference.heads import fit_linear_heads
     from faceattr.nn import checkpoint as ckpt
     from faceattr.nn.generalisation import generalisation
-    vae = ckpt.load_view(view_file)
+    vae = data["bundle"].load_vae(view) if view_file is None else ckpt.load_view(view_file)
     enc = MultiViewEncoder({view: vae})
     own = {s: enc.encode(data["crops"][s]) for s in ("train", "val")}
     y = data["labels"]
@@ -68,7 +74,8 @@ def evaluate(args, view: str, view_file: Path, data) -> dict:
     gen = generalisation(vae, data["loss_net"], data["crops"]["train"][:EVAL_FACES], data["crops"]["val"][:EVAL_FACES])
     return {"view_val_accuracy": float(alone["val_accuracy"].mean()),
             "multi_view_val_accuracy": float(together["val_accuracy"].mean()),
-            "val_over_train_error": gen["rec_ratio"], "file": str(view_file)}
+            "val_over_train_error": gen["rec_ratio"], "train_error": gen["train_rec"], "val_error": gen["held_out_rec"],
+            "file": "pretrained" if view_file is None else str(view_file)}
 
 
 def load_data(root):
@@ -82,7 +89,8 @@ def load_data(root):
     return {"crops": {s: d.crops(progress=False) for s, d in ds.items()},
             "labels": {s: np.asarray(d.labels) for s, d in ds.items()},
             "shipped": {s: np.asarray(cache.features(d)) for s, d in ds.items()},
-            "slices": bundle.view_slices(), "loss_net": load_loss_network(), "views": bundle.views}
+            "slices": bundle.view_slices(), "loss_net": load_loss_network(), "views": bundle.views,
+            "bundle": bundle}
 
 
 def write_results(res: dict) -> None:
@@ -90,8 +98,10 @@ def write_results(res: dict) -> None:
     md = [f"`python -m experiments.extra_faces_study --root CELEBA_MINI --extra {res['extra']} --updates "
           f"{res['updates']}` on {res['cpu']}: {res['updates']} extra updates per arm (batch {BATCH}, lr {LR}) "
           f"from each shipped view; val only. The extra faces were not checked against CelebA's people.", "",
-          "| view | arm | view val acc. | multi-view val acc. | val / train error |", "|---|---|---|---|---|"]
+          "| view | arm | view val acc. | multi-view val acc. | train error | val error | val / train error |",
+          "|---|---|---|---|---|---|---|"]
     md += [f"| {v} | {a} | {100 * r['view_val_accuracy']:.2f}% | {100 * r['multi_view_val_accuracy']:.2f}% | "
+           f"{r.get('train_error', float('nan')):.4g} | {r.get('val_error', float('nan')):.4g} | "
            f"{r['val_over_train_error']:.3f} |" for v, rows in res["views"].items() for a, r in rows.items()]
     write_text(OUT / "extra_faces_study.md", "\n".join(md) + "\n")
 
