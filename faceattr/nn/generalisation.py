@@ -19,7 +19,8 @@ def reconstruction_and_kl(vae, loss_net, faces: np.ndarray | torch.Tensor, devic
     and the decoding of its latent mean, unscaled; mean KL per face in nats), in float32."""
     was_training = vae.training
     vae.eval()
-    faces = torch.as_tensor(np.asarray(faces)) if not isinstance(faces, torch.Tensor) else faces
+    if not isinstance(faces, torch.Tensor):  # a read-only memory map is copied, never written through
+        faces = torch.from_numpy(np.require(faces, np.uint8, ["C", "W"]))
     layers = vae.cfg.layers
     rec, kl, n = 0.0, 0.0, 0
     for chunk in faces.split(BATCH):
