@@ -79,3 +79,16 @@ def test_train_takes_extra_faces_on_the_command_line(tmp_path):
     r = CliRunner().invoke(main, ["train", "--root", str(tmp_path), "--extra-share", "0.5", "--out", str(tmp_path / "r")])
     assert r.exit_code != 0
     assert "--extra-faces" in CliRunner().invoke(main, ["train", "--help"]).output
+
+
+def test_the_study_fine_tunes_with_each_shipped_views_own_loss_weights():
+    """The comparison's arms continue the recipe the view was trained with (a fine-tune with
+    TrainConfig's default beta of 0.5 lost reconstruction even without extra faces)."""
+    from experiments.extra_faces_study import BATCH, shipped_recipe
+    from faceattr.inference.bundle import Bundle
+    for view in ("relu1_1", "relu5_1"):
+        shipped = Bundle.load().view_entry(view)["train_config"]
+        recipe = shipped_recipe(view)
+        assert {k: recipe[k] for k in ("alpha", "beta", "gan_label")} == {k: shipped[k] for k in ("alpha", "beta", "gan_label")}
+        assert recipe["lr"] == pytest.approx(shipped["lr"] * BATCH / shipped["batch_size"])
+        TrainConfig(**recipe)  # a valid config
