@@ -5,8 +5,9 @@ facenet-pytorch's ``detect_face`` cuts every candidate box out of its photo and 
 24x24 (then 48x48) with its own ``interpolate(mode="area")`` call, one box at a time: thousands of
 small calls per batch of photos. Area resizing is adaptive average pooling, whose cells have
 integer bounds, so the mean of every cell of every box is four reads of the photo's summed-area
-table; the pyramid levels, whole photos, are two matrix products each. Same boxes, scores and landmarks as ``detect_face`` up to float
-rounding (tests/test_detect.py). The whole batched path: benchmarks/photo_speed.py.
+table; the pyramid levels, whole photos, are two matrix products each. Same boxes, scores and
+landmarks as ``detect_face`` up to float rounding (tests/test_detect.py). The whole batched path:
+benchmarks/photo_speed.py.
 """
 from __future__ import annotations
 
