@@ -4,7 +4,7 @@ photos, timed per MTCNN stage (wall clock, median of ``--repeats`` after a warm-
     python -m experiments.detection_stages --root CELEBA_MINI [--photos 256] [--repeats 3]
 
 To compare two versions of the code in one session, run the same file against an older checkout:
-``PYTHONPATH=OLD_CHECKOUT python experiments/detection_stages.py --tag before``. Writes
+``PYTHONPATH=OLD_CHECKOUT python experiments/detection_stages.py --root CELEBA_MINI --tag before``. Writes
 experiments/results/detection_stages_TAG.json with the CPU named.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ def timed_stages(mtcnn_module, totals: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    ap.add_argument("--root", required=True, help="a CelebA folder in the official layout")
     ap.add_argument("--photos", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tag", default="now")

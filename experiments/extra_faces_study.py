@@ -42,14 +42,13 @@ def arms(shares: list[str]) -> dict[str, float | None | str]:
     return out
 
 
-def shipped_recipe(view: str) -> dict:
+def shipped_recipe(bundle, view: str) -> dict:
     """The view's training weights as the bundle's manifest records them, its lr scaled to BATCH."""
-    from faceattr.inference.bundle import Bundle
-    shipped = Bundle.load().view_entry(view)["train_config"]
+    shipped = bundle.view_entry(view)["train_config"]
     return {**{k: shipped[k] for k in RECIPE_FIELDS}, "lr": shipped["lr"] * BATCH / shipped["batch_size"]}
 
 
-def run_arm(args, view: str, name: str, share) -> Path | None:
+def run_arm(args, view: str, name: str, share, bundle) -> Path | None:
     """The arm's fine-tuned view file, training (or resuming) it first when it is not there yet
     (None for the shipped view itself)."""
     if share == SHIPPED:
@@ -61,7 +60,7 @@ def run_arm(args, view: str, name: str, share) -> Path | None:
         return out / "view.pt"
     extra = {} if share == "none" else {"extra_faces": args.extra, "extra_share": share}
     cfg = TrainConfig(init=f"pretrained:{view}", epochs=1, batch_size=BATCH, epoch_images=args.updates * BATCH,
-                      checkpoint_every=CHECKPOINT_EVERY, **shipped_recipe(view), **extra)
+                      checkpoint_every=CHECKPOINT_EVERY, **shipped_recipe(bundle, view), **extra)
     train_view(args.root, out, cfg, resume=(out / "checkpoint.pt").is_file(), progress=False)
     return out / "view.pt"
 
@@ -138,7 +137,7 @@ def main() -> None:
         for name, share in arms(args.shares.split(",")).items():
             if name in res["views"].get(view, {}):
                 continue
-            row = evaluate(args, view, run_arm(args, view, name, share), data)
+            row = evaluate(args, view, run_arm(args, view, name, share, data["bundle"]), data)
             res["views"].setdefault(view, {})[name] = {**row, "cpu": cpu_description()}
             write_results(res)
             print(view, name, res["views"][view][name], flush=True)

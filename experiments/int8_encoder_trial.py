@@ -121,7 +121,7 @@ def timed(paths: dict, inputs: dict, repeats: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    ap.add_argument("--root", required=True, help="a CelebA folder in the official layout")
     ap.add_argument("--faces", type=int, default=1024, help="val faces timed")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()

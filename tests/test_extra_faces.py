@@ -86,9 +86,10 @@ def test_the_study_fine_tunes_with_each_shipped_views_own_loss_weights():
     TrainConfig's default beta of 0.5 lost reconstruction even without extra faces)."""
     from experiments.extra_faces_study import BATCH, shipped_recipe
     from faceattr.inference.bundle import Bundle
+    bundle = Bundle.load()
     for view in ("relu1_1", "relu5_1"):
-        shipped = Bundle.load().view_entry(view)["train_config"]
-        recipe = shipped_recipe(view)
+        shipped = bundle.view_entry(view)["train_config"]
+        recipe = shipped_recipe(bundle, view)
         assert {k: recipe[k] for k in ("alpha", "beta", "gan_label")} == {k: shipped[k] for k in ("alpha", "beta", "gan_label")}
         assert recipe["lr"] == pytest.approx(shipped["lr"] * BATCH / shipped["batch_size"])
         TrainConfig(**recipe)  # a valid config
