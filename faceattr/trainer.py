@@ -20,6 +20,7 @@ from .nn.config import SHIFT_PIXELS, ModelConfig, TrainConfig
 from .nn.taps import LAYER_NAMES
 from .device import autocast, memory_format, resolve_device, use_bf16
 from .grid import save_grid
+from .locks import FolderLock
 from .nn.losses import critic_loss, cross_correlation, feature_loss, generator_loss, kl_divergence, kl_per_sample, \
     layer_weight, reconstruction_loss, vae_loss
 from .nn.models import VAE, Critic, to_float_images
@@ -405,8 +406,18 @@ class Trainer:
         """Train for ``cfg.epochs``; ``resume`` continues from ``out_dir/checkpoint.pt``.
         ``max_steps`` or ``time_limit_s`` stop early (after a checkpoint), as an interruption would.
         A folder that already holds a run is refused unless ``resume`` or ``overwrite`` (which
-        deletes that run's files first)."""
-        stop = StopRule(max_steps, time_limit_s)
+        deletes that run's files first); so is a folder another training process is writing
+        (FolderInUse): two writers would double its log's rows and overwrite each other's checkpoints."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(self.out_dir, "another faceattr train", "wait for it to finish, or train into another --out")
+        if self.rank == 0:
+            lock.acquire()
+        try:
+            return self._fit(resume, StopRule(max_steps, time_limit_s), overwrite)
+        finally:
+            lock.release()
+
+    def _fit(self, resume: bool, stop: "StopRule", overwrite: bool) -> TrainResult:
         self._start_or_resume(resume, overwrite)
         bar = self._progress_bar()
         self.vae.train()
@@ -425,7 +436,6 @@ class Trainer:
         return TrainResult(self.model_cfg.name, self.out_dir, self.step, self.epoch, self._last_metrics(), self.last_latent)
 
     def _start_or_resume(self, resume: bool, overwrite: bool) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         if not resume:
             self._claim_out_dir(overwrite)
         if resume and self.checkpoint_path.is_file():

@@ -286,6 +286,34 @@ def test_a_run_folder_is_not_overwritten_without_asking(tmp_path, tiny_cfg, rand
     assert ckpt.load(tmp_path / "checkpoint.pt")["train_config"]["seed"] == 9
 
 
+def test_a_second_process_cannot_write_the_same_run(tmp_path, tiny_cfg, random_vgg):
+    """Another process holding the run folder (as a running ``faceattr train`` does) makes fit
+    refuse, even with --resume or --overwrite, before it touches a file; once that process is
+    gone (here: killed, so nothing released the lock but the kernel) the run goes ahead."""
+    from faceattr.locks import FolderInUse
+    images = np.random.default_rng(6).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=1, checkpoint_every=1).fit(max_steps=1)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from faceattr.locks import FolderLock; "
+                               "FolderLock(sys.argv[1], 'a test').acquire(); print('held', flush=True); time.sleep(120)",
+                               str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for kw in ({"resume": True}, {"overwrite": True}):
+            with pytest.raises(FolderInUse, match=f"{tmp_path}: another faceattr train is writing it.*another --out"):
+                _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=1).fit(**kw)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    finally:
+        holder.kill()
+        holder.wait()
+    result = _trainer(tmp_path, tiny_cfg, images, random_vgg, epochs=1).fit(resume=True)
+    assert result.epochs == 1 and (tmp_path / "view.pt").is_file()
+    # and this process let go of it at the end of fit
+    from faceattr.locks import FolderLock
+    with FolderLock(tmp_path, "the test"):
+        pass
+
+
 @pytest.mark.parametrize("field,value", [("seed", 4), ("batch_size", 8), ("max_images", 20), ("beta", 1.0)])
 def test_resume_refuses_other_hyperparameters(tmp_path, tiny_cfg, random_vgg, field, value):
     images = np.random.default_rng(7).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path, check_writable, write_text
+from ..locks import try_lock_folder
 
 FORMATS = (".parquet", ".csv", ".npz")
 INDEX_COLUMNS = ("file", "frame", "time_s", "face")
@@ -144,17 +145,13 @@ class FeatureWriter:
                                  f"resume with the same options, or --overwrite to start again")
 
     def _lock(self, folder: Path) -> None:
-        import fcntl
         try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            fd = try_lock_folder(folder)
         except OSError:
             raise FileExistsError(f"{folder}: exists and is not a folder faceattr made; move it away") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        if fd is None:
             raise OutputInUse(f"{self.out}: another faceattr extract is writing it ({folder} is locked); "
-                              f"wait for it to finish or choose another --out") from None
+                              f"wait for it to finish or choose another --out")
         if identity(folder) is None or os.stat(folder).st_ino != os.fstat(fd).st_ino:
             os.close(fd)  # the other run finished and removed it while we waited
             raise OutputInUse(f"{self.out}: another faceattr extract has just finished writing it; run again")
@@ -174,11 +171,9 @@ class FeatureWriter:
     def _create_parts(self, marker: dict) -> None:
         """The parts folder appears whole, marker inside and locked: made under a temporary name,
         locked, then renamed into place."""
-        import fcntl
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.parts.name}.new-", dir=self.out.parent))
         write_text(tmp / MARKER, json.dumps(marker, indent=1))
-        fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = try_lock_folder(tmp)  # a folder only we know of yet: always ours
         try:
             if os.path.lexists(self.parts):
                 raise OSError
