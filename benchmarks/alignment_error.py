@@ -1,6 +1,6 @@
 """How far 5-point alignment lands from CelebA's own alignment, in 64x64 crop pixels.
 
-    python -m benchmarks.alignment_error --root ../shared/data/celeba-mini -n 100
+    python -m benchmarks.alignment_error --root CELEBA_MINI -n 100
 
 For each aligned test image, MTCNN's landmarks give a photo->crop map; the face centre and the crop
 corners are mapped by it and by the template's own map (which reproduces the training crop).
@@ -11,12 +11,12 @@ import json
 import numpy as np
 
 from faceattr.faces.align import CELEBA_TEMPLATE, photo_to_face_matrix
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.faces.detect import FaceDetector
 from faceattr.faces.images import load_rgb
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--root", default="../shared/data/celeba-mini")
+add_root_argument(ap)
 ap.add_argument("-n", type=int, default=100)
 args = ap.parse_args()
 det = FaceDetector(device="cpu")

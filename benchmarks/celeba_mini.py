@@ -1,7 +1,7 @@
 """The committed benchmark: `faceattr benchmark celeba` on celeba-mini's test split, with the shipped
 heads and with heads fitted on its train split (C on val), plus every baseline.
 
-    python -m benchmarks.celeba_mini --root ../shared/data/celeba-mini
+    python -m benchmarks.celeba_mini --root CELEBA_MINI
 
 Writes benchmarks/results/celeba-mini.md and the two result folders beside it.
 """
@@ -12,21 +12,22 @@ from pathlib import Path
 
 from faceattr.atomic import write_text
 from faceattr.benchmark import markdown_table, run_benchmark, summary_text
+from faceattr.data.celeba import add_root_argument
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     args = ap.parse_args()
     shipped = run_benchmark(args.root, "test", "pretrained", baselines=("majority", "pixels", "vgg19"),
                             out=RESULTS / "celeba-mini-pretrained-heads")
     fitted = run_benchmark(args.root, "test", "fit", baselines=("majority", "pca", "views", "hidden"),
                            out=RESULTS / "celeba-mini-fitted-heads")
     text = ["# faceattr on celeba-mini (test split)", "",
-            "Produced by `python -m benchmarks.celeba_mini --root ../shared/data/celeba-mini`, i.e. "
-            "`faceattr benchmark celeba --root ../shared/data/celeba-mini` with `--heads pretrained "
+            "Produced by `python -m benchmarks.celeba_mini --root CELEBA_MINI`, i.e. "
+            "`faceattr benchmark celeba --root CELEBA_MINI` with `--heads pretrained "
             "--baselines majority,pixels,vgg19` and with `--heads fit --baselines majority,pca,views,hidden`. "
             "Every row: 40 linear SVMs fitted on train, C per attribute chosen on val.", "",
             "## Shipped heads", "", "```", summary_text(shipped), "```", "",

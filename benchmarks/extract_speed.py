@@ -1,7 +1,7 @@
 """Feature-extraction throughput: a plain float32 loop against the library's path, in one run;
 and photos/s through detection + alignment.
 
-    python -m benchmarks.extract_speed --root ../shared/data/celeba-mini
+    python -m benchmarks.extract_speed --root CELEBA_MINI
 
 - naive: one face at a time through the five encoders, float32, autograd on (what a first
   implementation does);
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from faceattr.atomic import write_text
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.faces.detect import FaceDetector
 from faceattr.device import cpu_description, machine_description
 from faceattr.inference.encoder import MultiViewEncoder
@@ -45,7 +45,7 @@ def median_seconds(fn, repeats: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--naive", type=int, default=200)
     ap.add_argument("--faces", type=int, default=4096)
     ap.add_argument("--photos", type=int, default=40)

@@ -1,6 +1,6 @@
 """``faceattr extract`` over a whole folder of photos in flat memory, killed part-way and resumed.
 
-    python -m benchmarks.extract_stream --root ../shared/data/celeba-mini
+    python -m benchmarks.extract_stream --root CELEBA_MINI
 
 Runs ``faceattr extract`` (face detection on, as for photos) over the first ``--small`` images of
 the folder and then over all of them, reporting each run's peak RSS: memory that stays flat while
@@ -25,6 +25,7 @@ import pandas as pd
 
 from faceattr.atomic import write_text
 from faceattr.device import cpu_description, machine_description
+from faceattr.data.celeba import add_root_argument
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -61,7 +62,7 @@ def run(args: list[str], kill_when=None, parts: Path | None = None) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--small", type=int, default=4000)
     ap.add_argument("--all", type=int, default=None, help="use only the first N images as 'all' (default: every one)")
     ap.add_argument("--kill-after", type=int, default=20, help="part files written before the kill")

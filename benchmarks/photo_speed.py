@@ -1,7 +1,7 @@
 """Photos per second end to end (decode, detect, align, encode, 40 heads): the batched path against
 the one-photo-at-a-time path this project had before it, in one run.
 
-    python -m benchmarks.photo_speed --root ../shared/data/celeba-mini
+    python -m benchmarks.photo_speed --root CELEBA_MINI
 
 Two sets: celeba-mini's aligned test images as they are (178x218 JPEGs, one face each), and
 4000x3000 JPEG photos (quality 90) made here by pasting 3 celeba-mini faces, enlarged to 500-700
@@ -32,7 +32,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from faceattr.atomic import write_text
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.device import cpu_description, machine_description
 from faceattr.faces.align import warp_face
 from faceattr.faces.detect import FaceDetector
@@ -121,7 +121,7 @@ def worker(label: str, paths_file: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--celeba", type=int, default=256, help="CelebA-sized photos")
     ap.add_argument("--big", type=int, default=8, help="4000x3000 photos")
     ap.add_argument("--repeats", type=int, default=3)

@@ -1,7 +1,7 @@
 """bfloat16 against float32 on this CPU, for extraction and for a training step, in one run:
 the measurement behind ``precision="auto"`` (faceattr.device.BF16_CPU_FEATURES).
 
-    python -m benchmarks.precision_speed --root ../shared/data/celeba-mini
+    python -m benchmarks.precision_speed --root CELEBA_MINI
 
 Extraction: the shipped five views' encoders (MultiViewEncoder, BN folded, batches of 64) on val
 faces, faces/s, median of ``--repeats``. Training: full Algorithm 1 steps (batch 64, the shipped
@@ -23,7 +23,7 @@ import torch
 
 from benchmarks.train_speed import timing_trainer
 from faceattr.atomic import write_text
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.device import cpu_description, cpu_vendor, machine_description, use_bf16
 from faceattr.inference.bundle import Bundle
 from faceattr.inference.encoder import MultiViewEncoder
@@ -40,7 +40,7 @@ def results_name() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--faces", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--views", nargs="+", default=["relu1_1", "relu3_1", "relu5_1"])

@@ -1,6 +1,6 @@
 """Training throughput per view: plain float32 against the trainer's own path, in one run.
 
-    python -m benchmarks.train_speed --root ../shared/data/celeba-mini
+    python -m benchmarks.train_speed --root CELEBA_MINI
 
 For each view (relu1_1 ... relu5_1) it times full Algorithm 1 steps (batch 64, the shipped model
 size, the real VGG19) after warm-up steps, three ways on the same networks and batches:
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from faceattr.atomic import write_text
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.nn.config import ModelConfig, TrainConfig
 from faceattr.nn.taps import LAYER_NAMES
 from faceattr.device import cpu_description, machine_description
@@ -84,7 +84,7 @@ def images_per_s(view: str, images, loss_net, mode: str, steps: int, warmup: int
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--steps", type=int, default=4)
     args = ap.parse_args()
     images = CelebA.load(args.root, "train", max_images=64 * (args.steps + 2)).crops()

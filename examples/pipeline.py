@@ -1,6 +1,6 @@
 """MultiViewVAEFeatures inside a scikit-learn Pipeline, on lists of image paths.
 
-    python examples/pipeline.py --root ../shared/data/celeba-mini
+    python examples/pipeline.py --root CELEBA_MINI
 """
 import argparse
 
@@ -9,10 +9,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from faceattr import ATTRIBUTE_NAMES, MultiViewVAEFeatures
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--root", default="../shared/data/celeba-mini")
+add_root_argument(ap)
 args = ap.parse_args()
 train = CelebA.load(args.root, "train", max_images=2000)
 test = CelebA.load(args.root, "test", max_images=500)

@@ -4,7 +4,7 @@ shipped protocol (40 linear SVMs on standardised features, fitted on train, C pe
 chosen on val). It tells whether the gap to a frozen VGG19 is in the 500-d bottleneck (the
 hidden layers would close it) or in the encoders themselves (they would not).
 
-    python -m experiments.feature_ceiling --root ../shared/data/celeba-mini
+    python -m experiments.feature_ceiling --root CELEBA_MINI
 
 Readings: the latent means with the shipped C grid and with a 7-value grid from 1e-4; means and
 log-variances together (1,000-d); and all five views' pre-latent activations (5 x 4,096)
@@ -22,7 +22,7 @@ import torch
 
 from faceattr.atomic import write_text
 from faceattr.benchmark import pca_then
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.inference.bundle import Bundle
 from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.inference.heads import DEFAULT_CS, decision_scores, fit_linear_heads
@@ -72,7 +72,7 @@ def readings(bundle: Bundle, crops: dict, y: dict, pca_dims=(500, 1000)) -> dict
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--weights", default="pretrained", help="bundle folder (default: the shipped one)")
     ap.add_argument("--max-images", type=int, default=None,
                     help="first N faces of each split, for a quick look (give it its own --name)")

@@ -1,6 +1,6 @@
 """What the recipe study's per-view gains give the 500-d multi-view feature, on val.
 
-    python -m experiments.recipe_multiview --root ../shared/data/celeba-mini
+    python -m experiments.recipe_multiview --root CELEBA_MINI
 
 Reads experiments/results/recipe_study.json and the study's runs; for each view takes the arm with
 the best val accuracy (the base view where no arm beat it, or where the study has not reached
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from faceattr.atomic import write_text
 from faceattr.cache import cache_dir
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.device import cpu_description
 from faceattr.inference.bundle import Bundle, BundleError
 from tools.view_files import write_view_set
@@ -60,7 +60,7 @@ def write_views(arms: dict, runs: Path, bundle: Bundle, study: dict, out: Path, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--runs", default=str(cache_dir() / "recipe_study"))
     ap.add_argument("--base", default=None,
                     help="the bundle the study started from (recipe_study.py --base; default: the installed one)")

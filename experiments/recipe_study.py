@@ -1,6 +1,6 @@
 """Recipe study at a fixed budget: which training lever makes the shipped views' features better?
 
-    python -m experiments.recipe_study --root ../shared/data/celeba-mini --views relu3_1 --updates 300
+    python -m experiments.recipe_study --root CELEBA_MINI --views relu3_1 --updates 300
 
 Every arm starts from the shipped view (``TrainConfig.init = "pretrained:VIEW"``, fresh critic) and
 gets the same number of extra updates at the same learning rate (one epoch, no decay), so arms
@@ -46,7 +46,7 @@ import torch
 from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
 from faceattr.cache import cache_dir
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.nn.config import ModelConfig, TrainConfig
 from faceattr.nn.taps import LAYER_NAMES
 from faceattr.device import autocast, cpu_description, memory_format, use_bf16
@@ -142,7 +142,7 @@ def write_results(result: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--views", nargs="+", default=["relu3_1"], choices=LAYER_NAMES)
     ap.add_argument("--updates", type=int, default=300)
     ap.add_argument("--lr", type=float, default=1e-4)

@@ -3,7 +3,7 @@ of updates: numbers for the question "after how much training do reconstructions
 they came from?" (the shortest run measured is 62 updates).
 
     python -m experiments.reconstruction_vs_updates LABEL=VIEW.pt [LABEL=VIEW.pt ...] \
-        --root ../shared/data/celeba-mini --name relu3_1
+        --root CELEBA_MINI --name relu3_1
 
 Each view encodes the first ``-n`` faces of the val split (never trained on) and decodes the latent
 mean. Reported per view, in the loss network's own terms and in pixels:
@@ -28,7 +28,7 @@ import torch
 
 from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.grid import save_grid
 from faceattr.nn.losses import feature_loss, layer_weight
 from faceattr.nn.models import to_float_images
@@ -69,7 +69,7 @@ def measure(vae, x: torch.Tensor, loss_net, layers) -> tuple[dict, torch.Tensor]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("views", nargs="+", help="LABEL=path/to/view.pt (a view file or a training checkpoint)")
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("-n", type=int, default=256, help="val faces")
     ap.add_argument("--name", default="relu3_1", help="suffix of the output files")
     args = ap.parse_args()

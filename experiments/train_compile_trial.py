@@ -1,6 +1,6 @@
 """Does torch.compile speed up the trainer's step on this CPU? A trial, not a trainer feature.
 
-    python -m experiments.train_compile_trial --root ../shared/data/celeba-mini --view relu3_1
+    python -m experiments.train_compile_trial --root CELEBA_MINI --view relu3_1
 
 Times Algorithm 1 steps (batch 64, bf16 + channels_last, the real VGG19) eager, then with
 torch.compile applied to the VAE, to the VAE and the critic, and to the VAE, critic and VGG, each
@@ -24,7 +24,7 @@ from torch import nn
 
 from benchmarks.train_speed import timing_trainer
 from faceattr.atomic import write_text
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.trainer import _CriticPair
 from faceattr.nn.vgg import load_loss_network
 
@@ -75,7 +75,7 @@ def run(view, images, loss_net, compiled: tuple[str, ...], steps: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--view", default="relu3_1")
     ap.add_argument("--steps", type=int, default=8)
     args = ap.parse_args()

@@ -1,6 +1,6 @@
 """Where a training step's time goes, float32 against the trainer's path: convolutions vs the rest.
 
-    python -m experiments.train_speed_breakdown --root ../shared/data/celeba-mini
+    python -m experiments.train_speed_breakdown --root CELEBA_MINI
 
 Profiles real Algorithm 1 steps (batch 64, the shipped model size, the real VGG19) for each view, in
 plain float32 and in the trainer's own path (bfloat16 autocast + channels_last on AMX CPUs), and
@@ -23,7 +23,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.train_speed import timing_trainer
 from faceattr.atomic import write_text
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.nn.taps import LAYER_NAMES
 from faceattr.device import cpu_description, machine_description
 from faceattr.nn.vgg import load_loss_network
@@ -54,7 +54,7 @@ def breakdown(view: str, images, loss_net, precision: str, steps: int, warmup: i
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
     images = CelebA.load(args.root, "train", max_images=64 * (args.steps + 2)).crops()

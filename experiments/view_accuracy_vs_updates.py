@@ -2,7 +2,7 @@
 updates, beside raw pixels: does longer training move each view towards docs/method.md's bar (a shipped
 view must beat raw pixels on val)?
 
-    python -m experiments.view_accuracy_vs_updates LABEL=DIR [LABEL=DIR ...] --root ../shared/data/celeba-mini
+    python -m experiments.view_accuracy_vs_updates LABEL=DIR [LABEL=DIR ...] --root CELEBA_MINI
 
 Each DIR holds view_relu1_1.pt ... view_relu5_1.pt (``pretrained/``, or the ``--out`` of
 ``tools/train_views_gpu.py``). The protocol is the shipped report's: latent means from the
@@ -21,7 +21,7 @@ from pathlib import Path
 from faceattr.nn import checkpoint as ckpt
 from faceattr.atomic import write_text
 from faceattr.benchmark import pca_then, pixel_features
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.nn.config import ModelConfig
 from faceattr.nn.taps import LAYER_NAMES
 from faceattr.inference.encoder import MultiViewEncoder
@@ -38,7 +38,7 @@ def val_accuracy(x: dict, y: dict) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sets", nargs="+", help="LABEL=DIR with the five view files")
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--name", default="view_accuracy_vs_updates", help="stem of the results files")
     ap.add_argument("--views", default=",".join(LAYER_NAMES),
                     help="comma-separated views to score alone (default all; the multi-view is always scored)")

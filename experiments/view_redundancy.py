@@ -1,6 +1,6 @@
 """How much of each view's latent the other four views already carry.
 
-    python -m experiments.view_redundancy --root ../shared/data/celeba-mini [--views DIR]
+    python -m experiments.view_redundancy --root CELEBA_MINI [--views DIR]
 
 Every fine-tuning round raised the views alone far more than the multi-view feature they are
 concatenated into. This measures why, with no training: per view, the share of its 100-d latent
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from faceattr.atomic import write_text
+from faceattr.data.celeba import add_root_argument
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -57,7 +58,7 @@ def main() -> None:
     from faceattr.nn.taps import LAYER_NAMES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--views", default=str(Path(__file__).resolve().parents[1] / "pretrained"),
                     help="folder with view_relu1_1.pt ... view_relu5_1.pt (default: the shipped bundle)")
     ap.add_argument("--name", default="view_redundancy", help="stem of the results files")
@@ -76,7 +77,7 @@ def main() -> None:
     views = "" if Path(args.views).resolve() == (Path(__file__).resolve().parents[1] / "pretrained") \
         else f" --views {args.views}"
     views += "" if args.name == "view_redundancy" else f" --name {args.name}"
-    md = [f"`python -m experiments.view_redundancy --root ../shared/data/celeba-mini{views}`: the share of each "
+    md = [f"`python -m experiments.view_redundancy --root CELEBA_MINI{views}`: the share of each "
           f"view's {width}-d latent-mean variance on val that a ridge regression (alpha 1, fitted on train, "
           "standardised features) from the other four views' latents explains.", "",
           "| view | " + " | ".join(LAYER_NAMES) + " |", "|---|" + "---|" * len(LAYER_NAMES),

@@ -2,7 +2,7 @@
 500-d multi-view features (train split, C on val, Platt calibration on val), compute the attribute
 vectors, and report val and test accuracies beside the paper's Table 1.
 
-    python -m tools.build_pretrained --root ../shared/data/celeba-mini [--views-from DIR]
+    python -m tools.build_pretrained --root CELEBA_MINI [--views-from DIR]
 
 ``--views-from DIR`` first copies DIR/view_relu*_1.pt into the bundle (e.g. the recipe study's
 fine-tuned views); without it the bundle's own view files are used. Every number comes from
@@ -21,6 +21,7 @@ from faceattr.generate import write_attribute_vectors
 from faceattr.inference.bundle import BUNDLE_FORMAT, MANIFEST, PREPROCESSING, Bundle, sha256_file
 from faceattr.nn.checkpoint import load
 from faceattr.nn.taps import LAYER_NAMES
+from faceattr.data.celeba import add_root_argument
 
 REPO = Path(__file__).resolve().parents[1]
 PIXELS = "pixels 32x32"
@@ -49,7 +50,7 @@ def view_entries(bundle_dir: Path, old: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--bundle", default=str(REPO / "pretrained"))
     ap.add_argument("--views-from", default=None, help="copy view_relu*_1.pt from this folder first")
     ap.add_argument("--results", default=str(REPO / "benchmarks" / "results"))

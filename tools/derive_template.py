@@ -1,20 +1,20 @@
 """Derive CELEBA_TEMPLATE (faceattr/faces/align.py): mean MTCNN landmarks on CelebA aligned images.
 
-    python -m tools.derive_template --root ../shared/data/celeba-mini -n 2000
+    python -m tools.derive_template --root CELEBA_MINI -n 2000
 """
 import argparse
 import json
 
 import numpy as np
 
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.faces.detect import FaceDetector
 from faceattr.faces.images import load_rgb
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("-n", type=int, default=2000)
     args = ap.parse_args()
     ds = CelebA.load(args.root, "train", max_images=args.n)

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.device import cpu_description
 from faceattr.inference.bundle import Bundle, BundleError
 from tools.view_files import write_view_set
@@ -73,7 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", metavar="VIEW=RUN_DIR")
     ap.add_argument("--out", required=True, help="folder for the five view files")
-    ap.add_argument("--root", default="../shared/data/celeba-mini", help="val faces for the float16 check")
+    add_root_argument(ap, help="val faces for the float16 check")
     ap.add_argument("--weights", default=None, help="the bundle the runs started from (default: the installed one)")
     ap.add_argument("--trained-on", default=cpu_description(),
                     help="the machine the runs trained on, for their record [default: this one]")

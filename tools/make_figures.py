@@ -1,6 +1,6 @@
 """Redraw the README's figures from the shipped bundle, so they never show weights we no longer ship.
 
-    python -m tools.make_figures --root ../shared/data/celeba-mini
+    python -m tools.make_figures --root CELEBA_MINI
 
 Each figure is the README's own command run on fixed inputs: the first test faces of celeba-mini
 in file order (the ones lacking the attribute for ``manipulate``) and ``examples/astronaut.png``.
@@ -21,7 +21,7 @@ from PIL import Image
 
 from faceattr.atomic import copy_file
 from faceattr.data.attributes import ATTRIBUTE_NAMES
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
@@ -41,7 +41,7 @@ def first_without(ds: CelebA, attribute: str, skip: int = 0) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     args = ap.parse_args()
     test = CelebA.load(args.root, "test")
     first = [str(f) for f in test.paths()[:8]]

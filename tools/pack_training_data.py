@@ -6,7 +6,7 @@ The device machine receives only the working tree (64 MiB at most), so this writ
 - ``vgg19_caffe_fp16.pt``: the VGG19 loss network to relu5_1, converted from the Keras file,
   stored in float16 (training runs it under bfloat16 autocast, whose 8-bit mantissa is coarser).
 
-    python -m tools.pack_training_data --root ../shared/data/celeba-mini --out .gpu
+    python -m tools.pack_training_data --root CELEBA_MINI --out .gpu
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from faceattr.atomic import atomic_path
-from faceattr.data.celeba import CelebA
+from faceattr.data.celeba import CelebA, add_root_argument
 from faceattr.nn.vgg import load_loss_network, save_converted
 
 
@@ -49,7 +49,7 @@ def unpack_extra(data_dir) -> tuple[np.ndarray | None, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--root", default="../shared/data/celeba-mini")
+    add_root_argument(ap)
     ap.add_argument("--split", default="train")
     ap.add_argument("--out", default=".gpu")
     ap.add_argument("--quality", type=int, default=92)

@@ -142,7 +142,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=".gpu")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--runs", default="/tmp/faceattr-runs")
+    ap.add_argument("--runs", default="runs/gpu", help="the views' run folders (checkpoints, logs)")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--time-limit", type=float, default=420.0)
     ap.add_argument("--epoch-images", type=int, default=None,

@@ -21,6 +21,18 @@ SPLIT_NAMES = {v: k for k, v in SPLITS.items()}
 SPLIT_CHOICES = ("train", "val", "test", "all")
 
 
+# The project's scripts (benchmarks/, experiments/, tools/, examples/) and tests find a CelebA folder
+# here when no --root is given: nothing defaults to a path of the machine they were written on.
+ROOT_ENV = "FACEATTR_CELEBA_MINI"
+
+
+def add_root_argument(parser, help: str = "a CelebA folder in the official layout") -> None:
+    """``--root DIR`` on an argparse parser: required, unless $FACEATTR_CELEBA_MINI names the folder."""
+    env = os.environ.get(ROOT_ENV)
+    parser.add_argument("--root", default=env, required=env is None, metavar="DIR",
+                        help=f"{help} (default: ${ROOT_ENV}{', ' + env if env else ', unset'})")
+
+
 class CelebAError(ValueError):
     """A CelebA folder that cannot be read; the message names the file (and line)."""
 
