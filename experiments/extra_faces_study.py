@@ -30,6 +30,9 @@ BATCH = 64
 RECIPE_FIELDS = ("alpha", "beta", "gan_label", "clip", "rec_balance", "reference_images")
 CHECKPOINT_EVERY = 25  # updates: a killed session loses at most this many
 EVAL_FACES = 512  # train and val faces for the generalisation ratio
+# Every arm trains in bfloat16 whatever the CPU, so arms run in different sessions (and on CPUs
+# where precision="auto" would choose differently) differ only in their data.
+PRECISION = "bf16"
 
 
 SHIPPED = "shipped"  # the starting point, not trained further: what every arm is compared with
@@ -61,7 +64,7 @@ def run_arm(args, view: str, name: str, share, bundle) -> Path | None:
     extra = {} if share == "none" else {"extra_faces": args.extra, "extra_share": share}
     cfg = TrainConfig(init=f"pretrained:{view}", epochs=1, batch_size=BATCH, epoch_images=args.updates * BATCH,
                       checkpoint_every=CHECKPOINT_EVERY, **shipped_recipe(bundle, view), **extra)
-    train_view(args.root, out, cfg, resume=(out / "checkpoint.pt").is_file(), progress=False)
+    train_view(args.root, out, cfg, resume=(out / "checkpoint.pt").is_file(), progress=False, precision=PRECISION)
     return out / "view.pt"
 
 
@@ -103,8 +106,9 @@ def load_data(root):
 
 def write_results(res: dict) -> None:
     write_text(OUT / "extra_faces_study.json", json.dumps(res, indent=1))
+    cpus = sorted({r["cpu"] for rows in res["views"].values() for r in rows.values()})
     md = [f"`python -m experiments.extra_faces_study --root CELEBA_MINI --extra {res['extra']} --updates "
-          f"{res['updates']}` on {res['cpu']}: {res['updates']} extra updates per arm (batch {BATCH}; each view's "
+          f"{res['updates']}` on {' and '.join(cpus)} (each arm's CPU and precision are in the JSON): {res['updates']} extra updates per arm (batch {BATCH}; each view's "
           f"own loss weights, its lr scaled to the batch) from each shipped view; val only. The extra faces were not checked against CelebA's people.", "",
           "| view | arm | view val acc. | multi-view val acc. | train error | val error | val / train error |",
           "|---|---|---|---|---|---|---|"]
@@ -138,7 +142,8 @@ def main() -> None:
             if name in res["views"].get(view, {}):
                 continue
             row = evaluate(args, view, run_arm(args, view, name, share, data["bundle"]), data)
-            res["views"].setdefault(view, {})[name] = {**row, "cpu": cpu_description()}
+            trained = {} if share == SHIPPED else {"precision": PRECISION}
+            res["views"].setdefault(view, {})[name] = {**row, "cpu": cpu_description(), **trained}
             write_results(res)
             print(view, name, res["views"][view][name], flush=True)
 
