@@ -140,6 +140,17 @@ def clip(tmp_path_factory, celeba_root):
     return write_clip(tmp_path_factory.mktemp("video") / "clip.mp4", files)
 
 
+def test_the_ray_actor_encodes_a_videos_frames_together(clip):
+    """One video in a Ray batch: its frames are encoded as one batch, not one frame per call
+    (which was slow, and under bfloat16 rounded differently from extract's batches)."""
+    from faceattr.inference.ray_data import FaceAttrActor
+    actor = FaceAttrActor(largest_face=True)
+    encode, sizes = actor.pipeline.encoder.encode_tensor, []
+    actor.pipeline.encoder.encode_tensor = lambda faces: (sizes.append(len(faces)), encode(faces))[1]
+    rows = actor({"path": np.array([str(clip)])})
+    assert list(rows["frame"]) == list(range(6)) and sizes == [6]
+
+
 def test_a_video_gives_the_same_frames_and_features_through_predict_extract_and_ray(clip, predictor):
     from faceattr.inference.extract import iter_features
     from faceattr.inference.ray_data import FaceAttrActor

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data.attributes import ATTRIBUTE_NAMES
 from ..faces.detect import DETECT_MAX_SIDE
-from .pipeline import DEFAULT_MIN_FACE_SIZE
+from .pipeline import CHUNK, DEFAULT_MIN_FACE_SIZE
 
 
 class FaceAttrActor:
@@ -40,7 +40,9 @@ class FaceAttrActor:
     def __call__(self, batch: dict) -> dict:
         items, names = _batch_inputs(batch)
         rows = _Rows(self.pipeline.encoder.n_features)
-        for results in self.pipeline.run(items, names, chunk=max(1, len(items)), every=self.every, fps=self.fps):
+        # The batch's photos together, and a video's frames CHUNK at a time (a chunk of len(items)
+        # would encode a lone video's frames one by one).
+        for results in self.pipeline.run(items, names, chunk=max(CHUNK, len(items)), every=self.every, fps=self.fps):
             for r in results:
                 rows.add(r)
         return rows.columns()
