@@ -82,6 +82,28 @@ def check_writable(target: str | os.PathLike) -> Path:
     return target
 
 
+def check_new_output(target: str | os.PathLike, overwrite: bool = False, inputs=()) -> Path:
+    """``check_writable``, and the rule every command that writes follows: an existing file is
+    refused unless ``overwrite``, and one of the run's ``inputs`` never, even with it."""
+    target = check_writable(target)
+    for item in inputs:
+        if os.path.lexists(target) and os.path.exists(item) and os.path.samefile(target, item):
+            raise FileExistsError(f"{target}: is also an input of this command; choose another output")
+    if os.path.lexists(target) and not overwrite:
+        raise FileExistsError(f"{target}: already exists; not replaced (--overwrite replaces it)")
+    return target
+
+
+def check_new_folder(folder: str | os.PathLike, why: str) -> Path:
+    """Before any work: ``folder`` does not exist yet (``why`` says why it must not) and can be
+    made where it is asked for."""
+    folder = Path(folder)
+    if os.path.lexists(folder):
+        raise FileExistsError(f"{folder}: already exists; {why}")
+    _check_can_create(folder, folder.parent)
+    return folder
+
+
 def check_writable_dir(folder: str | os.PathLike) -> Path:
     """Fail before any work when files cannot be created in ``folder`` (made if missing)."""
     folder = Path(folder)

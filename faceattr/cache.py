@@ -1,7 +1,8 @@
 """The on-disk cache of decoded crops and extracted features: one folder, content-keyed entries.
 
 Where: ``FACEATTR_CACHE`` or ``~/.cache/faceattr``. Keys hash what the entry was computed from
-(each image's name, size and modification time; the views' sha256), so replacing an image or a
+(each image's name, size and modification time; the views' sha256; an extra-faces folder's
+file contents), so replacing an image or a
 view computes afresh instead of returning stale values. ``FACEATTR_CACHE_MAX_GB`` (default 10)
 bounds the folder: after each write the least recently used entries go first. ``FACEATTR_NO_CACHE=1``
 or ``--no-cache`` turns it off; ``faceattr cache`` shows it and ``faceattr cache --clear`` empties it.
@@ -20,7 +21,7 @@ import numpy as np
 from .atomic import atomic_path
 
 DEFAULT_MAX_GB = 10.0
-PATTERNS = ("crops-*.npy", "features-*.npy")
+PATTERNS = ("crops-*.npy", "features-*.npy", "extra-faces-*.npy")  # every name cached_array is given
 
 
 def cache_dir() -> Path:

@@ -13,6 +13,7 @@ import click
 
 from .device import PRECISIONS
 from .faces.detect import DETECT_MAX_SIDE
+from .generate_limits import MAX_SAMPLES, MAX_STEPS, MAX_STRENGTH, MAX_TSNE_FACES
 from .inference.extract import CHUNK
 from .inference.formats import printable
 from .nn.config import AUGMENTATIONS, SHIFT_PIXELS, TrainConfig
@@ -84,6 +85,8 @@ view_option = click.option("--view", default="relu3_1", type=click.Choice(LAYER_
                            help="which view (named by its VGG19 layer)")
 
 
+steps_option = click.option("--steps", default=11, type=click.IntRange(2, MAX_STEPS), show_default=True,
+                            help="faces in the row")
 every_option = click.option("--every", type=click.IntRange(1), default=None,
                             help="videos: every N-th frame  [default: every frame, or --fps]")
 fps_option = click.option("--fps", type=FiniteFloat(0, min_open=True), default=None,
@@ -98,13 +101,26 @@ def out_option(help_text: str, required: bool = True, default=None):
                         help=help_text)
 
 
+def _folder(value, param):
+    """An option that names a folder: one that exists and is a folder, said in those words."""
+    from pathlib import Path
+    if value is not None and not Path(value).is_dir():
+        what = "is a file, not a folder" if Path(value).exists() else "does not exist"
+        raise click.BadParameter(f"{value}: {what}", param=param)
+    return value
+
+
 def _align(aligned: bool) -> str:
     return "celeba" if aligned else "auto"
 
 
-def _check_out(out) -> None:
-    from .atomic import check_writable
-    check_writable(out)
+overwrite_option = click.option("--overwrite", is_flag=True, help="replace an existing OUT (never one of the inputs)")
+
+
+def _check_out(out, overwrite: bool, inputs=()) -> None:
+    """Before any work: OUT can be written, is not an input, and exists only with --overwrite."""
+    from .atomic import check_new_output
+    check_new_output(out, overwrite, inputs)
 
 
 @click.group(cls=LibraryErrorsGroup)
@@ -139,10 +155,11 @@ def main():
                    "views' (docs/method.md); 0 = the paper")
 @click.option("--decorrelate-from", default=None, metavar="pretrained|DIR",
               help="the other views for --decorrelate: the shipped bundle (default) or a folder of view_*.pt")
-@click.option("--max-images", type=click.IntRange(1), default=None, help="use the first N training faces")
+@click.option("--max-images", type=click.IntRange(1), default=None,
+              help="use the first N training faces, and at most N of --extra-faces")
 @click.option("--epoch-images", type=click.IntRange(1), default=None,
               help="faces drawn per epoch (default: one pass over the training faces)")
-@click.option("--extra-faces", type=click.Path(exists=True, file_okay=False), default=None,
+@click.option("--extra-faces", type=click.Path(), callback=lambda ctx, param, value: _folder(value, param), default=None,
               help="a folder of unlabeled faces mixed into the VAE and critic batches: 64x64 aligned crops, "
                    "or photos (their largest face is detected and aligned once, then cached)")
 @click.option("--extra-share", type=FiniteFloat(0, 1, max_open=True), default=None,
@@ -188,9 +205,15 @@ def train(root, layers, epochs, batch_size, lr, lr_decay, alpha, beta, augment, 
 # ---- photos in, attributes and features out -------------------------------------------------------
 def _inputs(paths):
     from .inference.predictor import collect_inputs
+    from .inference.annotate import is_annotated_output
     files, skipped = collect_inputs(paths)
-    if skipped:
-        click.echo(f"skipped {len(skipped)} file(s) without an image extension, e.g. {printable(str(skipped[0]))}", err=True)
+    drawn = [f for f in skipped if is_annotated_output(f)]
+    other = [f for f in skipped if not is_annotated_output(f)]
+    if other:
+        click.echo(f"skipped {len(other)} file(s) without an image extension, e.g. {printable(str(other[0]))}", err=True)
+    if drawn:
+        click.echo(f"skipped {len(drawn)} picture(s) drawn by an earlier --annotate (*.annotated.png), "
+                   f"e.g. {printable(str(drawn[0]))}", err=True)
     if not files:
         raise click.ClickException(f"no image files found in {', '.join(paths)}")
     return [str(f) for f in files]
@@ -258,9 +281,13 @@ def heads_fit(root, out, decisions, max_images, weights, device):
     """Fit the 40 linear SVMs on ROOT's train split (C per attribute and Platt calibration on val,
     as the shipped heads) and their operating points on val; write them with the views of
     --weights as a new bundle in OUT. Use it with --weights OUT in every other command."""
+    from .inference.bundle import Bundle
     from .inference.heads_fit import fit_heads_bundle
     path = fit_heads_bundle(root, out, weights, tuple(decisions), device=device, max_images=max_images)
     click.echo(f"wrote {path}: heads and operating points accuracy, {', '.join(dict.fromkeys(('balanced', *decisions)))}")
+    for rule, names in Bundle.load(path).manifest["heads"].get("sign_rule_fallback", {}).items():
+        click.echo(f"warning: {rule}: {len(names)} attribute(s) keep the sign rule (one class in val, or no "
+                   f"threshold reaches the target): {', '.join(names)}", err=True)
 
 
 @main.command()
@@ -378,86 +405,97 @@ def _bundle(weights):
 @main.command()
 @click.argument("photos", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @out_option("PNG grid: each input beside its reconstruction by every view")
+@overwrite_option
 @aligned_option
 @weights_option
-def reconstruct(photos, out, aligned, weights):
+def reconstruct(photos, out, overwrite, aligned, weights):
     """Each aligned input beside its reconstruction by every view."""
     from . import generate
-    _check_out(out)
-    generate.reconstruct(_bundle(weights), photos, _align(aligned), out=out)
+    _check_out(out, overwrite, photos)
+    generate.reconstruct(_bundle(weights), photos, _align(aligned), out=out, overwrite=overwrite)
     click.echo(f"wrote {out}")
 
 
 @main.command()
 @view_option
-@click.option("-n", "n", default=64, type=click.IntRange(1, 1024), show_default=True)
+@click.option("-n", "n", default=64, type=click.IntRange(1, MAX_SAMPLES), show_default=True)
 @click.option("--seed", default=0, type=int, show_default=True)
 @out_option("PNG grid of the samples")
+@overwrite_option
 @weights_option
-def sample(view, n, seed, out, weights):
+def sample(view, n, seed, out, overwrite, weights):
     """Faces decoded from z ~ N(0, I)."""
     from . import generate
-    _check_out(out)
-    generate.sample(_bundle(weights), view, n, seed, out=out)
+    _check_out(out, overwrite)
+    generate.sample(_bundle(weights), view, n, seed, out=out, overwrite=overwrite)
     click.echo(f"wrote {out}")
 
 
 @main.command()
 @click.argument("a", type=click.Path(exists=True, dir_okay=False))
 @click.argument("b", type=click.Path(exists=True, dir_okay=False))
-@click.option("--steps", default=11, type=click.IntRange(2), show_default=True)
+@steps_option
 @view_option
 @aligned_option
 @out_option("PNG row from A to B")
+@overwrite_option
 @weights_option
-def interpolate(a, b, steps, view, aligned, out, weights):
+def interpolate(a, b, steps, view, aligned, out, overwrite, weights):
     """Decode (1 - t) z_A + t z_B from A to B."""
     from . import generate
-    _check_out(out)
-    generate.interpolate(_bundle(weights), a, b, steps, view, _align(aligned), out=out)
+    _check_out(out, overwrite, (a, b))
+    generate.interpolate(_bundle(weights), a, b, steps, view, _align(aligned), out=out, overwrite=overwrite)
     click.echo(f"wrote {out}")
 
 
 @main.command()
 @click.argument("photo", type=click.Path(exists=True, dir_okay=False))
 @click.option("--attribute", required=True, help="a CelebA attribute name, e.g. Smiling")
-@click.option("--strength", default=1.0, type=FiniteFloat(), show_default=True, help="negative removes the attribute")
-@click.option("--steps", default=11, type=click.IntRange(2), show_default=True)
+@click.option("--strength", default=1.0, type=FiniteFloat(-MAX_STRENGTH, MAX_STRENGTH), show_default=True,
+              help="attribute vectors added (negative removes the attribute)")
+@steps_option
 @view_option
 @aligned_option
 @out_option("PNG row from the input to STRENGTH")
+@overwrite_option
 @weights_option
-def manipulate(photo, attribute, strength, steps, view, aligned, out, weights):
+def manipulate(photo, attribute, strength, steps, view, aligned, out, overwrite, weights):
     """Add or remove an attribute: decode z + a * v_attribute for a from 0 to STRENGTH."""
     from . import generate
-    _check_out(out)
-    generate.manipulate(_bundle(weights), photo, attribute, strength, steps, view, _align(aligned), out=out)
+    from .data.attributes import attribute_index
+    attribute_index(attribute)  # an unknown name fails before the weights load
+    _check_out(out, overwrite, (photo,))
+    generate.manipulate(_bundle(weights), photo, attribute, strength, steps, view, _align(aligned), out=out,
+                        overwrite=overwrite)
     click.echo(f"wrote {out}")
 
 
 @main.command("attribute-vectors")
 @root_option
-@out_option(".npz to write (default: into the weights folder, updating its manifest)", required=False)
+@out_option(".npz to write (default: into the --weights folder, updating its manifest; never into the "
+            "bundle installed with faceattr)", required=False)
+@overwrite_option
 @click.option("--max-images", type=click.IntRange(1), default=None, help="use the first N training faces")
 @weights_option
 @device_option
-def attribute_vectors_cmd(root, out, max_images, weights, device):
+def attribute_vectors_cmd(root, out, overwrite, max_images, weights, device):
     """Recompute the attribute vectors from ROOT's train split, for every view."""
     from .generate import write_attribute_vectors
-    path = write_attribute_vectors(_bundle(weights), root, out, device, max_images)
+    path = write_attribute_vectors(_bundle(weights), root, out, device, max_images, overwrite=overwrite)
     click.echo(f"wrote {path}")
 
 
 @main.command()
 @root_option
-@click.option("-n", "n", default=625, show_default=True, type=click.IntRange(4),
+@click.option("-n", "n", default=625, show_default=True, type=click.IntRange(4, MAX_TSNE_FACES),
               help="number of faces; a square number (side x side grid)")
 @click.option("--split", default="test", type=click.Choice(["train", "val", "test", "all"]), show_default=True)
 @view_option
 @click.option("--seed", default=0, type=int, show_default=True)
 @out_option("PNG map")
+@overwrite_option
 @weights_option
-def tsne(root, n, split, view, seed, out, weights):
+def tsne(root, n, split, view, seed, out, overwrite, weights):
     """Faces laid out on a grid by a t-SNE of their latent codes."""
     import math
     from . import generate
@@ -465,9 +503,9 @@ def tsne(root, n, split, view, seed, out, weights):
     side = math.isqrt(n)
     if side * side != n:
         raise click.ClickException(f"-n must be a square number (e.g. 625 = 25 x 25), got {n}")
-    _check_out(out)
+    _check_out(out, overwrite)
     ds = CelebA.load(root, split, max_images=n)
-    generate.tsne_map(_bundle(weights), ds.crops(), view, side, seed, out=out)
+    generate.tsne_map(_bundle(weights), ds.crops(), view, side, seed, out=out, overwrite=overwrite)
     click.echo(f"wrote {out}")
 
 

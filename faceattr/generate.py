@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from .data.attributes import ATTRIBUTE_NAMES
+from .generate_limits import MAX_SAMPLES, MAX_TSNE_FACES, check_steps, check_strength
 from .grid import save_grid
 
 MAX_PER_CLASS = 2000
@@ -61,7 +62,7 @@ def decode(vae, z: torch.Tensor) -> torch.Tensor:
     return vae.decoder(z.float())
 
 
-def reconstruct(bundle, items, align: str = "auto", views=None, out=None) -> np.ndarray:
+def reconstruct(bundle, items, align: str = "auto", views=None, out=None, *, overwrite: bool = False) -> np.ndarray:
     """Per input, a row: the aligned face, then its reconstruction by each view (from the mean)."""
     faces = _faces(items, align)
     views = list(views) if views else bundle.views
@@ -72,31 +73,34 @@ def reconstruct(bundle, items, align: str = "auto", views=None, out=None) -> np.
         cols.append(decode(vae, encode_means(vae, faces)))
     tiles = torch.stack(cols, dim=1).flatten(0, 1)  # (n * (1 + views), 3, 64, 64)
     if out:
-        save_grid(out, [tiles], per_row=1 + len(views), scale=2)
+        save_grid(out, [tiles], per_row=1 + len(views), scale=2, overwrite=overwrite)
     return tiles.numpy()
 
 
-def sample(bundle, view: str = "relu3_1", n: int = 64, seed: int = 0, out=None) -> np.ndarray:
+def sample(bundle, view: str = "relu3_1", n: int = 64, seed: int = 0, out=None, *,
+           overwrite: bool = False) -> np.ndarray:
     """Faces decoded from z ~ N(0, I)."""
+    if not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"n must be from 1 to {MAX_SAMPLES}, got {n!r}")
     vae = bundle.load_vae(view)
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, vae.cfg.latent_dim, generator=g)
     imgs = decode(vae, z)
     if out:
-        save_grid(out, [imgs], per_row=min(8, n), scale=2)
+        save_grid(out, [imgs], per_row=min(8, n), scale=2, overwrite=overwrite)
     return imgs.numpy()
 
 
-def interpolate(bundle, a, b, steps: int = 11, view: str = "relu3_1", align: str = "auto", out=None) -> np.ndarray:
+def interpolate(bundle, a, b, steps: int = 11, view: str = "relu3_1", align: str = "auto", out=None, *,
+                overwrite: bool = False) -> np.ndarray:
     """Decoded (1 - t) z_A + t z_B for t = 0 ... 1 in ``steps`` steps (latent means)."""
-    if steps < 2:
-        raise ValueError(f"steps must be at least 2, got {steps}")
+    steps = check_steps(steps)
     vae = bundle.load_vae(view)
     z = encode_means(vae, _faces([a, b], align))
     t = torch.linspace(0, 1, steps).unsqueeze(1)
     imgs = decode(vae, (1 - t) * z[0] + t * z[1])
     if out:
-        save_grid(out, [imgs], per_row=steps, scale=2)
+        save_grid(out, [imgs], per_row=steps, scale=2, overwrite=overwrite)
     return imgs.numpy()
 
 
@@ -107,9 +111,10 @@ def manipulate_latent(z: torch.Tensor, vector: torch.Tensor, strength: float, st
 
 
 def manipulate(bundle, item, attribute: str, strength: float = 1.0, steps: int = 11, view: str = "relu3_1",
-               align: str = "auto", out=None) -> np.ndarray:
+               align: str = "auto", out=None, *, overwrite: bool = False) -> np.ndarray:
     """Add (strength > 0) or remove (strength < 0) an attribute by its latent vector, decoded."""
     from .data.attributes import attribute_index
+    steps, strength = check_steps(steps), check_strength(strength)
     a = attribute_index(attribute)
     vecs = bundle.attribute_vectors()
     if view not in vecs:
@@ -118,7 +123,7 @@ def manipulate(bundle, item, attribute: str, strength: float = 1.0, steps: int =
     z = encode_means(vae, _faces([item], align))[0]
     imgs = decode(vae, manipulate_latent(z, torch.from_numpy(vecs[view][a]), strength, steps))
     if out:
-        save_grid(out, [imgs], per_row=steps, scale=2)
+        save_grid(out, [imgs], per_row=steps, scale=2, overwrite=overwrite)
     return imgs.numpy()
 
 
@@ -137,10 +142,13 @@ def grid_assignment(embedding: np.ndarray, side: int) -> np.ndarray:
     return cell
 
 
-def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, seed: int = 0, out=None) -> np.ndarray:
+def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, seed: int = 0, out=None, *,
+             overwrite: bool = False) -> np.ndarray:
     """Faces laid out on a side x side grid by a 2-D t-SNE of their latent means (paper 4.3.3)."""
     from sklearn.manifold import TSNE
     n = side * side
+    if n > MAX_TSNE_FACES:
+        raise ValueError(f"a t-SNE map holds at most {MAX_TSNE_FACES} faces, asked for {side}x{side} = {n}")
     if len(faces) < n:
         raise ValueError(f"need {n} faces for a {side}x{side} map, got {len(faces)}")
     faces = faces[:n]
@@ -156,27 +164,40 @@ def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, s
     ordered = np.empty_like(faces)
     ordered[cell] = faces
     if out:
-        save_grid(out, [ordered], per_row=side)
+        save_grid(out, [ordered], per_row=side, overwrite=overwrite)
     return ordered
 
 
-def write_attribute_vectors(bundle, root, out=None, device=None, max_images: int | None = None) -> str:
-    """Recompute attribute vectors from ROOT's train split; write them (atomically) to ``out``,
-    or into the bundle (Bundle.put_arrays: the manifest never points at a half-written file)."""
-    from .atomic import atomic_path, check_writable
-    from .inference.feature_cache import FeatureCache
-    from .data.celeba import CelebA
-    from .inference.bundle import MANIFEST
-    check_writable(out or bundle.root / MANIFEST)
-    ds = CelebA.load(root, "train", max_images=max_images)
-    feats = FeatureCache(bundle, device=device).features(ds)
-    vecs = attribute_vectors(feats, ds.labels, bundle.view_slices())
+def write_attribute_vectors(bundle, root, out=None, device=None, max_images: int | None = None, *,
+                            overwrite: bool = False) -> str:
+    """Recompute attribute vectors from ROOT's train split; write them to a new ``out`` (an
+    existing one only with ``overwrite``), or into the bundle (Bundle.put_arrays: the manifest
+    never points at a half-written file), which must not be the one installed with faceattr."""
+    from .atomic import atomic_new_path, atomic_path, check_new_output, check_writable
+    from .inference.bundle import MANIFEST, is_installed_bundle
     if out is not None:
-        with atomic_path(out) as tmp:
+        check_new_output(out, overwrite)
+    elif is_installed_bundle(bundle.root):
+        raise FileExistsError(f"{bundle.root}: is the bundle installed with faceattr, which is never rewritten; "
+                              f"give --out FILE.npz, or --weights a bundle of your own "
+                              f"(faceattr heads fit --out DIR makes one)")
+    else:
+        check_writable(bundle.root / MANIFEST)
+    vecs, data = compute_attribute_vectors(bundle, root, device, max_images)
+    if out is not None:
+        with (atomic_path if overwrite else atomic_new_path)(out) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **vecs)
         return str(out)
-    return str(bundle.put_arrays(
-        "attribute_vectors", vecs,
-        data=f"{ds.root} train split: mean latent of up to {MAX_PER_CLASS} positive faces minus "
-             f"that of up to {MAX_PER_CLASS} negative faces, per attribute and view"))
+    return str(bundle.put_arrays("attribute_vectors", vecs, data=data))
+
+
+def compute_attribute_vectors(bundle, root, device=None, max_images: int | None = None) -> tuple[dict, str]:
+    """(per view (40, latent_dim) vectors from ROOT's train split, what they were computed from)."""
+    from .data.celeba import CelebA
+    from .inference.feature_cache import FeatureCache
+    ds = CelebA.load(root, "train", max_images=max_images)
+    feats = FeatureCache(bundle, device=device).features(ds)
+    return (attribute_vectors(feats, ds.labels, bundle.view_slices()),
+            f"{ds.root} train split: mean latent of up to {MAX_PER_CLASS} positive faces minus "
+            f"that of up to {MAX_PER_CLASS} negative faces, per attribute and view")

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .atomic import atomic_path
+from .atomic import atomic_new_path, atomic_path
 
 
 def to_uint8(images) -> np.ndarray:
@@ -33,8 +33,10 @@ def tile(images: np.ndarray, per_row: int, pad: int = 2, fill: int = 255) -> np.
     return out
 
 
-def save_grid(path: str | os.PathLike, groups, per_row: int = 8, scale: int = 1) -> None:
-    """Save groups of faces interleaved row by row: row k of each group, then row k+1 of each."""
+def save_grid(path: str | os.PathLike, groups, per_row: int = 8, scale: int = 1, overwrite: bool = True) -> None:
+    """Save groups of faces interleaved row by row: row k of each group, then row k+1 of each.
+    ``overwrite=False`` never replaces a file at ``path`` (FileExistsError), even one made a
+    moment ago by another process; the trainer's own grids are replaced."""
     arrays = [to_uint8(g) for g in groups]
     n = len(arrays[0])
     rows = []
@@ -45,5 +47,5 @@ def save_grid(path: str | os.PathLike, groups, per_row: int = 8, scale: int = 1)
     img = Image.fromarray(tile(stacked, per_row))
     if scale != 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    with atomic_path(path) as tmp:
+    with (atomic_path if overwrite else atomic_new_path)(path) as tmp:
         img.save(tmp, format="PNG")

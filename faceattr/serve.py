@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -57,7 +57,8 @@ class MicroBatcher:
     """Collects the work of concurrent requests and runs it as one batch: up to ``max_items``
     items, waiting at most ``max_wait_ms`` for more after the first. ``run(joined)`` computes the
     batch in a worker thread, ``join`` puts the requests' items together and ``take(out, slice)``
-    gives one request its share of the output. A failed batch is every waiting request's error."""
+    gives one request its share of the output. A failed batch is run again one request at a time,
+    so an error reaches only the request that caused it."""
 
     def __init__(self, run, join, take, max_items: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
         self.run, self.join, self.take = run, join, take
@@ -92,24 +93,31 @@ class MicroBatcher:
         return [j for j in jobs if not j.future.cancelled()]
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             jobs = await self._gather()
-            if not jobs:
-                continue
-            try:
-                out = await loop.run_in_executor(None, self.run, self.join([j.items for j in jobs]))
-            except Exception as e:  # noqa: BLE001 - every waiting request learns of it
+            if jobs:
+                await self._run(jobs)
+
+    async def _run(self, jobs: list[_Job]) -> None:
+        """Compute the jobs as one batch. If it fails, each job is computed again alone, so a
+        failure caused by one request's input reaches that request only, never the others that
+        happened to share its batch."""
+        loop = asyncio.get_running_loop()
+        try:
+            out = await loop.run_in_executor(None, self.run, self.join([j.items for j in jobs]))
+        except Exception as e:  # noqa: BLE001 - isolated below, or that request's own error
+            if len(jobs) > 1:
                 for j in jobs:
-                    if not j.future.done():
-                        j.future.set_exception(e)
-                continue
-            self.batches += 1
-            k = 0
-            for j in jobs:
-                if not j.future.done():
-                    j.future.set_result(self.take(out, slice(k, k + len(j.items))))
-                k += len(j.items)
+                    await self._run([j])
+            elif not jobs[0].future.done():
+                jobs[0].future.set_exception(e)
+            return
+        self.batches += 1
+        k = 0
+        for j in jobs:
+            if not j.future.done():
+                j.future.set_result(self.take(out, slice(k, k + len(j.items))))
+            k += len(j.items)
 
 
 def face_batcher(pipeline, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS) -> MicroBatcher:
@@ -225,7 +233,7 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
         for b in service.batchers():
             await b.stop()
 
-    app = FastAPI(title="faceattr", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="faceattr", version=__version__, lifespan=lifespan, dependencies=[Depends(_single_fields)],
                   description="The 40 CelebA attributes of every face in an uploaded photo "
                               "(multi-view VAE-WGAN features, linear SVM heads).")
     app.state.service, app.state.batcher, app.state.predictor = service, service.batcher, predictor
@@ -266,6 +274,19 @@ def _add_page(app: FastAPI) -> None:
         return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+
+async def _single_fields(request: Request) -> None:
+    """A form field sent more than once (50 ``file`` parts) is refused: a route takes one value per
+    field, and answering for the last part alone would ignore the rest silently."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return
+    form = await request.form()  # parsed once: FastAPI's own parse of this request is cached
+    for key in dict.fromkeys(form.keys()):
+        n = len(form.getlist(key))
+        if n > 1:
+            raise HTTPException(400, f"field {key!r} was sent {n} times; send one per request "
+                                     f"(one image per /predict request)")
 
 
 async def _validation_error(request: Request, exc: RequestValidationError):

@@ -24,10 +24,11 @@ from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from .generate_limits import MAX_STRENGTH  # one bound for the command and the page
+
 MAX_FACES = 256
 FACE_TTL_S = 600.0
 DEFAULT_VIEW = "relu3_1"
-MAX_STRENGTH = 3.0
 MAX_INTERPOLATION_STEPS = 16
 PNG_SCALE = 2  # faces are sent at 128x128: 64x64 is too small to see on a page
 

@@ -408,7 +408,7 @@ class Trainer:
         A folder that already holds a run is refused unless ``resume`` or ``overwrite`` (which
         deletes that run's files first); so is a folder another training process is writing
         (FolderInUse): two writers would double its log's rows and overwrite each other's checkpoints."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = run_folder(self.out_dir)
         lock = FolderLock(self.out_dir, "another faceattr train", "wait for it to finish, or train into another --out")
         if self.rank == 0:
             lock.acquire()
@@ -639,6 +639,19 @@ def other_view_latents(tcfg: TrainConfig, model_cfg: ModelConfig, images: np.nda
     return MultiViewEncoder(vaes, device=device).encode(images)
 
 
+def run_folder(out: Path) -> Path:
+    """The folder a run writes into, made if missing. A link to a folder is followed (the run's
+    lock and files are then on the folder itself, whichever name a second run uses); anything
+    else that is not a folder is refused, naming what it is."""
+    if os.path.lexists(out) and not out.is_dir():
+        what = f"a link to {os.readlink(out)}, which is not a folder" if out.is_symlink() else "a file, not a folder"
+        raise NotADirectoryError(f"{out}: is {what}; --out takes a folder for the run")
+    if out.is_symlink():
+        out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def train_view(root, out="runs/view", train_config: TrainConfig | None = None, layers=None, *,
                resume: bool = False, overwrite: bool = False, device="auto",
                vgg_weights=None, precision: str = "auto", progress: bool = True) -> TrainResult:
@@ -665,7 +678,7 @@ def train_view(root, out="runs/view", train_config: TrainConfig | None = None, l
     extra = None
     if tcfg.extra_faces is not None:
         from .data.extra_faces import load_extra_faces
-        extra, record = load_extra_faces(tcfg.extra_faces)
+        extra, record = load_extra_faces(tcfg.extra_faces, max_faces=tcfg.max_images)
         tcfg.extra_faces_count, tcfg.extra_faces_sha256 = record["count"], record["sha256"]
     held_out = _held_out_faces(root)
     trainer = Trainer(cfg, tcfg, images, out, loss_net, device=device, precision=precision,

@@ -4,18 +4,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceattr.data.celeba import ROOT_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 # Random 4-d views and heads in the bundle format (scripts/make_tiny_bundle.py): for tests of
 # plumbing, which need not load the 40 MB shipped bundle. Its predictions mean nothing.
 TINY_BUNDLE = REPO / "tests" / "data" / "tiny_bundle"
 TINY_FEATURES = 20  # 5 views x 4 latents
-CELEBA_MINI = Path(os.environ.get("FACEATTR_CELEBA_MINI", REPO.parent / "shared" / "data" / "celeba-mini"))
+CELEBA_MINI = Path(os.environ.get(ROOT_ENV, REPO.parent / "shared" / "data" / "celeba-mini"))
 
 
 @pytest.fixture(scope="session")
 def celeba_root() -> Path:
     if not (CELEBA_MINI / "list_attr_celeba.txt").is_file():
-        pytest.skip(f"real CelebA faces not found at {CELEBA_MINI} (set FACEATTR_CELEBA_MINI to a CelebA folder)")
+        pytest.skip(f"real CelebA faces not found at {CELEBA_MINI} (set {ROOT_ENV} to a CelebA folder)")
     return CELEBA_MINI
 
 

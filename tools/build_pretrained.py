@@ -17,7 +17,7 @@ from pathlib import Path
 from faceattr.atomic import copy_file, write_text
 from faceattr.benchmark import PAPER_ROW, evaluate, paper_table
 from faceattr.data.attributes import ATTRIBUTE_NAMES
-from faceattr.generate import write_attribute_vectors
+from faceattr.generate import compute_attribute_vectors
 from faceattr.inference.bundle import BUNDLE_FORMAT, MANIFEST, PREPROCESSING, Bundle, sha256_file
 from faceattr.nn.checkpoint import load
 from faceattr.nn.taps import LAYER_NAMES
@@ -89,7 +89,8 @@ def main() -> None:
         data="celeba-mini train (fit), val (C and calibration)",
         test_mean_accuracy=round(test["mean_accuracy"], 4), val_mean_accuracy=round(val["mean_accuracy"], 4),
         test_per_attribute={a: round(test["per_attribute"][a], 4) for a in ATTRIBUTE_NAMES})
-    write_attribute_vectors(bundle, args.root)
+    vectors, data = compute_attribute_vectors(bundle, args.root)
+    bundle.put_arrays("attribute_vectors", vectors, data=data)  # this tool builds the shipped bundle itself
     report = {"val": val, "test": test}
     write_text(results_dir / "pretrained_report.json", json.dumps(report, indent=1))
     write_text(results_dir / "pretrained_report.md", report_markdown(report))

@@ -16,7 +16,8 @@ def face_files(folder) -> list[Path]:
     from ..faces.images import is_image_path
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder of faces (--extra-faces takes a folder)")
+        what = "is a file" if folder.is_file() else "does not exist"
+        raise ValueError(f"{folder}: {what}; --extra-faces takes a folder of faces")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
     if not files:
         raise ValueError(f"{folder}: no image files in it")
@@ -24,10 +25,12 @@ def face_files(folder) -> list[Path]:
 
 
 def list_sha256(folder, files: list[Path]) -> str:
-    """What identifies the set: the sha256 of its files' relative names and sizes, in order."""
+    """What identifies the set: the sha256 of its files' relative names and contents, in order.
+    Contents, not sizes: a face rewritten with other pixels at the same size is another set
+    (the cache computes it afresh and a resumed run sees the change)."""
     h = hashlib.sha256()
     for f in files:
-        h.update(f"{f.relative_to(folder)}\t{f.stat().st_size}\n".encode())
+        h.update(f"{f.relative_to(folder)}\t{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode())
     return h.hexdigest()
 
 
@@ -51,9 +54,10 @@ def _faces_of(files: list[Path]) -> np.ndarray:
     return np.stack(ready) if ready else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
 
 
-def load_extra_faces(folder, use_cache: bool = True) -> tuple[np.ndarray, dict]:
+def load_extra_faces(folder, use_cache: bool = True, max_faces: int | None = None) -> tuple[np.ndarray, dict]:
     """(faces (N, 64, 64, 3) uint8, {"source", "count", "sha256"}) of a folder of faces, the faces
-    cached under the sha256 of the folder's file list."""
+    cached under the sha256 of the folder's files; ``max_faces`` keeps the first N (``faceattr
+    train --max-images`` bounds both sets, so a run meant to be tiny is)."""
     from .. import cache
     folder = Path(folder)
     files = face_files(folder)
@@ -62,4 +66,5 @@ def load_extra_faces(folder, use_cache: bool = True) -> tuple[np.ndarray, dict]:
                                           lambda: _faces_of(files), use_cache=use_cache))
     if len(faces) == 0:
         raise ValueError(f"{folder}: no face found in its {len(files)} image files")
+    faces = faces[:max_faces]
     return faces, {"source": folder.name, "count": int(len(faces)), "sha256": digest}

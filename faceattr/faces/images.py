@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Larger images are refused before decoding so one bad file cannot exhaust memory:
 # 50 megapixels is above any common camera output (a 45 MP full-frame sensor) and decodes to
@@ -20,6 +20,10 @@ MAX_PIXELS = 50_000_000
 MIN_SIDE = 12
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".avif")
+# The decoders Pillow may use (its names for the formats of IMAGE_EXTENSIONS; JPEG includes MPO,
+# what phones write). Whatever a file is named, Pillow's other decoders (DDS, PSD, FITS, ...) are
+# never tried: they read no photo a user has, and are where crafted files find faults.
+PHOTO_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF", "PPM", "AVIF")
 # Files that report a size of 0 but have content (Linux's /proc and /sys) are read up to this
 # many bytes; more than any image we accept compresses to.
 MAX_UNSIZED_BYTES = 256 * 1024 * 1024
@@ -71,12 +75,23 @@ def path_problem(path: Path) -> str | None:
 
 
 def source_name(source) -> str:
-    """How errors and results name an input: its path, or its type."""
+    """How errors and results name an input: its path (as ``text_name``), or its type."""
     if isinstance(source, (str, os.PathLike)):
-        return str(source)
+        return text_name(os.fsdecode(source))
     if isinstance(source, (bytes, bytearray)):
         return f"<{len(source)} bytes>"
     return f"<{type(source).__name__}>"
+
+
+def text_name(name: str) -> str:
+    """A file name as text that every output can hold: the bytes of a name that is not UTF-8 (which
+    Python keeps as lone surrogates, ``bad\udcff.jpg``) written as escapes (``bad\\xff.jpg``). A
+    parquet, CSV or JSON file can then store the name, and a resume finds it again."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no file name's bytes give
+        raw = name.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _check_pixels(w: int, h: int, name: str) -> None:
@@ -120,8 +135,32 @@ def load_rgb(source: ImageSource) -> Image.Image:
 def load_photo(source: ImageSource, min_side: int | None = None) -> tuple[Image.Image, float]:
     """``load_rgb``, and for a large JPEG file a faster decode at reduced size (JPEG's 1/2, 1/4 or
     1/8 scaling) whose longer side stays at least ``min_side``. Returns (image, photo pixels per
-    image pixel): 1.0 unless the decode was reduced."""
+    image pixel): 1.0 unless the decode was reduced.
+
+    This is the decoding boundary: whatever a decoder raises on an input (Pillow raises
+    ``NotImplementedError``, ``struct.error``, ``IndexError``... on crafted files) becomes that
+    input's ``ImageError`` naming it, so the other inputs of a batch go on."""
     name = source_name(source)
+    try:
+        return _decode(source, name, min_side)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as e:
+        raise ImageTooLarge(f"{name}: image too large to decode safely ({clean_message(str(e), name)})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: cannot read as an image (not a {', '.join(readable_formats())} file)") from None
+    except Exception as e:  # noqa: BLE001 - see the docstring: any decoder fault is this input's error
+        why = clean_message(str(e), name) or "no message"
+        raise ImageError(f"{name}: cannot read as an image ({type(e).__name__}: {why})") from None
+
+
+def readable_formats() -> tuple[str, ...]:
+    """PHOTO_FORMATS that this Pillow build can decode (AVIF needs a recent Pillow)."""
+    Image.init()
+    return tuple(f for f in PHOTO_FORMATS if f in Image.OPEN)
+
+
+def _decode(source: ImageSource, name: str, min_side: int | None) -> tuple[Image.Image, float]:
     if isinstance(source, Image.Image):
         return _to_rgb(source, name), 1.0
     if isinstance(source, np.ndarray):
@@ -135,23 +174,16 @@ def load_photo(source: ImageSource, min_side: int | None = None) -> tuple[Image.
     else:
         raise ImageError(f"{name}: not an image; expected a path, encoded bytes, a PIL image or an "
                          f"(H, W, 3) array")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(opened) as img:
-                _check_pixels(*img.size, name)
-                full = img.size
-                if min_side and img.format == "JPEG" and max(full) >= 2 * min_side:
-                    img.draft("RGB", (max(1, full[0] * min_side // max(full)), max(1, full[1] * min_side // max(full))))
-                img.load()
-                scale = full[0] / img.size[0]
-                return _to_rgb(img, name), scale
-    except ImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageTooLarge(f"{name}: image too large to decode safely ({clean_message(str(e), name)})") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{name}: cannot read as an image ({clean_message(str(e), name)})") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(opened, formats=readable_formats()) as img:
+            _check_pixels(*img.size, name)
+            full = img.size
+            if min_side and img.format == "JPEG" and max(full) >= 2 * min_side:
+                img.draft("RGB", (max(1, full[0] * min_side // max(full)), max(1, full[1] * min_side // max(full))))
+            img.load()
+            scale = full[0] / img.size[0]
+            return _to_rgb(img, name), scale
 
 
 def _open_path(path: Path, name: str):

@@ -110,6 +110,12 @@ def prepare_many(items, align: str = "auto", detector: FaceDetector | None = Non
     found = dict(zip(ok, detector.detect_batch([decoded[i][0] for i in ok])))
 
     def finish(i):
+        try:
+            return _finish(i)
+        except Exception as e:  # noqa: BLE001 - one photo's fault is its own result, never the batch's
+            return failed(names[i], f"{names[i]}: face alignment failed ({type(e).__name__}: {e})", "internal")
+
+    def _finish(i):
         name = names[i]
         if isinstance(decoded[i], Exception):
             return failed(name, decoded[i])

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 from PIL import Image
 
-from .images import ImageError, _check_pixels, clean_message, path_problem
+from .images import ImageError, _check_pixels, clean_message, path_problem, source_name
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
@@ -44,13 +44,13 @@ def iter_frames(path, every: int | None = None, fps: float | None = None) -> Ite
     if isinstance(path, VideoBytes):
         name, source = path.name, io.BytesIO(path.data)
     else:
-        name = source = str(path)
+        name, source = source_name(path), str(path)
         problem = path_problem(Path(path))
         if problem:
             raise ImageError(f"{name}: {problem}")
     try:
         container = av.open(source)
-    except (av.error.FFmpegError, OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - the decoding boundary, as faces.images.load_photo
         raise ImageError(f"{name}: cannot read as a video ({clean_message(str(e), name)})") from None
     index = -1
     try:
@@ -77,7 +77,7 @@ def iter_frames(path, every: int | None = None, fps: float | None = None) -> Ite
             raise ImageError(f"{name}: the video stream has no frames")
     except ImageError:
         raise
-    except (av.error.FFmpegError, OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - the decoding boundary, as faces.images.load_photo
         where = f" at frame {index + 1}" if index >= 0 else ""
         raise ImageError(f"{name}: video cannot be decoded{where} ({clean_message(str(e), name)})") from None
     finally:

@@ -3,6 +3,7 @@ attributes drawn on the photo (torchvision's ``draw_bounding_boxes`` / ``draw_ke
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,16 @@ def _font() -> str | None:
         return str(path) if path.is_file() else None
     except ImportError:  # pragma: no cover
         return None
+
+
+# What annotated_name makes: ``NAME.annotated.png``, ``NAME.annotated-2.png``, ...
+ANNOTATED_SUFFIX = re.compile(r"\.annotated(-\d+)?\.png$")
+
+
+def is_annotated_output(path) -> bool:
+    """Whether ``path`` is named as ``--annotate`` names what it draws: an earlier run's output,
+    which a folder given as input would otherwise read as a new photo."""
+    return bool(ANNOTATED_SUFFIX.search(Path(path).name))
 
 
 def annotated_name(name: str, frame: int | None, used: set[str]) -> str:

@@ -51,6 +51,13 @@ def default_bundle_dir() -> Path:
         f"pip install . in a clone), set FACEATTR_PRETRAINED=DIR, or pass --weights DIR")
 
 
+def is_installed_bundle(root: str | os.PathLike) -> bool:
+    """Whether ``root`` is the bundle installed with faceattr (in the package, or a clone's
+    pretrained/): commands never rewrite it; a user's changes go into a bundle of their own."""
+    root = Path(root).resolve()
+    return any((c / MANIFEST).is_file() and c.resolve() == root for c in (PACKAGED, IN_CLONE))
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -98,6 +105,12 @@ class Bundle:
         """One hash for the whole bundle: of its files' hashes."""
         entries = sorted(e["sha256"] for e in self._entries())
         return hashlib.sha256("".join(entries).encode()).hexdigest()
+
+    def views_sha256(self, views=None) -> str:
+        """One hash for the features of ``views`` (default: all, in order): of their names and
+        files' hashes, and nothing else, so refitted heads or new attribute vectors leave it as it is."""
+        names = list(views) if views else self.views
+        return hashlib.sha256("".join(f"{v}:{self.view_entry(v)['sha256']};" for v in names).encode()).hexdigest()
 
     def _entries(self):
         yield from self.manifest["views"].values()

@@ -14,14 +14,13 @@ replaced that the run did not make, no row lost or doubled by a kill) is in ``fe
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..faces.detect import DETECT_MAX_SIDE
-from .feature_writer import FORMATS, FeatureWriter, check_output, row_key
+from .feature_writer import FORMATS, FeatureWriter, check_output
 from .pipeline import DEFAULT_MIN_FACE_SIZE, FacePipeline, FrameResult
 
 CHUNK = 256  # inputs per part file
@@ -92,7 +91,9 @@ def extract_to_file(items, out, weights="pretrained", align: str = "auto", large
                                         detect_size=detect_size)
     enc = pipeline.encoder
     options = {"align": align, "largest_face": largest_face, "min_face_size": min_face_size,
-               "detect_size": detect_size, "every": every, "fps": fps, "weights_sha256": bundle.sha256}
+               "detect_size": detect_size, "every": every, "fps": fps,
+               # the features depend on the views alone: new heads or vectors in the bundle change nothing
+               "views_sha256": bundle.views_sha256(enc.names), "weights_sha256": bundle.sha256}
     items = list(items)
     with FeatureWriter(out, enc.feature_names, options, resume=resume, overwrite=overwrite) as writer:
         summary = {"inputs": len(items), "skipped": 0, "rows": 0, "errors": [], "no_face": []}
@@ -117,10 +118,10 @@ def extract_to_file(items, out, weights="pretrained", align: str = "auto", large
 
 def _skipper(writer: FeatureWriter, summary: dict):
     """``skip(name, frame)`` for a resume: true for what the writer already holds, counted."""
-    done, cwd = writer.done_keys(), os.getcwd()  # this run's names are relative to where it runs
+    done = writer.done_keys()
 
     def skip(name: str, frame: int) -> bool:
-        if row_key(name, frame, cwd) in done:
+        if writer.key(name, frame) in done:
             summary["skipped"] += 1
             return True
         return False

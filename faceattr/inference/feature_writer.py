@@ -13,7 +13,14 @@ What a user can rely on (tests/test_extract_safety.py checks each):
   finds the marker and an OUT with that identity knows the merge finished, and only removes the
   leftover parts.
 - A resume goes on with the same options. The marker records them (alignment, detection, frame
-  sampling, the weights' sha256, the format); a resume with another value is refused, naming it.
+  sampling, the views' sha256, the format), and so does the finished OUT (parquet and npz in their
+  metadata, CSV in a hidden record beside it, ``.OUT.faceattr.json``, valid while OUT is the file
+  it describes); a resume with another value is refused, naming it, and so is a resume onto a CSV
+  whose record is missing or stale.
+- Relative file names mean one folder. OUT records the folder its relative ``file`` names are
+  relative to; a resume from another folder writes its new names relative to that one too (and
+  finds the inputs already there), so no row is doubled and every name in OUT means one file.
+- A merge that fails (a full disk) leaves no half-written file, and says the parts are intact.
 """
 from __future__ import annotations
 
@@ -35,6 +42,9 @@ INDEX_COLUMNS = ("file", "frame", "time_s", "face")
 MARKER = ".faceattr-parts.json"
 TOOL = "faceattr extract"
 METADATA_KEY = b"faceattr"  # parquet key-value metadata holding the options
+# An option recorded by older versions that a newer one replaces: compared only where the output
+# lacks its replacement (weights_sha256 covered heads and vectors too; views_sha256 the views only).
+REPLACED_BY = {"weights_sha256": "views_sha256"}
 
 
 class OutputInUse(OSError):
@@ -56,6 +66,11 @@ def identity(path: Path) -> list | None:
     except FileNotFoundError:
         return None
     return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def csv_record(out: Path) -> Path:
+    """Where a finished CSV's options are recorded (CSV itself has no room for them)."""
+    return out.with_name(f".{out.name}.faceattr.json")
 
 
 def row_key(name: str, frame: int, cwd: str) -> tuple[str, int]:
@@ -87,6 +102,7 @@ class FeatureWriter:
         self.names = list(names)
         self.options = {**(options or {}), "format": self.suffix}
         self.parts = self.out.with_name(self.out.name + ".parts")
+        self.cwd = os.getcwd()  # this run's relative names are relative to it
         self.rows = 0
         self._fd = None
         self.marker = self._open(resume, overwrite)
@@ -107,14 +123,16 @@ class FeatureWriter:
                 self.release()
                 raise FileExistsError(f"{self.parts}: a run that did not finish left its parts here; "
                                       f"--resume finishes it, --overwrite starts again")
-        base = None
+        base, cwd = None, self.cwd
         if self.out.exists():
             if resume:
-                self._check_options(_stored_options(self.out), self.out)
-                base = identity(self.out)
+                stored = _stored_options(self.out)
+                self._check_options(stored, self.out)
+                base, cwd = identity(self.out), (stored or {}).get("cwd", self.cwd)
             elif not overwrite:
                 raise FileExistsError(f"{self.out}: already exists; --resume adds to it, --overwrite replaces it")
-        marker = {"tool": TOOL, "options": self.options, "names": len(self.names), "cwd": os.getcwd(),
+        # "cwd": the folder the output's relative names are relative to, whichever folder a resume runs from
+        marker = {"tool": TOOL, "options": self.options, "names": len(self.names), "cwd": cwd,
                   "base": base, "overwrite": overwrite, "merged": None, "tmp": None}
         self._create_parts(marker)
         return marker
@@ -139,6 +157,9 @@ class FeatureWriter:
         if stored is None:
             return
         for key, value in self.options.items():
+            newer = REPLACED_BY.get(key)
+            if newer in stored and newer in self.options:
+                continue
             if key in stored and stored[key] != value:
                 self.release()
                 raise ValueError(f"{where}: written with {key}={stored[key]!r}, this run has {key}={value!r}; "
@@ -221,6 +242,18 @@ class FeatureWriter:
     def _sources(self) -> list[Path]:
         return ([self.out] if self.marker["base"] is not None else []) + self._part_files()
 
+    def name_in_output(self, name: str) -> str:
+        """How OUT names an input of this run: as given, unless the name is relative and this run
+        is not in the folder OUT's names are relative to; then relative to that folder."""
+        base = self.marker["cwd"]
+        if name.startswith("<") or os.path.isabs(name) or base == self.cwd:
+            return name
+        return os.path.relpath(os.path.join(self.cwd, name), base)
+
+    def key(self, name: str, frame: int) -> tuple[str, int]:
+        """``row_key`` of this run's input ``name``: what ``done_keys`` holds once it is written."""
+        return row_key(self.name_in_output(name), frame, self.marker["cwd"])
+
     def done_keys(self) -> set[tuple[str, int]]:
         """``row_key`` of every photo or frame with rows already written (in the OUT this run adds
         to, or in its parts)."""
@@ -234,8 +267,9 @@ class FeatureWriter:
         if not chunk.files:
             return
         self.n_parts += 1
+        files = [self.name_in_output(f) for f in chunk.files]
         with atomic_path(self.parts / f"part-{self.n_parts:06d}{self.suffix}") as tmp:
-            _write(tmp, self.suffix, _index(chunk.files, chunk.frames, chunk.times, chunk.faces),
+            _write(tmp, self.suffix, _index(files, chunk.frames, chunk.times, chunk.faces),
                    chunk.features, self.names)
         self.rows += len(chunk.files)
         _reached("part")
@@ -247,7 +281,18 @@ class FeatureWriter:
         tmp = self.out.with_name(f".{self.out.name}.merging")
         self.marker.update(tmp=tmp.name)
         self._save_marker()
-        total = MERGERS[self.suffix](self._sources(), tmp, self.names, self.options)
+        recorded = {**self.options, "cwd": self.marker["cwd"]}
+        try:
+            total = MERGERS[self.suffix](self._sources(), tmp, self.names, recorded)
+            if self.suffix == ".csv":  # before OUT takes the name: a CSV is never there without its record
+                write_text(csv_record(self.out), json.dumps({"tool": TOOL, "options": recorded,
+                                                             "identity": identity(tmp)}, indent=1))
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise OSError(f"{self.out}: the final merge failed ({e.strerror or e}); nothing was written there "
+                          f"and every row is intact in {self.parts}: free space, then run again with --resume "
+                          f"to finish") from None
         _reached("merge")
         self.marker.update(merged=identity(tmp))
         self._save_marker()
@@ -319,7 +364,10 @@ def _read(path: Path, columns=None) -> dict:
 
 
 def _stored_options(path: Path) -> dict | None:
-    """The options a finished OUT was written with (parquet and npz keep them; CSV cannot)."""
+    """The options a finished OUT was written with (parquet and npz keep them; a CSV's are in its
+    record beside it, refused when missing or written for another file)."""
+    if path.suffix.lower() == ".csv":
+        return _csv_options(path)
     try:
         if path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
@@ -331,6 +379,20 @@ def _stored_options(path: Path) -> dict | None:
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"{path}: cannot be read as an earlier extract's output ({e})") from None
     return None
+
+
+def _csv_options(path: Path) -> dict:
+    record = csv_record(path)
+    try:
+        stored = json.loads(record.read_text(encoding="utf-8"))
+        valid = stored.get("tool") == TOOL and stored.get("identity") == identity(path)
+    except (OSError, ValueError, AttributeError):
+        valid = False
+    if not valid:
+        raise ValueError(f"{path}: a CSV cannot hold the options it was written with, and its record {record.name} "
+                         f"is missing or describes another file, so a resume cannot check that its rows match "
+                         f"this run's; --overwrite starts again (parquet and npz keep their options inside)")
+    return stored["options"]
 
 
 def _merge_parquet(sources, tmp: Path, names, options) -> int:

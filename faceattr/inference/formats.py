@@ -49,10 +49,20 @@ def table_text(r: dict) -> str:
     return "\n".join(lines)
 
 
+# A cell that starts with one of these is a formula to a spreadsheet (``=cmd|' /C calc'!A0``):
+# text cells that do are written with a leading apostrophe, as OWASP advises against CSV injection.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    """``text`` as a CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_rows(r: dict) -> list[list]:
-    where = [r["file"], r.get("frame", ""), "" if r.get("time_s") is None else round(r["time_s"], 3)]
+    where = [spreadsheet_text(r["file"]), r.get("frame", ""), "" if r.get("time_s") is None else round(r["time_s"], 3)]
     if r["error"] or not r["faces"]:
-        return [where + ["", r["error"] or "no face found"] + [""] * (len(CSV_FIELDS) - 5)]
+        return [where + ["", spreadsheet_text(r["error"] or "no face found")] + [""] * (len(CSV_FIELDS) - 5)]
     rows = []
     for i, face in enumerate(r["faces"]):
         box = face.get("box") or [""] * 4

@@ -98,6 +98,26 @@ def _ranked(scores: np.ndarray, y: np.ndarray):
     return tp, fp, (edges[:-1] + edges[1:]) / 2
 
 
+RULE_FORMS = "'balanced', 'precision>=P' or 'recall>=R' (P and R in (0, 1])"
+
+
+def parse_rule(rule: str) -> tuple[str, float | None]:
+    """("balanced", None), ("precision", P) or ("recall", R) of a decision rule; a ValueError
+    naming the rule otherwise, so a bad rule is refused before any fitting."""
+    name, _, target = str(rule).partition(">=")
+    if name not in ("balanced", "precision", "recall") or (name != "balanced") != bool(target):
+        raise ValueError(f"decision rule must be {RULE_FORMS}, got {rule!r}")
+    if name == "balanced":
+        return name, None
+    try:
+        goal = float(target)
+    except ValueError:
+        raise ValueError(f"decision rule {rule!r}: {target!r} is not a number; expected {RULE_FORMS}") from None
+    if not 0.0 < goal <= 1.0:  # NaN fails this too
+        raise ValueError(f"decision rule {rule!r}: {name} must be above 0 and at most 1, got {target}")
+    return name, goal
+
+
 def operating_point(scores: np.ndarray, y: np.ndarray, rule: str) -> np.ndarray:
     """Thresholds (k,) on decision scores (n, k), chosen on labelled faces y (n, k) in {0, 1}; a
     score above its attribute's threshold means present. ``rule``:
@@ -106,30 +126,34 @@ def operating_point(scores: np.ndarray, y: np.ndarray, rule: str) -> np.ndarray:
     - "precision>=P": the lowest threshold whose precision reaches P (finds the most positives at
       that precision); "recall>=R": the highest threshold whose recall reaches R.
 
-    An attribute whose labels are all one class (or no cut meets the target) keeps 0, the sign rule.
-    Used for the shipped "balanced" point on celeba-mini val, and by ``faceattr heads fit`` on a
-    user's own labelled faces.
+    An attribute whose labels are all one class (or no cut meets the target) keeps 0, the sign
+    rule (``sign_rule_attributes`` lists them). Used for the shipped "balanced" point on
+    celeba-mini val, and by ``faceattr heads fit`` on a user's own labelled faces.
     """
-    name, _, target = rule.partition(">=")
-    if name not in ("balanced", "precision", "recall") or (name != "balanced") != bool(target):
-        raise ValueError(f"decision rule must be 'balanced', 'precision>=P' or 'recall>=R', got {rule!r}")
-    goal = float(target) if target else None
-    out = np.zeros(scores.shape[1], np.float32)
-    for a in range(scores.shape[1]):
-        npos = int(y[:, a].sum())
-        if npos in (0, len(y)):
-            continue
-        tp, fp, cut = _ranked(scores[:, a], y[:, a])
-        if name == "balanced":
-            k = int(np.argmax(tp / npos + 1 - fp / (len(y) - npos)))
-        else:
-            ok = tp / np.maximum(tp + fp, 1) >= goal if name == "precision" else tp / npos >= goal
-            ok[0] = ok[0] and name == "recall" and goal <= 0
-            if not ok.any():
-                continue
-            k = int(np.flatnonzero(ok)[-1] if name == "precision" else np.flatnonzero(ok)[0])
-        out[a] = cut[k]
-    return out
+    name, goal = parse_rule(rule)
+    cuts = (_cut(scores[:, a], y[:, a], name, goal) for a in range(scores.shape[1]))
+    return np.array([0.0 if c is None else c for c in cuts], np.float32)
+
+
+def sign_rule_attributes(scores: np.ndarray, y: np.ndarray, rule: str) -> list[int]:
+    """The attributes for which ``operating_point`` found no threshold and kept the sign rule."""
+    name, goal = parse_rule(rule)
+    return [a for a in range(scores.shape[1]) if _cut(scores[:, a], y[:, a], name, goal) is None]
+
+
+def _cut(scores: np.ndarray, y: np.ndarray, name: str, goal: float | None) -> float | None:
+    """One attribute's threshold under the rule, or None where there is none to choose."""
+    npos = int(y.sum())
+    if npos in (0, len(y)):
+        return None
+    tp, fp, cut = _ranked(scores, y)
+    if name == "balanced":
+        return float(cut[int(np.argmax(tp / npos + 1 - fp / (len(y) - npos)))])
+    ok = tp / np.maximum(tp + fp, 1) >= goal if name == "precision" else tp / npos >= goal
+    ok[0] = False  # calling nothing present meets no precision, and recall >= R > 0 never
+    if not ok.any():
+        return None
+    return float(cut[np.flatnonzero(ok)[-1] if name == "precision" else np.flatnonzero(ok)[0]])
 
 
 def numeric_features(features):

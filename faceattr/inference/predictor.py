@@ -19,14 +19,17 @@ from .pipeline import DEFAULT_MIN_FACE_SIZE, FacePipeline, FrameResult
 def collect_inputs(paths) -> tuple[list[Path], list[Path]]:
     """(inputs, skipped): files as given (a missing one stays, to be reported as that input's
     error), and every image or video file under each directory, recursively and sorted; files in
-    those directories with another extension are returned as skipped. What is named like an image
-    but is not a readable file (a broken link, a FIFO, a socket, a device) is an input too, so it
-    gets its own error saying what it is, instead of vanishing."""
+    those directories with another extension, and the pictures an earlier ``--annotate`` drew
+    (``*.annotated.png``: a run's outputs are never its inputs), are returned as skipped. What is
+    named like an image but is not a readable file (a broken link, a FIFO, a socket, a device) is
+    an input too, so it gets its own error saying what it is, instead of vanishing."""
+    from .annotate import is_annotated_output
     out, skipped = [], []
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(f for f in p.rglob("*") if not f.is_dir()):
-                (out if is_image_path(f) or is_video_path(f) else skipped).append(f)
+                wanted = (is_image_path(f) or is_video_path(f)) and not is_annotated_output(f)
+                (out if wanted else skipped).append(f)
         else:
             out.append(p)
     return out, skipped

@@ -18,7 +18,8 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     weights : "pretrained" or a path to a weights folder (with manifest.json).
-    views : list of view names (e.g. ["relu3_1", "relu4_1"]); None takes all of the bundle's.
+    views : list of view names (e.g. ["relu3_1", "relu4_1"]), or one string of them separated by
+        commas ("relu3_1,relu4_1"); None takes all of the bundle's.
     align : "auto" detects and aligns the largest face of each photo; "celeba" takes CelebA
         aligned 178x218 images (crop only); "none" takes ready 64x64 faces, also as flat float
         arrays of 64*64*3 values in [0, 1].
@@ -48,11 +49,12 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         from .bundle import Bundle
         if self.align not in ALIGN_MODES:
             raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
-        if self.batch_size is not None and (not isinstance(self.batch_size, (int, np.integer))
+        if self.batch_size is not None and (isinstance(self.batch_size, (bool, np.bool_))
+                                            or not isinstance(self.batch_size, (int, np.integer))
                                             or self.batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
         bundle = Bundle.load(self.weights)
-        views = list(self.views) if self.views is not None else bundle.views
+        views = _view_list(self.views) if self.views is not None else bundle.views
         if not views:
             raise ValueError("views must name at least one view")
         unknown = [v for v in views if v not in bundle.views]
@@ -135,6 +137,16 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
+
+
+def _view_list(views) -> list[str]:
+    """``views`` as a list of names: a string is one view or several, comma-separated (as the
+    CLI's ``--views``), never iterated letter by letter."""
+    if isinstance(views, str):
+        return [v.strip() for v in views.split(",") if v.strip()]
+    if not all(isinstance(v, str) for v in views):
+        raise ValueError(f"views must be view names (e.g. ['relu3_1', 'relu4_1']), got {views!r}")
+    return list(views)
 
 
 def _is_numeric_array(X) -> bool:
