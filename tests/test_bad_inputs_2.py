@@ -428,3 +428,24 @@ def test_concurrent_uploads_are_detected_in_one_batch(monkeypatch):
     assert [r.status_code for r in replies] == [200] * 4
     assert [r.json()["file"] for r in replies] == [f"{i}.png" for i in range(4)]
     assert max(sizes) > 1 and sum(sizes) == 4, sizes
+
+
+def test_a_failing_batch_is_run_again_one_request_at_a_time():
+    """MicroBatcher: when the joined batch fails, each request is computed alone, so the error
+    reaches only the request whose item caused it."""
+    import asyncio
+    from faceattr.serve import MicroBatcher
+
+    def run(items):
+        if "bad" in items:
+            raise ValueError("bad item")
+        return [x.upper() for x in items]
+
+    async def go():
+        b = MicroBatcher(run, lambda lists: sum(lists, []), lambda out, sl: out[sl], max_items=8, max_wait_ms=50)
+        b.start()
+        replies = await asyncio.gather(*(b.submit([x]) for x in ("a", "bad", "c")), return_exceptions=True)
+        await b.stop()
+        return replies
+    a, bad, c = asyncio.run(go())
+    assert a == ["A"] and c == ["C"] and isinstance(bad, ValueError)

@@ -128,3 +128,28 @@ def test_concurrent_burst(server):
     assert all(r.status_code == 200 for r in results)
     smiling = {round(r.json()["faces"][0]["attributes"]["Smiling"]["probability"], 2) for r in results}
     assert len(smiling) == 1  # batched with others or not, the same answer
+
+
+def test_a_crafted_upload_fails_only_its_own_request_in_a_shared_micro_batch(server):
+    """The third audit's H2: 8 good uploads sent with a crafted DDS named evil.jpg at the same
+    moment; the 8 are answered, the crafted one gets its own 400."""
+    from test_decoding_boundary import evil_dds
+    good, evil = PHOTO.read_bytes(), evil_dds()
+    bodies = [(f"{i}.png", good) for i in range(8)] + [("evil.jpg", evil)]
+    for _ in range(2):
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            replies = list(pool.map(lambda nb: _post(server, nb[1], nb[0]), bodies))
+        assert [r.status_code for r in replies] == [200] * 8 + [400], [r.text[:80] for r in replies]
+        assert "evil.jpg: cannot read as an image" in replies[-1].json()["detail"]
+
+
+def test_a_request_with_several_file_parts_is_refused_not_answered_for_the_last(server):
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.open(PHOTO).convert("RGB").resize((256, 256)).save(buf, "JPEG")  # five fit under the 1 MB limit
+    data = buf.getvalue()
+    r = httpx.post(server + "/predict", files=[("file", (f"{i}.png", data, "image/png")) for i in range(5)],
+                   timeout=60)
+    assert r.status_code == 400 and "field 'file' was sent 5 times" in r.json()["detail"], r.text
+    assert _post(server, data).status_code == 200
