@@ -16,8 +16,8 @@ def face_files(folder) -> list[Path]:
     from ..faces.images import is_image_path
     folder = Path(folder)
     if not folder.is_dir():
-        what = "is a file" if folder.is_file() else "does not exist"
-        raise ValueError(f"{folder}: {what}; --extra-faces takes a folder of faces")
+        what = "a file" if folder.exists() else "it does not exist"
+        raise ValueError(f"{folder}: not a folder ({what}); --extra-faces takes a folder of faces")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
     if not files:
         raise ValueError(f"{folder}: no image files in it")
