@@ -212,7 +212,8 @@ def test_a_kill_at_any_stage_then_resume_gives_every_row_once(in_tmp, fmt, stage
     assert run(out, INPUTS, resume=True) == len(INPUTS)
     assert rows(out) == sorted(INPUTS)
     assert not (in_tmp / f"f{fmt}.parts").exists()
-    assert sorted(p.name for p in in_tmp.iterdir()) == [f"f{fmt}"]  # no temporary file left
+    record = [fw.csv_record(out).name] if fmt == ".csv" else []  # a CSV's options, beside it
+    assert sorted(p.name for p in in_tmp.iterdir()) == sorted([f"f{fmt}", *record])  # no temporary file left
 
 
 kill_points = st.lists(st.tuples(st.sampled_from(STAGES), st.integers(1, 4)), max_size=4)
@@ -332,3 +333,104 @@ def test_two_processes_share_a_small_cache_without_errors_or_wrong_values(tmp_pa
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0 and out.strip() == b"ok", err.decode()[-2000:]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+# ---- resume from another folder, CSV's options, the views' identity, a full disk --------------
+def _run_keyed(out: Path, inputs, resume=False, options=OPTIONS) -> int:
+    """``run``, skipping as extract does: through the writer's own key of this run's names."""
+    with FeatureWriter(out, NAMES, options, resume=resume) as w:
+        done = w.done_keys()
+        todo = [n for n in inputs if w.key(n, -1) not in done]
+        if todo:
+            w.write(_chunk(todo))
+        return w.close()
+
+
+def test_a_resume_from_another_folder_doubles_no_row_and_keeps_names_relative_to_one(in_tmp, monkeypatch):
+    """The third audit's M3: (cd a5 && extract 000014.jpg --out o2.parquet), then from the parent
+    extract a5/000014.jpg a5/img001.jpg --out a5/o2.parquet --resume."""
+    (in_tmp / "a5").mkdir()
+    monkeypatch.chdir(in_tmp / "a5")
+    assert _run_keyed(Path("o2.parquet"), ["img000.jpg"]) == 1
+    monkeypatch.chdir(in_tmp)
+    assert _run_keyed(Path("a5/o2.parquet"), ["a5/img000.jpg", "a5/img001.jpg"], resume=True) == 2
+    assert rows(in_tmp / "a5" / "o2.parquet") == ["img000.jpg", "img001.jpg"]  # both relative to a5/
+    assert _run_keyed(Path("a5/o2.parquet"), [str(in_tmp / "a5" / "img001.jpg")], resume=True) == 2
+
+
+def test_a_real_resume_from_another_folder_adds_nothing_twice(tmp_path, celeba_root, monkeypatch):
+    import pandas as pd
+    photo = next(iter(sorted((celeba_root / "img_align_celeba").glob("*.jpg"))))
+    (tmp_path / "a5").mkdir()
+    (tmp_path / "a5" / photo.name).write_bytes(photo.read_bytes())
+    monkeypatch.chdir(tmp_path / "a5")
+    assert CliRunner().invoke(main, ["extract", photo.name, "--out", "o2.parquet"]).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["extract", f"a5/{photo.name}", "--out", "a5/o2.parquet", "--resume"])
+    assert r.exit_code == 0 and "1 already there" in r.stdout, r.output
+    assert len(pd.read_parquet(tmp_path / "a5" / "o2.parquet")) == 1
+
+
+def test_a_resume_onto_a_finished_csv_with_other_options_is_refused(in_tmp):
+    """The third audit's L16: a CSV keeps its options in a record beside it."""
+    out = in_tmp / "f.csv"
+    run(out, INPUTS[:4])
+    assert fw.csv_record(out).is_file()
+    with pytest.raises(ValueError, match="written with align='auto', this run has align='celeba'"):
+        run(out, INPUTS, resume=True, options={**OPTIONS, "align": "celeba"})
+    assert run(out, INPUTS[:6], resume=True) == 6  # the same options: added to
+
+
+def test_a_resume_onto_a_csv_without_its_record_or_changed_since_is_refused(in_tmp):
+    out = in_tmp / "f.csv"
+    run(out, INPUTS[:4])
+    out.write_text(out.read_text() + "img999.jpg,-1,,0,1,2\n")  # changed by someone: the record is stale
+    with pytest.raises(ValueError, match="its record .f.csv.faceattr.json is missing or describes another file"):
+        run(out, INPUTS, resume=True)
+    fw.csv_record(out).unlink()
+    with pytest.raises(ValueError, match="missing or describes another file"):
+        run(out, INPUTS, resume=True)
+    assert run(out, INPUTS[:2], overwrite=True) == 2
+
+
+def test_new_heads_in_the_bundle_do_not_stop_a_resume_other_views_do(in_tmp):
+    """The third audit's L18: the identity is the views' sha256; the bundle's (heads, vectors
+    included) is recorded beside it and compared only where an output predates it."""
+    first = {**OPTIONS, "views_sha256": "v1", "weights_sha256": "b1"}
+    run(in_tmp / "f.parquet", INPUTS[:3], options=first)
+    assert run(in_tmp / "f.parquet", INPUTS[:5], resume=True, options={**first, "weights_sha256": "b2"}) == 5
+    with pytest.raises(ValueError, match="views_sha256"):
+        run(in_tmp / "f.parquet", INPUTS, resume=True, options={**first, "views_sha256": "v2"})
+    old = {**OPTIONS, "weights_sha256": "b1"}  # written before views_sha256 existed
+    run(in_tmp / "g.parquet", INPUTS[:3], options=old)
+    with pytest.raises(ValueError, match="weights_sha256"):
+        run(in_tmp / "g.parquet", INPUTS, resume=True, options={**first, "weights_sha256": "b2"})
+
+
+def test_bundles_with_the_same_views_share_their_views_sha256(tmp_path):
+    from faceattr.inference.bundle import Bundle
+    from conftest import TINY_BUNDLE
+    a = Bundle.load(TINY_BUNDLE)
+    b = Bundle(a.root, {**a.manifest, "heads": {**a.manifest["heads"], "sha256": "0" * 64}})
+    assert a.views_sha256() == b.views_sha256() and a.sha256 != b.sha256
+    assert a.views_sha256(["relu3_1"]) != a.views_sha256()
+
+
+@pytest.mark.parametrize("fmt", [".parquet", ".csv", ".npz"])
+def test_a_full_disk_during_the_merge_leaves_nothing_half_written_and_says_the_parts_are_whole(
+        in_tmp, monkeypatch, fmt):
+    import errno
+    out = in_tmp / f"g{fmt}"
+    real = fw.MERGERS[fmt]
+
+    def full(sources, tmp, names, options):
+        tmp.write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setitem(fw.MERGERS, fmt, full)
+    with pytest.raises(OSError, match=r"the final merge failed \(No space left on device\); nothing was written "
+                                      r"there and every row is intact in .*g\..*\.parts: free space, then run again "
+                                      r"with --resume"):
+        run(out, INPUTS)
+    assert not out.exists() and not (in_tmp / f".g{fmt}.merging").exists()
+    monkeypatch.setitem(fw.MERGERS, fmt, real)
+    assert run(out, INPUTS, resume=True) == len(INPUTS) and rows(out) == sorted(INPUTS)
