@@ -20,6 +20,9 @@ from .nn.config import AUGMENTATIONS, SHIFT_PIXELS, TrainConfig
 from .nn.taps import LAYER_NAMES
 
 DEVICES = ("auto", "cpu", "cuda")
+# What every seed must be: numpy's and scikit-learn's generators take 0 ... 2**32 - 1 (a negative
+# seed would fail only after the work, in t-SNE).
+SEED = click.IntRange(0, 2**32 - 1)
 # Below this many updates the README's measurements show reconstructions that are still close to
 # the average face (62 updates: 1.2% identified; 1,060: 15%; 6,375: 45%).
 FEW_UPDATES = 1000
@@ -171,7 +174,7 @@ def main():
 @device_option
 @click.option("--precision", default="auto", type=click.Choice(PRECISIONS), show_default=True,
               help="auto: bfloat16 autocast where it was measured faster (CUDA; AMX; AVX512-BF16 on AMD)")
-@click.option("--seed", default=TrainConfig.seed, show_default=True, type=int)
+@click.option("--seed", default=TrainConfig.seed, show_default=True, type=SEED)
 @click.option("--balance", "rec_balance", default=TrainConfig.rec_balance, type=click.Choice(["reference", "literal"]),
               show_default=True, help="reconstruction weighting of a single-layer view (docs/method.md)")
 @click.option("--checkpoint-every", default=TrainConfig.checkpoint_every, show_default=True, type=click.IntRange(1))
@@ -419,7 +422,7 @@ def reconstruct(photos, out, overwrite, aligned, weights):
 @main.command()
 @view_option
 @click.option("-n", "n", default=64, type=click.IntRange(1, MAX_SAMPLES), show_default=True)
-@click.option("--seed", default=0, type=int, show_default=True)
+@click.option("--seed", default=0, type=SEED, show_default=True)
 @out_option("PNG grid of the samples")
 @overwrite_option
 @weights_option
@@ -491,7 +494,7 @@ def attribute_vectors_cmd(root, out, overwrite, max_images, weights, device):
               help="number of faces; a square number (side x side grid)")
 @click.option("--split", default="test", type=click.Choice(["train", "val", "test", "all"]), show_default=True)
 @view_option
-@click.option("--seed", default=0, type=int, show_default=True)
+@click.option("--seed", default=0, type=SEED, show_default=True)
 @out_option("PNG map")
 @overwrite_option
 @weights_option
