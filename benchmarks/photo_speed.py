@@ -99,7 +99,9 @@ def time_in_fresh_process(label: str, paths: list[Path]) -> tuple[float, int]:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(map(str, paths)))
     try:
-        out = subprocess.run([sys.executable, "-m", "benchmarks.photo_speed", "--worker", label, "--paths-file", f.name],
+        # --root . only satisfies the parser: a worker reads its photos from the paths file
+        out = subprocess.run([sys.executable, "-m", "benchmarks.photo_speed", "--root", ".", "--worker", label,
+                              "--paths-file", f.name],
                              check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1]).stdout
     finally:
         os.unlink(f.name)

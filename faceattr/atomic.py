@@ -5,6 +5,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from .errors import OutputError, OutputExists
 
 
 def _umask() -> int:
@@ -56,7 +57,7 @@ def atomic_new_path(target: str | os.PathLike):
         try:
             os.link(tmp, target)
         except FileExistsError:
-            raise FileExistsError(f"{target}: already exists; not overwritten") from None
+            raise OutputExists(f"{target}: already exists; not overwritten") from None
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:
@@ -75,10 +76,10 @@ def check_writable(target: str | os.PathLike) -> Path:
     """Fail before any work when ``target`` cannot be written: the error names the file."""
     target = Path(target)
     if target.is_dir():
-        raise OSError(f"{target}: is a folder; expected a file name")
+        raise OutputError(f"{target}: is a folder; expected a file name")
     _check_can_create(target, target.parent)
     if target.exists() and not os.access(target, os.W_OK):
-        raise OSError(f"{target}: exists and is not writable")
+        raise OutputError(f"{target}: exists and is not writable")
     return target
 
 
@@ -88,9 +89,9 @@ def check_new_output(target: str | os.PathLike, overwrite: bool = False, inputs=
     target = check_writable(target)
     for item in inputs:
         if os.path.lexists(target) and os.path.exists(item) and os.path.samefile(target, item):
-            raise FileExistsError(f"{target}: is also an input of this command; choose another output")
+            raise OutputExists(f"{target}: is also an input of this command; choose another output")
     if os.path.lexists(target) and not overwrite:
-        raise FileExistsError(f"{target}: already exists; not replaced (--overwrite replaces it)")
+        raise OutputExists(f"{target}: already exists; not replaced (--overwrite replaces it)")
     return target
 
 
@@ -99,7 +100,7 @@ def check_new_folder(folder: str | os.PathLike, why: str) -> Path:
     made where it is asked for."""
     folder = Path(folder)
     if os.path.lexists(folder):
-        raise FileExistsError(f"{folder}: already exists; {why}")
+        raise OutputExists(f"{folder}: already exists; {why}")
     _check_can_create(folder, folder.parent)
     return folder
 
@@ -108,7 +109,7 @@ def check_writable_dir(folder: str | os.PathLike) -> Path:
     """Fail before any work when files cannot be created in ``folder`` (made if missing)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise OSError(f"{folder}: exists and is not a folder")
+        raise OutputError(f"{folder}: exists and is not a folder")
     _check_can_create(folder, folder)
     return folder
 
@@ -120,7 +121,7 @@ def _check_can_create(named: Path, folder: Path) -> None:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not _can_create_in(existing):
-        raise OSError(f"{named}: cannot write here ({existing} is not a writable folder)")
+        raise OutputError(f"{named}: cannot write here ({existing} is not a writable folder)")
 
 
 def _can_create_in(folder: Path) -> bool:

@@ -16,6 +16,7 @@ from .data.attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
 from .data.celeba import CelebA
 from .inference.feature_cache import FeatureCache
 from .inference.heads import decision_scores, fit_linear_heads
+from .errors import InputError
 
 BASELINES = ("majority", "pixels", "pca", "views", "vgg19", "hidden")
 PIXEL_SIDE = 32  # the pixels baseline downsamples the 64x64 crop to 32x32 (3,072 values) by 2x2 means
@@ -241,13 +242,13 @@ BASELINE_ROWS = {"majority": _majority_row, "views": _views_row, "pixels": _pixe
 def _check_request(bundle, heads: str, views, baselines) -> list[str]:
     """The views to evaluate, after checking the request names what exists."""
     if heads not in ("pretrained", "fit"):
-        raise ValueError(f"heads must be 'pretrained' or 'fit', got {heads!r}")
+        raise InputError(f"heads must be 'pretrained' or 'fit', got {heads!r}")
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
-        raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+        raise InputError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
     views = list(views) if views else bundle.views
     if heads == "pretrained" and views != bundle.head_views():
-        raise ValueError(f"the shipped heads use views {bundle.head_views()}; use --heads fit for {views}")
+        raise InputError(f"the shipped heads use views {bundle.head_views()}; use --heads fit for {views}")
     return views
 
 

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .atomic import atomic_path
+from .errors import InputError
 
 DEFAULT_MAX_GB = 10.0
 PATTERNS = ("crops-*.npy", "features-*.npy", "extra-faces-*.npy")  # every name cached_array is given
@@ -39,7 +40,7 @@ def max_bytes() -> int:
     except ValueError:
         gb = float("nan")
     if not (math.isfinite(gb) and gb >= 0):
-        raise ValueError(f"FACEATTR_CACHE_MAX_GB must be a number of gigabytes (0 or more), got {raw!r}")
+        raise InputError(f"FACEATTR_CACHE_MAX_GB must be a number of gigabytes (0 or more), got {raw!r}")
     return int(gb * 1e9)
 
 

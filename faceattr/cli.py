@@ -1,18 +1,21 @@
 """The ``faceattr`` command line: parses arguments and calls the library, nothing more.
 
 Options shared by several commands are defined once below (``weights_option`` ...), and every
-command, present or future, maps the library's errors to a one-line message through the group
-(``LibraryErrorsGroup``).
+command, present or future, prints faceattr's errors (``faceattr.errors.FaceattrError``) as one
+line through the group (``FaceattrGroup``).
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
 
 import click
 
 from .device import PRECISIONS
 from .faces.detect import DETECT_MAX_SIDE
+from .faces.options import DEFAULT_MIN_FACE_SIZE, MIN_FACE_SIZE_FLOOR
 from .generate_limits import MAX_SAMPLES, MAX_STEPS, MAX_STRENGTH, MAX_TSNE_FACES
 from .inference.extract import CHUNK
 from .inference.formats import printable
@@ -28,23 +31,27 @@ SEED = click.IntRange(0, 2**32 - 1)
 FEW_UPDATES = 1000
 
 
-LIBRARY_ERRORS = (ValueError, RuntimeError, OSError, ArithmeticError)
 CLICK_FLOW = (click.ClickException, click.exceptions.Exit, click.Abort)  # Exit and Abort are RuntimeErrors
+DEBUG_ENV = "FACEATTR_DEBUG"
 
 
-class LibraryErrorsGroup(click.Group):
-    """Every subcommand (and sub-group) runs inside this group's invoke, so a library error (bad
-    input or environment value, missing weights, unwritable output) becomes ``Error: message`` and
-    exit code 1 in any of them, never a traceback."""
-
-    group_class = type  # sub-groups are LibraryErrorsGroups too
+class FaceattrGroup(click.Group):
+    """Every command runs inside this group's invoke, so whatever faceattr refuses on purpose (a
+    ``FaceattrError``: bad input or option, missing weights, an output in use) becomes ``Error:
+    message`` and exit code 1, and so does a fault of the system it names (an ``OSError`` with an
+    errno: a full disk, a permission). Anything else is a fault of faceattr's and shows its
+    traceback; ``--debug`` (or FACEATTR_DEBUG=1) shows the traceback of every error."""
 
     def invoke(self, ctx):
+        from .errors import FaceattrError
         try:
             return super().invoke(ctx)
         except CLICK_FLOW:
             raise
-        except LIBRARY_ERRORS as e:
+        except (FaceattrError, OSError) as e:
+            if ctx.params.get("debug") or (isinstance(e, OSError) and not isinstance(e, FaceattrError)
+                                           and e.errno is None):
+                raise
             raise click.ClickException(str(e) or type(e).__name__) from None
 
 
@@ -76,10 +83,12 @@ batch_size_option = click.option("--batch-size", default=None, type=click.IntRan
 aligned_option = click.option("--aligned", is_flag=True,
                               help="inputs are CelebA aligned 178x218 images: crop only, no detection")
 largest_face_option = click.option("--largest-face", is_flag=True, help="keep only the largest face of each photo")
-min_face_size_option = click.option("--min-face-size", default=20, show_default=True, type=click.IntRange(12),
+min_face_size_option = click.option("--min-face-size", default=DEFAULT_MIN_FACE_SIZE, show_default=True,
+                                    type=click.IntRange(MIN_FACE_SIZE_FLOOR),
                                     help="smallest face side searched for, in pixels of the photo scaled to "
                                          "at most --detect-size")
-detect_size_option = click.option("--detect-size", default=DETECT_MAX_SIDE, show_default=True, type=click.IntRange(12),
+detect_size_option = click.option("--detect-size", default=DETECT_MAX_SIDE, show_default=True,
+                                  type=click.IntRange(MIN_FACE_SIZE_FLOOR),
                                   help="faces are detected on a copy of each photo at most this many pixels "
                                        "on its longer side (larger finds smaller faces in big photos, slower)")
 root_option = click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
@@ -117,6 +126,13 @@ def _align(aligned: bool) -> str:
     return "celeba" if aligned else "auto"
 
 
+def _face_options(aligned: bool = False, largest_face: bool = False, min_face_size: int = DEFAULT_MIN_FACE_SIZE,
+                  detect_size: int = DETECT_MAX_SIDE):
+    """The photo options as the one object the library takes."""
+    from .faces.options import FaceOptions
+    return FaceOptions(_align(aligned), largest_face, min_face_size, detect_size)
+
+
 overwrite_option = click.option("--overwrite", is_flag=True, help="replace an existing OUT (never one of the inputs)")
 
 
@@ -126,9 +142,23 @@ def _check_out(out, overwrite: bool, inputs=()) -> None:
     check_new_output(out, overwrite, inputs)
 
 
-@click.group(cls=LibraryErrorsGroup)
+@contextlib.contextmanager
+def _written(out, overwrite: bool):
+    """Where a command that never replaces a file writes OUT: OUT itself, or with --overwrite a
+    new name beside it that then takes OUT's place whole."""
+    if not overwrite:
+        yield out
+        return
+    from .atomic import atomic_path
+    with atomic_path(out) as tmp:
+        os.unlink(tmp)  # the library writes only where nothing is
+        yield tmp
+
+
+@click.group(cls=FaceattrGroup)
 @click.version_option(package_name="faceattr")
-def main():
+@click.option("--debug", is_flag=True, envvar=DEBUG_ENV, help=f"show the traceback of an error ({DEBUG_ENV}=1 too)")
+def main(debug):
     """Facial attributes from multi-view VAE-WGAN features."""
 
 
@@ -246,14 +276,15 @@ def predict(paths, fmt, annotate, decision, aligned, largest_face, weights, batc
     if annotate:
         check_writable_dir(annotate)
     files = _inputs(paths)
-    predictor = AttributePredictor(weights, device=device, batch_size=batch_size, align=_align(aligned),
-                                   largest_face=largest_face, min_face_size=min_face_size, detect_size=detect_size,
-                                   decision=decision)
+    from .faces.video import FrameSampling
+    predictor = AttributePredictor(weights, device=device, batch_size=batch_size, decision=decision,
+                                   faces=_face_options(aligned, largest_face, min_face_size, detect_size))
     failed = []
 
     def records():
-        for r in predictor.iter_records(files, progress=sys.stderr.isatty(), every=every, fps=fps,
-                                        annotate_dir=annotate):
+        for result in predictor.iter_results(files, progress=sys.stderr.isatty(), sampling=FrameSampling(every, fps),
+                                             annotate_dir=annotate):
+            r = result.to_dict()
             if r["error"]:
                 failed.append(r)
             yield r
@@ -305,12 +336,17 @@ def heads_fit(root, out, decisions, max_images, weights, device):
 def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
             device, every, fps):
     """Write multi-view features, one row per face (file, frame, time_s, face index), to OUT."""
+    from .faces.video import FrameSampling
+    from .inference.bundle import Bundle
     from .inference.extract import check_output, extract_to_file
+    from .inference.pipeline import FacePipeline
     check_output(out)  # before the inputs are listed
+    sampling = FrameSampling(every, fps)
     files = _inputs(paths)
-    s = extract_to_file(files, out, weights, _align(aligned), largest_face, batch_size, device, min_face_size,
-                        resume=resume, chunk=chunk_size, progress=sys.stderr.isatty(), detect_size=detect_size,
-                        every=every, fps=fps, overwrite=overwrite)
+    pipeline = FacePipeline.from_bundle(Bundle.load(weights), heads=False, device=device, batch_size=batch_size,
+                                        options=_face_options(aligned, largest_face, min_face_size, detect_size))
+    s = extract_to_file(files, out, pipeline, sampling, resume=resume, overwrite=overwrite, chunk=chunk_size,
+                        progress=sys.stderr.isatty())
     skipped = f", {s['skipped']} already there" if s["skipped"] else ""
     click.echo(f"wrote {s['rows']} faces x {s['features']} features from {s['inputs'] - s['skipped']} files "
                f"to {out} ({s['total_rows']} rows in all{skipped})")
@@ -345,12 +381,12 @@ def serve(host, port, max_upload_mb, timeout_s, upload_timeout_s, min_face_size,
     """Serve predictions over HTTP: POST /predict (multipart field 'file'), GET /health,
     GET /metadata, docs at /docs. Needs the [serve] extra."""
     try:
-        from .serve import serve as run
+        from .serve import Limits, serve as run
     except ImportError:
         raise click.ClickException("faceattr serve needs FastAPI and uvicorn: pip install 'faceattr[serve]'") from None
-    run(host, port, weights=weights, device=device, batch_size=batch_size, min_face_size=min_face_size,
-        detect_size=detect_size,
-        max_upload_bytes=int(max_upload_mb * 1024 * 1024), timeout_s=timeout_s, upload_timeout_s=upload_timeout_s)
+    run(host, port, weights=weights, device=device, batch_size=batch_size,
+        faces=_face_options(min_face_size=min_face_size, detect_size=detect_size),
+        limits=Limits(int(max_upload_mb * 1024 * 1024), timeout_s, upload_timeout_s))
 
 
 # ---- benchmark -------------------------------------------------------------------------------------
@@ -415,7 +451,8 @@ def reconstruct(photos, out, overwrite, aligned, weights):
     """Each aligned input beside its reconstruction by every view."""
     from . import generate
     _check_out(out, overwrite, photos)
-    generate.reconstruct(_bundle(weights), photos, _align(aligned), out=out, overwrite=overwrite)
+    with _written(out, overwrite) as target:
+        generate.reconstruct(_bundle(weights), photos, _align(aligned), out=target)
     click.echo(f"wrote {out}")
 
 
@@ -430,7 +467,8 @@ def sample(view, n, seed, out, overwrite, weights):
     """Faces decoded from z ~ N(0, I)."""
     from . import generate
     _check_out(out, overwrite)
-    generate.sample(_bundle(weights), view, n, seed, out=out, overwrite=overwrite)
+    with _written(out, overwrite) as target:
+        generate.sample(_bundle(weights), view, n, seed, out=target)
     click.echo(f"wrote {out}")
 
 
@@ -447,7 +485,8 @@ def interpolate(a, b, steps, view, aligned, out, overwrite, weights):
     """Decode (1 - t) z_A + t z_B from A to B."""
     from . import generate
     _check_out(out, overwrite, (a, b))
-    generate.interpolate(_bundle(weights), a, b, steps, view, _align(aligned), out=out, overwrite=overwrite)
+    with _written(out, overwrite) as target:
+        generate.interpolate(_bundle(weights), a, b, steps, view, _align(aligned), out=target)
     click.echo(f"wrote {out}")
 
 
@@ -468,8 +507,8 @@ def manipulate(photo, attribute, strength, steps, view, aligned, out, overwrite,
     from .data.attributes import attribute_index
     attribute_index(attribute)  # an unknown name fails before the weights load
     _check_out(out, overwrite, (photo,))
-    generate.manipulate(_bundle(weights), photo, attribute, strength, steps, view, _align(aligned), out=out,
-                        overwrite=overwrite)
+    with _written(out, overwrite) as target:
+        generate.manipulate(_bundle(weights), photo, attribute, strength, steps, view, _align(aligned), out=target)
     click.echo(f"wrote {out}")
 
 
@@ -508,7 +547,8 @@ def tsne(root, n, split, view, seed, out, overwrite, weights):
         raise click.ClickException(f"-n must be a square number (e.g. 625 = 25 x 25), got {n}")
     _check_out(out, overwrite)
     ds = CelebA.load(root, split, max_images=n)
-    generate.tsne_map(_bundle(weights), ds.crops(), view, side, seed, out=out, overwrite=overwrite)
+    with _written(out, overwrite) as target:
+        generate.tsne_map(_bundle(weights), ds.crops(), view, side, seed, out=target)
     click.echo(f"wrote {out}")
 
 

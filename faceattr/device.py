@@ -11,6 +11,7 @@ import os
 import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
+from .errors import InputError
 
 if TYPE_CHECKING:  # annotations only: importing torch here would slow every --help
     import torch
@@ -25,7 +26,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
+        raise InputError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
     return device
 
 
@@ -89,7 +90,7 @@ def cpu_has_fast_bf16() -> bool:
 
 def use_bf16(device: torch.device, precision: str = "auto") -> bool:
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "float32":
         return False
     if precision == "bf16":

@@ -1,4 +1,7 @@
-"""The generative side (paper sections 4.2-4.3): reconstruct, sample, interpolate, manipulate, t-SNE."""
+"""The generative side (paper sections 4.2-4.3): reconstruct, sample, interpolate, manipulate, t-SNE.
+
+Each returns its faces as an array and, given ``out``, writes them as a PNG grid there; a file
+already at ``out`` is never replaced (FileExistsError), as every faceattr command that writes."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +10,7 @@ import torch
 from .data.attributes import ATTRIBUTE_NAMES
 from .generate_limits import MAX_SAMPLES, MAX_TSNE_FACES, check_steps, check_strength
 from .grid import save_grid
+from .errors import ImageError, InputError, OutputExists
 
 MAX_PER_CLASS = 2000
 
@@ -36,13 +40,14 @@ def attribute_vectors(latents: np.ndarray, labels: np.ndarray, slices: dict, max
 def _faces(items, align: str) -> np.ndarray:
     """The largest face of each input (a photo, or a ready face with ``align`` "celeba" or "none"),
     found as every entry point finds faces (``FaceFinder``); an input without one is an error."""
-    from .inference.pipeline import FaceFinder
+    from .faces.finder import FaceFinder
+    from .faces.options import FaceOptions
     out = []
-    for p in FaceFinder(align, largest_face=True).faces(items):
+    for p in FaceFinder(FaceOptions(align, largest_face=True)).faces(items):
         if p.error:
-            raise ValueError(p.error)
+            raise ImageError(p.error)
         if not len(p.faces):
-            raise ValueError(f"{p.name}: no face found")
+            raise InputError(f"{p.name}: no face found")
         out.append(p.faces[0])
     return np.stack(out)
 
@@ -62,7 +67,7 @@ def decode(vae, z: torch.Tensor) -> torch.Tensor:
     return vae.decoder(z.float())
 
 
-def reconstruct(bundle, items, align: str = "auto", views=None, out=None, *, overwrite: bool = False) -> np.ndarray:
+def reconstruct(bundle, items, align: str = "auto", views=None, out=None) -> np.ndarray:
     """Per input, a row: the aligned face, then its reconstruction by each view (from the mean)."""
     faces = _faces(items, align)
     views = list(views) if views else bundle.views
@@ -73,26 +78,24 @@ def reconstruct(bundle, items, align: str = "auto", views=None, out=None, *, ove
         cols.append(decode(vae, encode_means(vae, faces)))
     tiles = torch.stack(cols, dim=1).flatten(0, 1)  # (n * (1 + views), 3, 64, 64)
     if out:
-        save_grid(out, [tiles], per_row=1 + len(views), scale=2, overwrite=overwrite)
+        save_grid(out, [tiles], per_row=1 + len(views), scale=2, overwrite=False)
     return tiles.numpy()
 
 
-def sample(bundle, view: str = "relu3_1", n: int = 64, seed: int = 0, out=None, *,
-           overwrite: bool = False) -> np.ndarray:
+def sample(bundle, view: str = "relu3_1", n: int = 64, seed: int = 0, out=None) -> np.ndarray:
     """Faces decoded from z ~ N(0, I)."""
     if not 1 <= n <= MAX_SAMPLES:
-        raise ValueError(f"n must be from 1 to {MAX_SAMPLES}, got {n!r}")
+        raise InputError(f"n must be from 1 to {MAX_SAMPLES}, got {n!r}")
     vae = bundle.load_vae(view)
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, vae.cfg.latent_dim, generator=g)
     imgs = decode(vae, z)
     if out:
-        save_grid(out, [imgs], per_row=min(8, n), scale=2, overwrite=overwrite)
+        save_grid(out, [imgs], per_row=min(8, n), scale=2, overwrite=False)
     return imgs.numpy()
 
 
-def interpolate(bundle, a, b, steps: int = 11, view: str = "relu3_1", align: str = "auto", out=None, *,
-                overwrite: bool = False) -> np.ndarray:
+def interpolate(bundle, a, b, steps: int = 11, view: str = "relu3_1", align: str = "auto", out=None) -> np.ndarray:
     """Decoded (1 - t) z_A + t z_B for t = 0 ... 1 in ``steps`` steps (latent means)."""
     steps = check_steps(steps)
     vae = bundle.load_vae(view)
@@ -100,7 +103,7 @@ def interpolate(bundle, a, b, steps: int = 11, view: str = "relu3_1", align: str
     t = torch.linspace(0, 1, steps).unsqueeze(1)
     imgs = decode(vae, (1 - t) * z[0] + t * z[1])
     if out:
-        save_grid(out, [imgs], per_row=steps, scale=2, overwrite=overwrite)
+        save_grid(out, [imgs], per_row=steps, scale=2, overwrite=False)
     return imgs.numpy()
 
 
@@ -111,19 +114,19 @@ def manipulate_latent(z: torch.Tensor, vector: torch.Tensor, strength: float, st
 
 
 def manipulate(bundle, item, attribute: str, strength: float = 1.0, steps: int = 11, view: str = "relu3_1",
-               align: str = "auto", out=None, *, overwrite: bool = False) -> np.ndarray:
+               align: str = "auto", out=None) -> np.ndarray:
     """Add (strength > 0) or remove (strength < 0) an attribute by its latent vector, decoded."""
     from .data.attributes import attribute_index
     steps, strength = check_steps(steps), check_strength(strength)
     a = attribute_index(attribute)
     vecs = bundle.attribute_vectors()
     if view not in vecs:
-        raise ValueError(f"no attribute vectors for view {view!r}; available: {', '.join(vecs)}")
+        raise InputError(f"no attribute vectors for view {view!r}; available: {', '.join(vecs)}")
     vae = bundle.load_vae(view)
     z = encode_means(vae, _faces([item], align))[0]
     imgs = decode(vae, manipulate_latent(z, torch.from_numpy(vecs[view][a]), strength, steps))
     if out:
-        save_grid(out, [imgs], per_row=steps, scale=2, overwrite=overwrite)
+        save_grid(out, [imgs], per_row=steps, scale=2, overwrite=False)
     return imgs.numpy()
 
 
@@ -142,29 +145,28 @@ def grid_assignment(embedding: np.ndarray, side: int) -> np.ndarray:
     return cell
 
 
-def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, seed: int = 0, out=None, *,
-             overwrite: bool = False) -> np.ndarray:
+def tsne_map(bundle, faces: np.ndarray, view: str = "relu3_1", side: int = 25, seed: int = 0, out=None) -> np.ndarray:
     """Faces laid out on a side x side grid by a 2-D t-SNE of their latent means (paper 4.3.3)."""
     from sklearn.manifold import TSNE
     n = side * side
     if n > MAX_TSNE_FACES:
-        raise ValueError(f"a t-SNE map holds at most {MAX_TSNE_FACES} faces, asked for {side}x{side} = {n}")
+        raise InputError(f"a t-SNE map holds at most {MAX_TSNE_FACES} faces, asked for {side}x{side} = {n}")
     if len(faces) < n:
-        raise ValueError(f"need {n} faces for a {side}x{side} map, got {len(faces)}")
+        raise InputError(f"need {n} faces for a {side}x{side} map, got {len(faces)}")
     faces = faces[:n]
     vae = bundle.load_vae(view)
     z = encode_means(vae, faces).numpy()
     distinct = len(np.unique(z.round(5), axis=0))
     if distinct < 4:
         # scikit-learn's t-SNE crashes (even segfaults) on identical points.
-        raise ValueError(f"the {n} faces give only {distinct} distinct latent codes; a t-SNE map needs "
+        raise InputError(f"the {n} faces give only {distinct} distinct latent codes; a t-SNE map needs "
                          f"different faces")
     emb = TSNE(n_components=2, random_state=seed, init="pca", perplexity=min(30.0, n - 1.0)).fit_transform(z)
     cell = grid_assignment(emb, side)
     ordered = np.empty_like(faces)
     ordered[cell] = faces
     if out:
-        save_grid(out, [ordered], per_row=side, overwrite=overwrite)
+        save_grid(out, [ordered], per_row=side, overwrite=False)
     return ordered
 
 
@@ -178,7 +180,7 @@ def write_attribute_vectors(bundle, root, out=None, device=None, max_images: int
     if out is not None:
         check_new_output(out, overwrite)
     elif is_installed_bundle(bundle.root):
-        raise FileExistsError(f"{bundle.root}: is the bundle installed with faceattr, which is never rewritten; "
+        raise OutputExists(f"{bundle.root}: is the bundle installed with faceattr, which is never rewritten; "
                               f"give --out FILE.npz, or --weights a bundle of your own "
                               f"(faceattr heads fit --out DIR makes one)")
     else:

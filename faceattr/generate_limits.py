@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral
+from .errors import InputError
 
 # Attribute vectors added to a latent at most: the page's slider range, and the command's. A
 # strength of 1e30 decodes to noise, not a face with more of the attribute.
@@ -18,11 +19,11 @@ MAX_SAMPLES = 1024  # faces per sample grid (32 rows of 8 at scale 2)
 
 def check_steps(steps: int) -> int:
     if isinstance(steps, bool) or not isinstance(steps, Integral) or not 2 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be a whole number from 2 to {MAX_STEPS}, got {steps!r}")
+        raise InputError(f"steps must be a whole number from 2 to {MAX_STEPS}, got {steps!r}")
     return int(steps)
 
 
 def check_strength(strength: float) -> float:
     if not (isinstance(strength, (int, float)) and math.isfinite(strength) and abs(strength) <= MAX_STRENGTH):
-        raise ValueError(f"strength must be a number from -{MAX_STRENGTH:g} to {MAX_STRENGTH:g}, got {strength!r}")
+        raise InputError(f"strength must be a number from -{MAX_STRENGTH:g} to {MAX_STRENGTH:g}, got {strength!r}")
     return float(strength)

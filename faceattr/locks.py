@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from .errors import FolderInUse
 
 
 def try_lock_folder(folder: str | os.PathLike) -> int | None:
@@ -19,10 +20,6 @@ def try_lock_folder(folder: str | os.PathLike) -> int | None:
         os.close(fd)
         return None
     return fd
-
-
-class FolderInUse(OSError):
-    """Another process is writing into this folder."""
 
 
 class FolderLock:

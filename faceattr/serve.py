@@ -30,9 +30,8 @@ from fastapi.responses import JSONResponse
 
 from . import __version__
 from .data.attributes import ATTRIBUTE_NAMES
-from .faces.detect import DETECT_MAX_SIDE
 from .faces.images import ImageError, clean_message
-from .inference.pipeline import DEFAULT_MIN_FACE_SIZE
+from .faces.options import FaceOptions
 from .upload_limits import UploadLimits
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -135,22 +134,31 @@ def photo_batcher(pipeline, largest_face: bool, max_batch: int = MAX_BATCH,
     return MicroBatcher(prepare, lambda lists: sum(lists, []), lambda out, sl: out[sl], max_batch, max_wait_ms)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Limits:
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     timeout_s: float = TIMEOUT_S
     upload_timeout_s: float = UPLOAD_TIMEOUT_S
 
 
+@dataclass(frozen=True)
+class Batching:
+    """How the work of concurrent requests is put together (``MicroBatcher``)."""
+
+    max_items: int = MAX_BATCH
+    max_wait_ms: float = MAX_WAIT_MS
+
+
 class Service:
     """What the routes share: the predictor and its pipeline, the batchers, the limits."""
 
-    def __init__(self, predictor, limits: Limits, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
+    def __init__(self, predictor, limits: Limits = Limits(), batching: Batching = Batching()):
         from .serve_faces import FaceStore
         self.predictor, self.pipeline, self.limits = predictor, predictor.pipeline, limits
         self.store = FaceStore()
-        self.batcher = face_batcher(self.pipeline, max_batch, max_wait_ms)
-        self.photos = {flag: photo_batcher(self.pipeline, flag, max_batch, max_wait_ms) for flag in (False, True)}
+        n, wait = batching.max_items, batching.max_wait_ms
+        self.batcher = face_batcher(self.pipeline, n, wait)
+        self.photos = {flag: photo_batcher(self.pipeline, flag, n, wait) for flag in (False, True)}
 
     def batchers(self) -> list[MicroBatcher]:
         return [self.batcher, *self.photos.values()]
@@ -186,7 +194,7 @@ class Service:
                       faces_kept: bool = False) -> dict:
         """The record of one upload: faces prepared in the thread pool, encoded in the batcher."""
         from .faces.video import Unit
-        thresholds = self.thresholds(decision)
+        self.thresholds(decision)  # an unknown rule is this request's 400, before any work
         units = [Unit(data, name)]
         (p,) = await self.photos[largest_face].submit(units)
         if p.error:
@@ -199,8 +207,8 @@ class Service:
             except Exception as e:  # noqa: BLE001 - the client learns that, not the traceback
                 raise HTTPException(500, f"{name}: the attribute model failed on this upload "
                                          f"({type(e).__name__}); the server goes on") from None
-        result = self.pipeline.results(units, [p], encoded)[0]
-        record = result.to_record(decision, thresholds)
+        result = self.pipeline.results(units, [p], encoded, decision)[0]
+        record = result.to_dict()
         if faces_kept:  # the page's POST /faces: each face's crop, kept for the generative endpoints
             from .serve_faces import data_url
             for face, found in zip(record["faces"], result.faces):
@@ -216,14 +224,16 @@ class Service:
 
 
 def create_app(weights="pretrained", device=None, batch_size: Optional[int] = None,
-               min_face_size: int = DEFAULT_MIN_FACE_SIZE, detect_size: int = DETECT_MAX_SIDE,
-               max_upload_bytes: int = MAX_UPLOAD_BYTES, timeout_s: float = TIMEOUT_S,
-               upload_timeout_s: float = UPLOAD_TIMEOUT_S, max_batch: int = MAX_BATCH,
-               max_wait_ms: float = MAX_WAIT_MS):
+               faces: Optional[FaceOptions] = None, limits: Limits = Limits(), batching: Batching = Batching(),
+               **legacy):
+    """The FastAPI app. ``faces``: how faces are found (``FaceOptions``; ``largest_face`` is each
+    request's ``?largest_face=``); ``limits``: upload size and times; ``batching``: the
+    micro-batches. The separate keywords of before (``min_face_size=``, ``timeout_s=``, ...) still
+    work, deprecated."""
     from .inference.predictor import AttributePredictor
-    predictor = AttributePredictor(weights, device=device, batch_size=batch_size, min_face_size=min_face_size,
-                                   detect_size=detect_size)
-    service = Service(predictor, Limits(max_upload_bytes, timeout_s, upload_timeout_s), max_batch, max_wait_ms)
+    faces, limits, batching = _legacy_app_options(faces, limits, batching, legacy)
+    predictor = AttributePredictor(weights, device=device, batch_size=batch_size, faces=faces)
+    service = Service(predictor, limits, batching)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -237,7 +247,7 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
                   description="The 40 CelebA attributes of every face in an uploaded photo "
                               "(multi-view VAE-WGAN features, linear SVM heads).")
     app.state.service, app.state.batcher, app.state.predictor = service, service.batcher, predictor
-    app.add_middleware(UploadLimits, max_bytes=max_upload_bytes, max_seconds=upload_timeout_s,
+    app.add_middleware(UploadLimits, max_bytes=limits.max_upload_bytes, max_seconds=limits.upload_timeout_s,
                        slack_bytes=MULTIPART_OVERHEAD_BYTES)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.middleware("http")(_security_headers)
@@ -246,6 +256,25 @@ def create_app(weights="pretrained", device=None, batch_size: Optional[int] = No
     add_face_routes(app, service, service.store, Generator(predictor.bundle))
     _add_page(app)
     return app
+
+
+def _legacy_app_options(faces, limits: Limits, batching: Batching, legacy: dict):
+    """(faces, limits, batching) with create_app's keywords of before FaceOptions folded in."""
+    if not legacy:
+        return faces, limits, batching
+    import dataclasses
+    import warnings
+    warnings.warn(f"create_app({', '.join(sorted(legacy))}=...) is deprecated; pass faces=FaceOptions(...), "
+                  f"limits=Limits(...), batching=Batching(...)", DeprecationWarning, stacklevel=3)
+    groups = {"faces": (faces or FaceOptions()), "limits": limits, "batching": batching}
+    renamed = {"max_batch": "max_items"}
+    for key, value in legacy.items():
+        key = renamed.get(key, key)
+        where = next((g for g, obj in groups.items() if key in {f.name for f in dataclasses.fields(obj)}), None)
+        if where is None:
+            raise TypeError(f"create_app() got an unexpected keyword argument {key!r}")
+        groups[where] = dataclasses.replace(groups[where], **{key: value})
+    return groups["faces"], groups["limits"], groups["batching"]
 
 
 # The page runs only its own scripts and styles; images may be data: and blob: URLs it made.

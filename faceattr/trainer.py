@@ -24,6 +24,7 @@ from .locks import FolderLock
 from .nn.losses import critic_loss, cross_correlation, feature_loss, generator_loss, kl_divergence, kl_per_sample, \
     layer_weight, reconstruction_loss, vae_loss
 from .nn.models import VAE, Critic, to_float_images
+from .errors import InputError, NonFiniteLoss, NotAFolder, OutputExists
 
 ACTIVE_VARIANCE = 0.01  # a latent dimension is active when Var_x[E(z|x)] exceeds this
 # TrainConfig fields a resumed run must share with the run it continues.
@@ -37,10 +38,6 @@ GENERALISATION_FACES = 512  # train and held-out faces each, measured at every e
 NOISE_SEED_FACTOR = 7919  # the reparameterisation noise, on the device
 AUGMENT_SEED_FACTOR = 104_729  # flips and shifts, on the CPU
 EPOCH_ORDER_SEED_FACTOR = 100_003  # each epoch's shuffle, shared by all processes
-
-
-class NonFiniteLoss(RuntimeError):
-    """A loss term became inf or NaN: the weights are no longer usable."""
 
 
 class _CriticPair(nn.Module):
@@ -190,9 +187,9 @@ class Trainer:
         """The training faces on the device, after checking there is a batch of them per process."""
         side, cfg = self.model_cfg.image_size, self.cfg
         if images.ndim != 4 or images.shape[1:] != (side, side, 3):
-            raise ValueError(f"images must be (N, {side}, {side}, 3) uint8, got {images.shape}")
+            raise InputError(f"images must be (N, {side}, {side}, 3) uint8, got {images.shape}")
         if len(images) // self.world < cfg.batch_size:
-            raise ValueError(f"{len(images)} images are fewer than one batch of {cfg.batch_size} per process")
+            raise InputError(f"{len(images)} images are fewer than one batch of {cfg.batch_size} per process")
         self.epoch_images = cfg.epoch_images or len(images)
         self.steps_per_epoch = self.epoch_images // self.world // cfg.batch_size
         return torch.from_numpy(np.require(images, np.uint8, ["C", "W"])).to(self.device)
@@ -204,7 +201,7 @@ class Trainer:
         n = len(self.images)
         if other_latents is None or other_latents.ndim != 2 or len(other_latents) != n:
             got = None if other_latents is None else other_latents.shape
-            raise ValueError(f"decorrelate={self.cfg.decorrelate} needs the other views' latents of the "
+            raise InputError(f"decorrelate={self.cfg.decorrelate} needs the other views' latents of the "
                              f"{n} faces as an (N, e) array (other_view_latents), got {got}")
         return torch.as_tensor(np.asarray(other_latents, np.float32), device=self.device)
 
@@ -274,7 +271,7 @@ class Trainer:
     def load_state(self, obj: dict) -> None:
         saved = ModelConfig.from_dict(obj["model_config"])
         if saved != self.model_cfg:
-            raise ValueError(f"{self.checkpoint_path}: checkpoint was trained with {saved}, "
+            raise InputError(f"{self.checkpoint_path}: checkpoint was trained with {saved}, "
                              f"not {self.model_cfg}")
         # Resuming with other data or other hyperparameters would record values the weights were
         # not trained with. epochs may grow (train longer); logging cadence may change.
@@ -282,11 +279,11 @@ class Trainer:
         new = self.cfg.to_dict()
         for name in RESUME_MUST_MATCH:
             if old.get(name) != new.get(name):
-                raise ValueError(f"{self.checkpoint_path}: the run was started with {name}={old.get(name)!r}, "
+                raise InputError(f"{self.checkpoint_path}: the run was started with {name}={old.get(name)!r}, "
                                  f"not {new.get(name)!r}; resume with the same value, or start a new run "
                                  f"in another --out")
         if obj.get("data") is not None and self.data is not None and obj["data"] != self.data:
-            raise ValueError(f"{self.checkpoint_path}: the run was started on {obj['data']}, not {self.data}; "
+            raise InputError(f"{self.checkpoint_path}: the run was started on {obj['data']}, not {self.data}; "
                              f"resume with the same --root and --max-images")
         self.vae.load_state_dict(obj["vae"])
         self.critic.load_state_dict(obj["critic"])
@@ -325,7 +322,7 @@ class Trainer:
         needed when ``cfg.decorrelate`` is set."""
         cfg = self.cfg
         if cfg.decorrelate > 0 and others is None:
-            raise ValueError(f"decorrelate={cfg.decorrelate}: train_step needs the batch's other-view latents")
+            raise InputError(f"decorrelate={cfg.decorrelate}: train_step needs the batch's other-view latents")
         with autocast(self.device, self.bf16):
             x_hat, mean, logvar = self.vae_ddp(x, self.noise)  # (B, 3, 64, 64), (B, 100) x2
             with torch.no_grad():
@@ -511,7 +508,7 @@ class Trainer:
         if not old or self.rank != 0:
             return
         if not overwrite:
-            raise FileExistsError(f"{self.out_dir}: already holds a training run ({', '.join(p.name for p in old[:3])}); "
+            raise OutputExists(f"{self.out_dir}: already holds a training run ({', '.join(p.name for p in old[:3])}); "
                                   f"pass --resume to continue it, --overwrite to replace it, or another --out")
         for p in old:
             p.unlink()
@@ -581,7 +578,7 @@ class Trainer:
             except json.JSONDecodeError:
                 if i == len(lines):
                     break
-                raise ValueError(f"{self.log_path}, line {i}: not a JSON record; the log is damaged") from None
+                raise InputError(f"{self.log_path}, line {i}: not a JSON record; the log is damaged") from None
         return out
 
     def _truncate_log(self, step: int) -> None:
@@ -635,7 +632,7 @@ def other_view_latents(tcfg: TrainConfig, model_cfg: ModelConfig, images: np.nda
         vaes = {f.stem.removeprefix("view_"): ckpt.view_from(ckpt.load(f)) for f in files}
         vaes = {v: vae for v, vae in vaes.items() if vae.cfg.name != model_cfg.name}
     if not vaes:
-        raise ValueError(f"decorrelate_from={source!r}: no view other than {model_cfg.name} to keep apart from")
+        raise InputError(f"decorrelate_from={source!r}: no view other than {model_cfg.name} to keep apart from")
     return MultiViewEncoder(vaes, device=device).encode(images)
 
 
@@ -645,7 +642,7 @@ def run_folder(out: Path) -> Path:
     else that is not a folder is refused, naming what it is."""
     if os.path.lexists(out) and not out.is_dir():
         what = f"a link to {os.readlink(out)}, which is not a folder" if out.is_symlink() else "a file, not a folder"
-        raise NotADirectoryError(f"{out}: is {what}; --out takes a folder for the run")
+        raise NotAFolder(f"{out}: is {what}; --out takes a folder for the run")
     if out.is_symlink():
         out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -667,7 +664,7 @@ def train_view(root, out="runs/view", train_config: TrainConfig | None = None, l
     if tcfg.init is not None:
         cfg, vae_state = load_init(tcfg)
         if layers is not None and tuple(layers) != cfg.layers:
-            raise ValueError(f"--init {tcfg.init} is a {cfg.name} view, but layers {'+'.join(layers)} "
+            raise InputError(f"--init {tcfg.init} is a {cfg.name} view, but layers {'+'.join(layers)} "
                              f"were asked for; leave out --layer to take the init's")
     else:
         cfg = ModelConfig(layers=tuple(layers or ("relu3_1",)))

@@ -109,6 +109,14 @@ def write_clip(path: Path, image_files, fps: int = 5) -> Path:
     return path
 
 
+def features_pipeline(weights="pretrained", **face_options):
+    """A features-only FacePipeline of a bundle, finding faces as ``face_options`` say."""
+    from faceattr.faces.options import FaceOptions
+    from faceattr.inference.bundle import Bundle
+    from faceattr.inference.pipeline import FacePipeline
+    return FacePipeline.from_bundle(Bundle.load(weights), heads=False, options=FaceOptions(**face_options))
+
+
 @pytest.fixture
 def quick_svms(monkeypatch):
     """Heads fitted with a few L-BFGS iterations: for tests of a benchmark's plumbing (its rows,

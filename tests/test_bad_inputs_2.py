@@ -58,7 +58,7 @@ def test_3_unwritable_annotate_folder_is_refused_before_the_models_load(runner, 
 
 
 def test_4_an_input_that_vanishes_before_annotation_is_still_drawn(predictor, tmp_path, monkeypatch):
-    import faceattr.inference.pipeline as pipeline_mod
+    import faceattr.faces.finder as pipeline_mod
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     shutil.copy(PHOTO, a)
     shutil.copy(PHOTO, b)
@@ -205,8 +205,9 @@ def test_13_a_name_with_a_newline_keeps_tables_and_counts_whole(runner, tmp_path
 def app_client():
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
-    from faceattr.serve import create_app
-    with TestClient(create_app(max_upload_bytes=200_000), raise_server_exceptions=False) as client:
+    from faceattr.serve import Batching, Limits, create_app
+    from faceattr.faces.options import FaceOptions
+    with TestClient(create_app(limits=Limits(max_upload_bytes=200_000)), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -250,27 +251,30 @@ def _celeba(tmp_path, attr_extra=(), part_extra=()):
 
 
 def test_16_a_file_listed_twice_in_the_attributes_is_refused_naming_both_lines(tmp_path):
-    from faceattr.data.celeba import CelebA, CelebAError
+    from faceattr.data.celeba import CelebA
+    from faceattr.errors import DatasetError
     root, attr = _celeba(tmp_path)
     name, values = attr[3].split(" ", 1)
     flipped = " ".join("1" if v == "-1" else "-1" for v in values.split())
     root, _ = _celeba(tmp_path / "b", attr_extra=[f"{name} {flipped}"])
-    with pytest.raises(CelebAError, match=r"lines 4 and 7: '000002.jpg' is listed twice, with different labels"):
+    with pytest.raises(DatasetError, match=r"lines 4 and 7: '000002.jpg' is listed twice, with different labels"):
         CelebA.load(root, "all")
 
 
 def test_16_an_image_in_two_partitions_is_refused_naming_both_lines(tmp_path):
-    from faceattr.data.celeba import CelebA, CelebAError
+    from faceattr.data.celeba import CelebA
+    from faceattr.errors import DatasetError
     root, _ = _celeba(tmp_path, part_extra=["000001.jpg 2"])
-    with pytest.raises(CelebAError, match=r"lines 1 and 5: '000001.jpg' is listed in two partitions"):
+    with pytest.raises(DatasetError, match=r"lines 1 and 5: '000001.jpg' is listed in two partitions"):
         CelebA.load(root, "all")
 
 
 def test_16_a_listed_name_cannot_point_outside_the_image_folder(tmp_path):
-    from faceattr.data.celeba import CelebAError, read_partition
+    from faceattr.data.celeba import read_partition
+    from faceattr.errors import DatasetError
     p = tmp_path / "list_eval_partition.txt"
     p.write_text("000001.jpg 0\n../../secret.jpg 1\n")
-    with pytest.raises(CelebAError, match="line 2: '../../secret.jpg' is not a plain file name"):
+    with pytest.raises(DatasetError, match="line 2: '../../secret.jpg' is not a plain file name"):
         read_partition(p)
 
 
@@ -385,8 +389,9 @@ def test_a_request_slower_than_the_timeout_gets_504(monkeypatch):
     pytest.importorskip("fastapi")
     import time as _time
     from fastapi.testclient import TestClient
-    from faceattr.serve import create_app
-    app = create_app(timeout_s=0.5)
+    from faceattr.serve import Batching, Limits, create_app
+    from faceattr.faces.options import FaceOptions
+    app = create_app(limits=Limits(timeout_s=0.5))
     pipeline = app.state.service.pipeline
     real = pipeline.encode
 
@@ -404,11 +409,12 @@ def test_detect_size_reaches_the_transformer_the_server_and_ray_data(monkeypatch
     pytest.importorskip("fastapi")
     from faceattr.inference.transformer import MultiViewVAEFeatures
     from faceattr.inference.ray_data import FaceAttrActor
-    from faceattr.serve import create_app
+    from faceattr.serve import Batching, Limits, create_app
+    from faceattr.faces.options import FaceOptions
     t = MultiViewVAEFeatures(detect_size=320).fit()
     assert t.get_params()["detect_size"] == 320 and t._get_pipeline().detector().max_side == 320
-    assert create_app(detect_size=320).state.service.pipeline.detector().max_side == 320
-    assert FaceAttrActor(detect_size=320).pipeline.detector().max_side == 320
+    assert create_app(faces=FaceOptions(detect_size=320)).state.service.pipeline.detector().max_side == 320
+    assert FaceAttrActor(faces=FaceOptions(detect_size=320)).pipeline.detector().max_side == 320
     assert "--detect-size" in CliRunner().invoke(main, ["serve", "--help"]).output
 
 
@@ -417,8 +423,9 @@ def test_concurrent_uploads_are_detected_in_one_batch(monkeypatch):
     pytest.importorskip("fastapi")
     from concurrent.futures import ThreadPoolExecutor
     from fastapi.testclient import TestClient
-    from faceattr.serve import create_app
-    app = create_app(max_wait_ms=500)
+    from faceattr.serve import Batching, Limits, create_app
+    from faceattr.faces.options import FaceOptions
+    app = create_app(batching=Batching(max_wait_ms=500))
     pipeline, sizes = app.state.service.pipeline, []
     real = pipeline.prepare
     monkeypatch.setattr(pipeline, "prepare", lambda units, *a, **k: sizes.append(len(units)) or real(units, *a, **k))

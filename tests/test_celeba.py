@@ -3,7 +3,8 @@ import pytest
 
 from conftest import write_celeba_tree
 from faceattr.data.attributes import ATTRIBUTE_NAMES, attribute_index
-from faceattr.data.celeba import CelebA, CelebAError, find_root
+from faceattr.data.celeba import CelebA, find_root
+from faceattr.errors import DatasetError
 from faceattr.faces.geometry import CROP_BOX, IMAGE_SIZE, crop_aligned
 from faceattr.faces.images import ImageError
 
@@ -47,9 +48,9 @@ def test_crop_geometry_matches_spec(celeba_root):
 
 
 def test_wrong_root_names_the_folder(tmp_path):
-    with pytest.raises(CelebAError, match="no list_attr_celeba.txt"):
+    with pytest.raises(DatasetError, match="no list_attr_celeba.txt"):
         CelebA.load(tmp_path)
-    with pytest.raises(CelebAError, match="not a folder"):
+    with pytest.raises(DatasetError, match="not a folder"):
         CelebA.load(tmp_path / "nope")
 
 
@@ -58,7 +59,7 @@ def test_malformed_row_names_file_and_line(tmp_path):
     lines = (base / "list_attr_celeba.txt").read_text().splitlines()
     lines[4] = lines[4].rsplit(" ", 1)[0]  # drop a value on line 5
     (base / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
-    with pytest.raises(CelebAError, match=r"list_attr_celeba.txt, line 5: expected a file name and 40 values"):
+    with pytest.raises(DatasetError, match=r"list_attr_celeba.txt, line 5: expected a file name and 40 values"):
         CelebA.load(tmp_path)
 
 
@@ -66,12 +67,12 @@ def test_bad_value_and_count(tmp_path):
     base = write_celeba_tree(tmp_path, n=3, crlf=False)
     text = (base / "list_attr_celeba.txt").read_text().replace(" -1", " 0", 1)
     (base / "list_attr_celeba.txt").write_text(text)
-    with pytest.raises(CelebAError, match="line 3: attribute values must be -1 or 1"):
+    with pytest.raises(DatasetError, match="line 3: attribute values must be -1 or 1"):
         CelebA.load(tmp_path)
     base = write_celeba_tree(tmp_path / "b", n=3, crlf=False)
     text = (base / "list_attr_celeba.txt").read_text().replace("3\n", "4\n", 1)
     (base / "list_attr_celeba.txt").write_text(text)
-    with pytest.raises(CelebAError, match="says 4 images but 3 rows follow"):
+    with pytest.raises(DatasetError, match="says 4 images but 3 rows follow"):
         CelebA.load(tmp_path / "b")
 
 
@@ -79,11 +80,11 @@ def test_image_without_row_and_missing_image(tmp_path):
     base = write_celeba_tree(tmp_path, n=3, crlf=False)
     with open(base / "list_eval_partition.txt", "a") as fh:
         fh.write("000099.jpg 0\n")
-    with pytest.raises(CelebAError, match="have no row in list_attr_celeba.txt, e.g. 000099.jpg"):
+    with pytest.raises(DatasetError, match="have no row in list_attr_celeba.txt, e.g. 000099.jpg"):
         CelebA.load(tmp_path)
     base = write_celeba_tree(tmp_path / "m", n=3, crlf=False)
     (base / "img_align_celeba" / "000001.jpg").unlink()
-    with pytest.raises(CelebAError, match="missing, e.g. 000001.jpg"):
+    with pytest.raises(DatasetError, match="missing, e.g. 000001.jpg"):
         CelebA.load(tmp_path / "m")
 
 
@@ -98,7 +99,7 @@ def test_unreadable_image_names_the_file(tmp_path):
 def test_partition_malformed(tmp_path):
     base = write_celeba_tree(tmp_path, n=3, crlf=False)
     (base / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg x\n000003.jpg 2\n")
-    with pytest.raises(CelebAError, match="list_eval_partition.txt, line 2"):
+    with pytest.raises(DatasetError, match="list_eval_partition.txt, line 2"):
         CelebA.load(tmp_path)
 
 

@@ -2,6 +2,8 @@
 import json
 
 import numpy as np
+
+from faceattr.faces.options import FaceOptions
 import pytest
 from click.testing import CliRunner
 
@@ -46,7 +48,7 @@ def test_decision_through_the_python_api_the_cli_and_the_server():
     by_rule = {}
     for rule in ("accuracy", "balanced"):
         p = AttributePredictor(decision=rule)
-        (rec,) = p.predict_images([PHOTO])
+        rec = p.predict_images([PHOTO])[0].to_dict()
         assert rec["decision"] == rule
         by_rule[rule] = {n: a["present"] for n, a in rec["faces"][0]["attributes"].items()}
         scores = np.array([rec["faces"][0]["attributes"][n]["score"] for n in by_rule[rule]])
@@ -71,9 +73,9 @@ def test_heads_fit_writes_a_new_bundle_with_its_operating_points(tmp_path, quick
                                   "--decision", "balanced", "--decision", "recall>=0.9"])
     assert r.exit_code == 0, r.output
     from faceattr import AttributePredictor
-    p = AttributePredictor(out, decision="recall>=0.9", align="celeba")
+    p = AttributePredictor(out, decision="recall>=0.9", faces=FaceOptions(align="celeba"))
     assert set(p.heads.thresholds) == {"accuracy", "balanced", "recall>=0.9"}
-    assert p.predict_images([str(next((root / "img_align_celeba").iterdir()))])[0]["decision"] == "recall>=0.9"
+    assert p.predict_images([str(next((root / "img_align_celeba").iterdir()))])[0].decision == "recall>=0.9"
     again = CliRunner().invoke(main, ["heads", "fit", "--root", str(root), "--out", str(out), "--weights", str(TINY_BUNDLE)])
     assert again.exit_code == 1 and "already exists" in again.output
     assert not list(tmp_path.glob(".mine.partial-*"))

@@ -8,8 +8,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import write_clip
+from conftest import features_pipeline, write_clip
 from faceattr.cli import main
+from faceattr.faces.options import FaceOptions
+from faceattr.faces.video import FrameSampling
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 # bfloat16 convolutions round a little differently with a batch's make-up
@@ -19,7 +21,7 @@ PROBABILITY_TOLERANCE = 0.02
 @pytest.fixture(scope="module")
 def predictor():
     from faceattr import AttributePredictor
-    return AttributePredictor(largest_face=True)
+    return AttributePredictor(faces=FaceOptions(largest_face=True))
 
 
 def _inputs(kind: str, tmp_path: Path) -> list:
@@ -36,8 +38,8 @@ def _inputs(kind: str, tmp_path: Path) -> list:
 
 
 def _by_predictor(items, predictor):
-    (rec,) = predictor.predict_images(items)
-    return np.array([rec["faces"][0]["attributes"][a]["probability"] for a in _names()])
+    (result,) = predictor.predict_images(items)
+    return result.faces[0].probabilities
 
 
 def _by_transformer(items, predictor):
@@ -47,14 +49,14 @@ def _by_transformer(items, predictor):
 
 def _by_extract(items, predictor):
     from faceattr.inference.extract import iter_features
-    (chunk,) = iter_features(items, largest_face=True)
+    (chunk,) = iter_features(items, features_pipeline(largest_face=True))
     return predictor.predict_proba(chunk.features)[0]
 
 
 def _by_ray_actor(items, predictor):
     from faceattr.inference.ray_data import FaceAttrActor
     batch = {"bytes": np.array([_as_bytes(x) for x in items], dtype=object), "path": np.array(["in.png"])}
-    out = FaceAttrActor(largest_face=True)(batch)
+    out = FaceAttrActor(faces=FaceOptions(largest_face=True))(batch)
     return np.array([out[a][0] for a in _names()])
 
 
@@ -123,9 +125,9 @@ def test_no_face_and_errors_read_the_same_everywhere(predictor, tmp_path):
     items = [str(blank), str(broken)]
     results = next(predictor.pipeline.run(items))
     assert results[0].no_face and not results[1].no_face and "broken.jpg" in results[1].error
-    records = predictor.predict_images(items)
+    records = [r.to_dict() for r in predictor.predict_images(items)]
     assert [(r["error"], r["faces"]) for r in records] == [(None, []), (results[1].error, [])]
-    (chunk,) = iter_features(items)
+    (chunk,) = iter_features(items, features_pipeline())
     assert chunk.no_face == [str(blank)] and chunk.errors == [{"file": str(broken), "error": results[1].error}]
     rows = FaceAttrActor()({"path": np.array(items)})
     assert list(rows["face"]) == [-1, -1] and list(rows["error"]) == ["no face found", results[1].error]
@@ -144,7 +146,7 @@ def test_the_ray_actor_encodes_a_videos_frames_together(clip):
     """One video in a Ray batch: its frames are encoded as one batch, not one frame per call
     (which was slow, and under bfloat16 rounded differently from extract's batches)."""
     from faceattr.inference.ray_data import FaceAttrActor
-    actor = FaceAttrActor(largest_face=True)
+    actor = FaceAttrActor(faces=FaceOptions(largest_face=True))
     encode, sizes = actor.pipeline.encoder.encode_tensor, []
     actor.pipeline.encoder.encode_tensor = lambda faces: (sizes.append(len(faces)), encode(faces))[1]
     rows = actor({"path": np.array([str(clip)])})
@@ -154,13 +156,14 @@ def test_the_ray_actor_encodes_a_videos_frames_together(clip):
 def test_a_video_gives_the_same_frames_and_features_through_predict_extract_and_ray(clip, predictor):
     from faceattr.inference.extract import iter_features
     from faceattr.inference.ray_data import FaceAttrActor
-    records = predictor.predict_images([str(clip)], every=2)
+    records = [r.to_dict() for r in predictor.predict_images([str(clip)], sampling=FrameSampling(every=2))]
     frames = [r["frame"] for r in records]
     assert frames == [0, 2, 4]
-    feats = np.concatenate([c.features for c in iter_features([str(clip)], every=2, largest_face=True)])
-    by_path = FaceAttrActor(largest_face=True, every=2)({"path": np.array([str(clip)])})
-    by_bytes = FaceAttrActor(largest_face=True, every=2)({"bytes": np.array([clip.read_bytes()], dtype=object),
-                                                           "path": np.array([str(clip)])})
+    feats = np.concatenate([c.features for c in iter_features([str(clip)], features_pipeline(largest_face=True),
+                                                              sampling=FrameSampling(every=2))])
+    actor = FaceAttrActor(faces=FaceOptions(largest_face=True), every=2)
+    by_path = actor({"path": np.array([str(clip)])})
+    by_bytes = actor({"bytes": np.array([clip.read_bytes()], dtype=object), "path": np.array([str(clip)])})
     for rows in (by_path, by_bytes):
         assert list(rows["frame"]) == frames and list(rows["path"]) == [str(clip)] * 3
         assert list(rows["time_s"]) == pytest.approx([0.0, 0.4, 0.8])
@@ -176,10 +179,11 @@ def test_detector_options_reach_every_entry_point(option, value):
     from faceattr.inference.ray_data import FaceAttrActor
     from faceattr.serve import create_app
     attr = {"detect_size": "max_side", "min_face_size": "min_face_size"}[option]
-    pipelines = {"predictor": AttributePredictor(**{option: value}).pipeline,
+    faces = FaceOptions(**{option: value})
+    pipelines = {"predictor": AttributePredictor(faces=faces).pipeline,
                  "transformer": MultiViewVAEFeatures(**{option: value}).fit()._get_pipeline(),
-                 "serve": create_app(**{option: value}).state.service.pipeline,
-                 "ray_data": FaceAttrActor(**{option: value}).pipeline}
+                 "serve": create_app(faces=faces).state.service.pipeline,
+                 "ray_data": FaceAttrActor(faces=faces).pipeline}
     for name, pipe in pipelines.items():
         assert getattr(pipe.detector(), attr) == value, name
     flag = "--" + option.replace("_", "-")

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from faceattr.data.attributes import ATTRIBUTE_NAMES
-from faceattr.data.celeba import CelebAError, read_attributes, read_partition
+from faceattr.data.celeba import read_attributes, read_partition
+from faceattr.errors import DatasetError
 from faceattr.faces.images import ImageError, load_rgb
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
@@ -77,7 +78,7 @@ def test_any_attribute_list_reads_whole_or_raises_a_celeba_error(tmp_path, rows,
     path.write_text(newline.join(lines), encoding="utf-8")
     try:
         files, labels = read_attributes(path)
-    except CelebAError as e:
+    except DatasetError as e:
         assert str(path) in str(e)
         return
     assert labels.shape == (len(files), len(ATTRIBUTE_NAMES)) and set(np.unique(labels)) <= {0, 1}
@@ -92,7 +93,7 @@ def test_any_partition_list_reads_whole_or_raises_a_celeba_error(tmp_path, rows)
     path.write_text("\n".join(rows), encoding="utf-8")
     try:
         out = read_partition(path)
-    except CelebAError as e:
+    except DatasetError as e:
         assert str(path) in str(e)
         return
     listed = [r.split()[0] for r in rows if r.split()]

@@ -25,7 +25,7 @@ def test_ray_rows_equal_single_process(local_ray, celeba_root, tmp_path):
     ds = ray.data.from_items([{"path": p} for p in paths])
     df = predict_dataset(ds, concurrency=2, batch_size=8).to_pandas().sort_values(["path", "face"])
 
-    single = AttributePredictor().predict_images(paths)
+    single = [r.to_dict() for r in AttributePredictor().predict_images(paths)]
     expected_rows = sum(max(1, len(r["faces"])) for r in single)
     assert len(df) == expected_rows and set(df["path"]) == set(paths)
     feats = MultiViewVAEFeatures().fit()

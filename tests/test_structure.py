@@ -87,11 +87,11 @@ def test_no_function_in_the_package_is_longer_than_a_screen():
 
 
 def test_one_road_from_inputs_to_features():
-    """prepare_many (decode, detect, align) is called by the pipeline alone; the entry points go
+    """prepare_many (decode, detect, align) is called by the FaceFinder alone; the entry points go
     through FacePipeline."""
     callers = sorted(str(p.relative_to(REPO)) for p in (REPO / "faceattr").rglob("*.py")
                      if "prepare_many(" in p.read_text() and p.name != "prepare.py")
-    assert callers == ["faceattr/inference/pipeline.py"], callers
+    assert callers == ["faceattr/faces/finder.py"], callers
     for module in ("predictor", "extract", "ray_data", "transformer"):
         assert "FacePipeline" in (REPO / "faceattr" / "inference" / f"{module}.py").read_text(), module
     assert "predictor.pipeline" in (REPO / "faceattr" / "serve.py").read_text()

@@ -1,4 +1,6 @@
 """The 40 CelebA attributes, in the order of ``list_attr_celeba.txt``. Defined here only."""
+from ..errors import InputError
+
 
 ATTRIBUTE_NAMES: tuple[str, ...] = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
@@ -18,6 +20,6 @@ def attribute_index(name: str) -> int:
     try:
         return ATTRIBUTE_NAMES.index(name)
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"unknown attribute {name!r}; expected one of: {', '.join(ATTRIBUTE_NAMES)}"
         ) from None

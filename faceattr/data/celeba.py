@@ -12,6 +12,7 @@ import numpy as np
 from .attributes import ATTRIBUTE_NAMES, N_ATTRIBUTES
 from ..faces.geometry import CROP_BOX, IMAGE_SIZE, crop_aligned
 from ..faces.images import ImageError, load_rgb
+from ..errors import DatasetError
 
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
@@ -33,19 +34,15 @@ def add_root_argument(parser, help: str = "a CelebA folder in the official layou
                         help=f"{help} (default: ${ROOT_ENV}{', ' + env if env else ', unset'})")
 
 
-class CelebAError(ValueError):
-    """A CelebA folder that cannot be read; the message names the file (and line)."""
-
-
 def find_root(root: str | os.PathLike) -> Path:
     """The folder holding the annotation files: ``root`` itself or ``root/celeba``."""
     root = Path(root)
     if not root.is_dir():
-        raise CelebAError(f"{root}: not a folder")
+        raise DatasetError(f"{root}: not a folder")
     for candidate in (root, root / "celeba"):
         if (candidate / ATTR_FILE).is_file():
             return candidate
-    raise CelebAError(
+    raise DatasetError(
         f"{root}: no {ATTR_FILE} found there or under {root / 'celeba'}; expected the official "
         f"CelebA layout ({ATTR_FILE}, {PARTITION_FILE}, {IMAGE_DIR}/)"
     )
@@ -53,7 +50,7 @@ def find_root(root: str | os.PathLike) -> Path:
 
 def _lines(path: Path) -> list[str]:
     if not path.is_file():
-        raise CelebAError(f"{path}: missing")
+        raise DatasetError(f"{path}: missing")
     # splitlines() accepts CRLF and LF alike.
     return path.read_text(encoding="utf-8", errors="replace").splitlines()
 
@@ -63,14 +60,14 @@ def read_attributes(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     lines = _lines(path)
     if len(lines) < 2:
-        raise CelebAError(f"{path}: too short; expected a count line and a names line")
+        raise DatasetError(f"{path}: too short; expected a count line and a names line")
     try:
         count = int(lines[0].strip())
     except ValueError:
-        raise CelebAError(f"{path}, line 1: expected the image count, got {lines[0][:40]!r}") from None
+        raise DatasetError(f"{path}, line 1: expected the image count, got {lines[0][:40]!r}") from None
     names = tuple(lines[1].split())
     if names != ATTRIBUTE_NAMES:
-        raise CelebAError(f"{path}, line 2: expected the 40 CelebA attribute names, got {len(names)} "
+        raise DatasetError(f"{path}, line 2: expected the 40 CelebA attribute names, got {len(names)} "
                           f"names starting {' '.join(names[:3])!r}")
     files, rows, first_line = [], [], {}
     for lineno, line in enumerate(lines[2:], start=3):
@@ -78,25 +75,25 @@ def read_attributes(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         if not tokens:
             continue
         if len(tokens) != N_ATTRIBUTES + 1:
-            raise CelebAError(f"{path}, line {lineno}: expected a file name and {N_ATTRIBUTES} values, "
+            raise DatasetError(f"{path}, line {lineno}: expected a file name and {N_ATTRIBUTES} values, "
                               f"got {len(tokens)} fields")
         try:
             values = [int(t) for t in tokens[1:]]
         except ValueError:
-            raise CelebAError(f"{path}, line {lineno}: attribute values must be -1 or 1") from None
+            raise DatasetError(f"{path}, line {lineno}: attribute values must be -1 or 1") from None
         if any(v not in (-1, 1) for v in values):
-            raise CelebAError(f"{path}, line {lineno}: attribute values must be -1 or 1")
+            raise DatasetError(f"{path}, line {lineno}: attribute values must be -1 or 1")
         _check_file_name(tokens[0], path, lineno)
         if tokens[0] in first_line:
             earlier = first_line[tokens[0]]
             same = "the same labels" if rows[earlier - 3] == values else "different labels"
-            raise CelebAError(f"{path}, lines {earlier} and {lineno}: {tokens[0]!r} is listed twice, with {same}; "
+            raise DatasetError(f"{path}, lines {earlier} and {lineno}: {tokens[0]!r} is listed twice, with {same}; "
                               f"each image must have one row")
         first_line[tokens[0]] = lineno
         files.append(tokens[0])
         rows.append(values)
     if len(files) != count:
-        raise CelebAError(f"{path}, line 1: says {count} images but {len(files)} rows follow")
+        raise DatasetError(f"{path}, line 1: says {count} images but {len(files)} rows follow")
     labels = (np.asarray(rows, dtype=np.int8).reshape(-1, N_ATTRIBUTES) > 0).astype(np.uint8)
     return files, labels
 
@@ -110,13 +107,13 @@ def read_partition(path: str | os.PathLike) -> dict[str, int]:
         if not tokens:
             continue
         if len(tokens) != 2 or tokens[1] not in ("0", "1", "2"):
-            raise CelebAError(f"{path}, line {lineno}: expected 'NNNNNN.jpg 0|1|2', got {line[:60]!r}")
+            raise DatasetError(f"{path}, line {lineno}: expected 'NNNNNN.jpg 0|1|2', got {line[:60]!r}")
         name, split = tokens[0], int(tokens[1])
         _check_file_name(name, path, lineno)
         if name in out:
             earlier, was = first_line[name], out[name]
             what = "in two partitions" if was != split else "twice"
-            raise CelebAError(f"{path}, lines {earlier} and {lineno}: {name!r} is listed {what} "
+            raise DatasetError(f"{path}, lines {earlier} and {lineno}: {name!r} is listed {what} "
                               f"({SPLIT_NAMES[was]}, then {SPLIT_NAMES[split]}); each image belongs to one")
         out[name], first_line[name] = split, lineno
     return out
@@ -125,7 +122,7 @@ def read_partition(path: str | os.PathLike) -> dict[str, int]:
 def _check_file_name(name: str, path: Path, lineno: int) -> None:
     """A listed image is a plain file name inside the image folder, never a path out of it."""
     if "/" in name or "\\" in name or name in (".", ".."):
-        raise CelebAError(f"{path}, line {lineno}: {name!r} is not a plain file name in {IMAGE_DIR}/")
+        raise DatasetError(f"{path}, line {lineno}: {name!r} is not a plain file name in {IMAGE_DIR}/")
 
 
 def _crop_file(path: str) -> np.ndarray:
@@ -153,29 +150,29 @@ class CelebA:
     def load(cls, root: str | os.PathLike, split: str = "train", max_images: int | None = None,
              check_images: bool = True) -> "CelebA":
         if split not in SPLIT_CHOICES:
-            raise CelebAError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
+            raise DatasetError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
         base = find_root(root)
         files, labels = read_attributes(base / ATTR_FILE)
         partition = read_partition(base / PARTITION_FILE)
         listed = set(files)
         unlisted = [f for f in partition if f not in listed]
         if unlisted:
-            raise CelebAError(f"{base / PARTITION_FILE}: {len(unlisted)} image(s) have no row in "
+            raise DatasetError(f"{base / PARTITION_FILE}: {len(unlisted)} image(s) have no row in "
                               f"{ATTR_FILE}, e.g. {', '.join(unlisted[:5])}")
         without_split = [f for f in files if f not in partition]
         if without_split:
-            raise CelebAError(f"{base / ATTR_FILE}: {len(without_split)} image(s) have no row in "
+            raise DatasetError(f"{base / ATTR_FILE}: {len(without_split)} image(s) have no row in "
                               f"{PARTITION_FILE}, e.g. {', '.join(without_split[:5])}")
         keep = [i for i, f in enumerate(files) if split == "all" or partition[f] == SPLITS[split]]
         if max_images is not None:
             if max_images < 1:
-                raise CelebAError(f"max_images must be at least 1, got {max_images}")
+                raise DatasetError(f"max_images must be at least 1, got {max_images}")
             keep = keep[:max_images]
         ds = cls(base, split, [files[i] for i in keep], labels[keep])
         if check_images:
             missing = [f for f in ds.files if not (base / IMAGE_DIR / f).is_file()]
             if missing:
-                raise CelebAError(f"{base / IMAGE_DIR}: {len(missing)} listed image(s) missing, "
+                raise DatasetError(f"{base / IMAGE_DIR}: {len(missing)} listed image(s) missing, "
                                   f"e.g. {', '.join(missing[:5])}")
         return ds
 
@@ -230,3 +227,13 @@ def decode_crops(paths: list[str], workers: int | None = None, progress: bool = 
         if pool is not None:
             pool.terminate()
     return out
+
+
+def __getattr__(name: str):
+    # The name before faceattr.errors; kept for one release.
+    if name == "CelebAError":
+        import warnings
+        warnings.warn("faceattr.data.celeba.CelebAError is now faceattr.errors.DatasetError", DeprecationWarning,
+                      stacklevel=2)
+        return DatasetError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

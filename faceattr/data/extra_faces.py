@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..faces.geometry import IMAGE_SIZE
+from ..errors import InputError
 
 
 def face_files(folder) -> list[Path]:
@@ -17,10 +18,10 @@ def face_files(folder) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         what = "a file" if folder.exists() else "it does not exist"
-        raise ValueError(f"{folder}: not a folder ({what}); --extra-faces takes a folder of faces")
+        raise InputError(f"{folder}: not a folder ({what}); --extra-faces takes a folder of faces")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
     if not files:
-        raise ValueError(f"{folder}: no image files in it")
+        raise InputError(f"{folder}: no image files in it")
     return files
 
 
@@ -38,7 +39,8 @@ def _faces_of(files: list[Path]) -> np.ndarray:
     """(N, 64, 64, 3) uint8: a 64x64 file as it is, any other image's largest face aligned; files
     without a face (or unreadable) are left out."""
     from ..faces.images import ImageError, load_rgb
-    from ..inference.pipeline import FaceFinder
+    from ..faces.finder import FaceFinder
+    from ..faces.options import FaceOptions
     ready, photos = [], []
     for f in files:
         try:
@@ -50,7 +52,7 @@ def _faces_of(files: list[Path]) -> np.ndarray:
         else:
             photos.append(f)
     if photos:
-        ready += [p.faces[0] for p in FaceFinder(largest_face=True).faces(map(str, photos)) if len(p.faces)]
+        ready += [p.faces[0] for p in FaceFinder(FaceOptions(largest_face=True)).faces(map(str, photos)) if len(p.faces)]
     return np.stack(ready) if ready else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
 
 
@@ -65,6 +67,6 @@ def load_extra_faces(folder, use_cache: bool = True, max_faces: int | None = Non
     faces = np.asarray(cache.cached_array(f"extra-faces-{digest[:20]}.npy", lambda a: a.ndim == 4,
                                           lambda: _faces_of(files), use_cache=use_cache))
     if len(faces) == 0:
-        raise ValueError(f"{folder}: no face found in its {len(files)} image files")
+        raise InputError(f"{folder}: no face found in its {len(files)} image files")
     faces = faces[:max_faces]
     return faces, {"source": folder.name, "count": int(len(faces)), "sha256": digest}

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from .geometry import IMAGE_SIZE, aligned_to_crop_matrix
+from ..errors import InputError
 
 # Mean MTCNN landmarks on CelebA aligned 178x218 images (x, y): left eye, right eye, nose,
 # mouth left, mouth right (image left/right). Derived by tools/derive_template.py: MTCNN
@@ -31,12 +32,12 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
-        raise ValueError(f"need matching (K, 2) point sets with K >= 2, got {src.shape} and {dst.shape}")
+        raise InputError(f"need matching (K, 2) point sets with K >= 2, got {src.shape} and {dst.shape}")
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s_c, d_c = src - mu_s, dst - mu_d
     var_s = (s_c ** 2).sum() / len(src)
     if var_s <= 0:
-        raise ValueError("landmarks are all at one point")
+        raise InputError("landmarks are all at one point")
     cov = d_c.T @ s_c / len(src)
     u, sig, vt = np.linalg.svd(cov)
     d = np.ones(2)

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from ..device import resolve_device
+from ..errors import ImageTooSmall, InputError
 
 
 @dataclass
@@ -34,10 +35,6 @@ DETECT_MAX_SIDE = 640
 DETECT_BATCH = 32  # photos per MTCNN call
 
 
-class ImageTooSmall(ValueError):
-    """The image cannot hold a face of the minimum size searched for."""
-
-
 class FaceDetector:
     """Every face in a photo with its box, confidence and 5 landmarks.
 
@@ -49,9 +46,9 @@ class FaceDetector:
     def __init__(self, min_face_size: int = 20, largest_face: bool = False, threshold: float = 0.9,
                  device=None, max_side: int = DETECT_MAX_SIDE):
         if min_face_size < 12:
-            raise ValueError(f"min_face_size must be at least 12 pixels, got {min_face_size}")
+            raise InputError(f"min_face_size must be at least 12 pixels, got {min_face_size}")
         if max_side < min_face_size:
-            raise ValueError(f"max_side must be at least min_face_size ({min_face_size}), got {max_side}")
+            raise InputError(f"max_side must be at least min_face_size ({min_face_size}), got {max_side}")
         self.min_face_size, self.largest_face, self.threshold = min_face_size, largest_face, threshold
         self.max_side = max_side
         self.device = resolve_device(device)

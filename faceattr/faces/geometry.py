@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+from ..errors import InputError
 
 ALIGNED_SIZE = (178, 218)  # (width, height) of a CelebA aligned image
 CROP_BOX = (30, 40, 168, 178)  # (left, top, right, bottom) in aligned-image pixels
@@ -20,7 +21,7 @@ assert CROP_SIDE == CROP_BOX[3] - CROP_BOX[1]
 def crop_aligned(img: Image.Image) -> np.ndarray:
     """A CelebA aligned RGB image -> the (64, 64, 3) uint8 training crop."""
     if img.size != ALIGNED_SIZE:
-        raise ValueError(
+        raise InputError(
             f"expected a CelebA aligned image of {ALIGNED_SIZE[0]}x{ALIGNED_SIZE[1]} pixels, "
             f"got {img.size[0]}x{img.size[1]}"
         )

@@ -11,6 +11,7 @@ from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from ..errors import ImageError, ImageTooLarge
 
 # Larger images are refused before decoding so one bad file cannot exhaust memory:
 # 50 megapixels is above any common camera output (a 45 MP full-frame sensor) and decodes to
@@ -29,20 +30,6 @@ PHOTO_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF", "PPM", "AVIF")
 MAX_UNSIZED_BYTES = 256 * 1024 * 1024
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
-
-
-class ImageError(ValueError):
-    """An input that is not a usable image; the message names the input and the problem.
-
-    ``kind`` says what sort of problem, for callers that map errors to codes (serve: HTTP 400)."""
-
-    kind = "bad_input"
-
-
-class ImageTooLarge(ImageError):
-    """An image above the pixel limit, or too large to decode safely (serve: HTTP 413)."""
-
-    kind = "too_large"
 
 
 _OBJECT_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from ..errors import DetectorUnavailable
 
 THRESHOLDS = (0.6, 0.7, 0.7)  # each stage's minimum face probability (facenet-pytorch's defaults)
 FACTOR = 0.709  # the image pyramid's scale step
@@ -26,10 +27,10 @@ def _weights_file(name: str) -> Path:
     """facenet-pytorch's weights, found without importing the package (and torchvision with it)."""
     spec = importlib.util.find_spec("facenet_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("face detection needs facenet-pytorch's MTCNN weights: pip install facenet-pytorch==2.5.3")
+        raise DetectorUnavailable("face detection needs facenet-pytorch's MTCNN weights: pip install facenet-pytorch==2.5.3")
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / f"{name}.pt"
     if not path.is_file():
-        raise RuntimeError(f"{path}: MTCNN weights missing from the facenet-pytorch install; reinstall it")
+        raise DetectorUnavailable(f"{path}: MTCNN weights missing from the facenet-pytorch install; reinstall it")
     return path
 
 

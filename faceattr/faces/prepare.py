@@ -9,9 +9,10 @@ import numpy as np
 from .align import warp_face
 from .detect import Face, FaceDetector, ImageTooSmall
 from .geometry import ALIGNED_SIZE, IMAGE_SIZE, crop_aligned
+from .options import ALIGN_MODES
 from .images import ImageError, array_to_image, load_photo, load_rgb, source_name
+from ..errors import InputError
 
-ALIGN_MODES = ("auto", "celeba", "none")
 FLAT_SIZE = IMAGE_SIZE * IMAGE_SIZE * 3
 
 
@@ -89,7 +90,7 @@ def prepare_many(items, align: str = "auto", detector: FaceDetector | None = Non
     ``keep_images`` keeps each decoded photo on its result (to draw on it without reading the
     file again)."""
     if align not in ALIGN_MODES:
-        raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
+        raise InputError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
     items = list(items)
     names = list(names) if names is not None else [source_name(i) for i in items]
     workers = workers or os.cpu_count() or 1

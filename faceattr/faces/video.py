@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Iterable, Iterator
 from PIL import Image
 
 from .images import ImageError, _check_pixels, clean_message, path_problem, source_name
+from ..errors import InputError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
@@ -34,9 +36,9 @@ def iter_frames(path, every: int | None = None, fps: float | None = None) -> Ite
     or about ``fps`` frames per second of video, or (neither) every frame. A file that cannot be
     decoded raises ImageError naming it (and the frame, when it fails part-way)."""
     if every is not None and every < 1:
-        raise ValueError(f"every must be at least 1, got {every}")
+        raise InputError(f"every must be at least 1, got {every}")
     if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+        raise InputError(f"fps must be positive, got {fps}")
     try:
         import av
     except ImportError:  # pragma: no cover - depends on the install
@@ -84,6 +86,29 @@ def iter_frames(path, every: int | None = None, fps: float | None = None) -> Ite
         container.close()
 
 
+@dataclass(frozen=True)
+class FrameSampling:
+    """Which frames of a video are inputs: every ``every``-th (it wins when both are given), or
+    about ``fps`` a second of video, or (neither) every frame. Photos are not affected."""
+
+    every: int | None = None
+    fps: float | None = None
+
+    def __post_init__(self):
+        if self.every is not None and (isinstance(self.every, bool) or not isinstance(self.every, int)
+                                       or self.every < 1):
+            raise InputError(f"every must be a whole number, at least 1, got {self.every!r}")
+        if self.fps is not None and not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps)
+                                         and self.fps > 0):
+            raise InputError(f"fps must be a positive number, got {self.fps!r}")
+
+    def to_dict(self) -> dict:
+        return {"every": self.every, "fps": self.fps}
+
+
+EVERY_FRAME = FrameSampling()
+
+
 @dataclass(eq=False)
 class Unit:
     """One thing to find faces in: a photo (``item`` as given), or one sampled frame of a video
@@ -96,17 +121,17 @@ class Unit:
     error_kind: str | None = None  # ImageError.kind of ``error``
 
 
-def expand_inputs(items, names, every: int | None = None, fps: float | None = None,
-                  skip=None) -> Iterator[Unit]:
-    """Photos as they are, videos as their sampled frames (decoded lazily, one at a time).
-    ``skip(name, frame)`` true leaves that photo (frame -1) or frame out: what a resume has done."""
+def expand_inputs(items, names, sampling: FrameSampling = EVERY_FRAME, skip=None) -> Iterator[Unit]:
+    """Photos as they are, videos as their frames that ``sampling`` takes (decoded lazily, one at
+    a time). ``skip(name, frame)`` true leaves that photo (frame -1) or frame out: what a resume
+    has done."""
     for item, name in zip(items, names):
         if not is_video_path(item):
             if skip is None or not skip(name, -1):
                 yield Unit(item, name)
             continue
         try:
-            for index, t, frame in iter_frames(item, every, fps):
+            for index, t, frame in iter_frames(item, sampling.every, sampling.fps):
                 if skip is None or not skip(name, index):
                     yield Unit(frame, name, {"frame": index, "time_s": round(t, 4)})
         except ImageError as e:

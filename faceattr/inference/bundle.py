@@ -19,15 +19,12 @@ import numpy as np
 
 from ..nn.config import ModelConfig
 from ..faces.geometry import CROP_BOX, IMAGE_SIZE
+from ..errors import BundleError
 
 MANIFEST = "manifest.json"
 BUNDLE_FORMAT = "faceattr-bundle/1"
 PREPROCESSING = {"pixels": "RGB in [0, 1]", "image_size": IMAGE_SIZE,
                  "celeba_crop_box": list(CROP_BOX), "alignment": "5-point similarity to CelebA template"}
-
-
-class BundleError(RuntimeError):
-    """A missing, incomplete or tampered weights bundle."""
 
 
 # Where the shipped bundle is found, in order: FACEATTR_PRETRAINED; inside the installed package

@@ -19,9 +19,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..faces.detect import DETECT_MAX_SIDE
+from ..errors import InputError
+from ..faces.video import EVERY_FRAME, FrameSampling
 from .feature_writer import FORMATS, FeatureWriter, check_output
-from .pipeline import DEFAULT_MIN_FACE_SIZE, FacePipeline, FrameResult
+from .pipeline import FacePipeline
+from .results import FrameResult
 
 CHUNK = 256  # inputs per part file
 
@@ -40,20 +42,13 @@ class FeatureChunk:
     inputs: int = 0
 
 
-def iter_features(items: Iterable, weights="pretrained", align: str = "auto", largest_face: bool = False,
-                  batch_size: int | None = None, device=None, min_face_size: int = DEFAULT_MIN_FACE_SIZE,
-                  chunk: int = CHUNK, pipeline: FacePipeline | None = None, detect_size: int = DETECT_MAX_SIDE,
-                  every: int | None = None, fps: float | None = None, skip=None) -> Iterator[FeatureChunk]:
-    """Features of every face of every input (of every sampled frame of a video: ``every`` N
-    frames or ``fps``), ``chunk`` photos or frames at a time; ``skip(name, frame)`` true leaves
-    that photo (frame -1) or frame out. ``pipeline`` (a features-only ``FacePipeline``) is used
-    as it is; otherwise one is built from ``weights`` and the options."""
-    if pipeline is None:
-        from .bundle import Bundle
-        pipeline = FacePipeline.from_bundle(Bundle.load(weights), heads=False, device=device, batch_size=batch_size,
-                                            align=align, largest_face=largest_face, min_face_size=min_face_size,
-                                            detect_size=detect_size)
-    for results in pipeline.run(items, chunk=chunk, every=every, fps=fps, skip=skip):
+def iter_features(items: Iterable, pipeline: FacePipeline, chunk: int = CHUNK,
+                  sampling: FrameSampling = EVERY_FRAME, skip=None) -> Iterator[FeatureChunk]:
+    """Features of every face of every input (of every frame of a video that ``sampling``
+    takes), ``chunk`` photos or frames at a time, through ``pipeline`` (a features-only
+    ``FacePipeline``, e.g. ``FacePipeline.from_bundle(bundle, heads=False, options=...)``);
+    ``skip(name, frame)`` true leaves that photo (frame -1) or frame out."""
+    for results in pipeline.run(items, chunk=chunk, sampling=sampling, skip=skip):
         yield _chunk_of(results, pipeline.encoder.n_features)
 
 
@@ -74,35 +69,27 @@ def _chunk_of(results: list[FrameResult], n_features: int) -> FeatureChunk:
     return out
 
 
-def extract_to_file(items, out, weights="pretrained", align: str = "auto", largest_face: bool = False,
-                    batch_size: int | None = None, device=None, min_face_size: int = DEFAULT_MIN_FACE_SIZE,
-                    resume: bool = False, chunk: int = CHUNK, progress: bool = False,
-                    detect_size: int = DETECT_MAX_SIDE,
-                    every: int | None = None, fps: float | None = None, overwrite: bool = False) -> dict:
-    """Stream the features of ``items`` to ``out``. Returns a summary: inputs, skipped (photos and
-    frames already there, on resume), rows (faces written this run), total rows in OUT, the errors
-    and the inputs with no face. An existing OUT is refused unless ``resume`` (add to it) or
-    ``overwrite`` (replace it)."""
-    from .bundle import Bundle
-    check_output(out)  # before the models load
-    bundle = Bundle.load(weights)
-    pipeline = FacePipeline.from_bundle(bundle, heads=False, device=device, batch_size=batch_size, align=align,
-                                        largest_face=largest_face, min_face_size=min_face_size,
-                                        detect_size=detect_size)
-    enc = pipeline.encoder
-    options = {"align": align, "largest_face": largest_face, "min_face_size": min_face_size,
-               "detect_size": detect_size, "every": every, "fps": fps,
+def extract_to_file(items, out, pipeline: FacePipeline, sampling: FrameSampling = EVERY_FRAME, *,
+                    resume: bool = False, overwrite: bool = False, chunk: int = CHUNK, progress: bool = False) -> dict:
+    """Stream the features of ``items`` through ``pipeline`` (features only, made from a bundle:
+    ``FacePipeline.from_bundle(bundle, heads=False, options=...)``) to ``out``. Returns a summary:
+    inputs, skipped (photos and frames already there, on resume), rows (faces written this run),
+    total rows in OUT, the errors and the inputs with no face. An existing OUT is refused unless
+    ``resume`` (add to it) or ``overwrite`` (replace it)."""
+    check_output(out)
+    enc, bundle = pipeline.encoder, pipeline.bundle
+    if bundle is None:
+        raise InputError("extract_to_file needs a pipeline made from a bundle (FacePipeline.from_bundle): "
+                         "the output records the views' sha256")
+    options = {**pipeline.options.to_dict(), **sampling.to_dict(),
                # the features depend on the views alone: new heads or vectors in the bundle change nothing
                "views_sha256": bundle.views_sha256(enc.names), "weights_sha256": bundle.sha256}
     items = list(items)
     with FeatureWriter(out, enc.feature_names, options, resume=resume, overwrite=overwrite) as writer:
         summary = {"inputs": len(items), "skipped": 0, "rows": 0, "errors": [], "no_face": []}
         skip = _skipper(writer, summary) if resume else None
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(items), desc="extracting", unit="img")
-        for c in iter_features(items, chunk=chunk, pipeline=pipeline, every=every, fps=fps, skip=skip):
+        bar = _progress_bar(len(items)) if progress else None
+        for c in iter_features(items, pipeline, chunk, sampling, skip):
             writer.write(c)
             summary["rows"] += len(c.files)
             summary["errors"] += c.errors
@@ -114,6 +101,11 @@ def extract_to_file(items, out, weights="pretrained", align: str = "auto", large
         summary["total_rows"] = writer.close()
     summary["features"] = len(enc.feature_names)
     return summary
+
+
+def _progress_bar(n: int):
+    from tqdm import tqdm
+    return tqdm(total=n, desc="extracting", unit="img")
 
 
 def _skipper(writer: FeatureWriter, summary: dict):

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..atomic import atomic_path, check_writable, write_text
 from ..locks import try_lock_folder
+from ..errors import InputError, OutputError, OutputExists, OutputInUse
 
 FORMATS = (".parquet", ".csv", ".npz")
 INDEX_COLUMNS = ("file", "frame", "time_s", "face")
@@ -47,15 +48,11 @@ METADATA_KEY = b"faceattr"  # parquet key-value metadata holding the options
 REPLACED_BY = {"weights_sha256": "views_sha256"}
 
 
-class OutputInUse(OSError):
-    """Another run is writing the same output."""
-
-
 def check_output(out) -> Path:
     """OUT's format is one we write and its folder is writable: checked before any work."""
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
-        raise ValueError(f"{out}: unknown output format {out.suffix.lower()!r}; use one of {', '.join(FORMATS)}")
+        raise InputError(f"{out}: unknown output format {out.suffix.lower()!r}; use one of {', '.join(FORMATS)}")
     return check_writable(out)
 
 
@@ -96,7 +93,7 @@ class FeatureWriter:
     def __init__(self, out, names: list[str], options: dict | None = None, resume: bool = False,
                  overwrite: bool = False):
         if resume and overwrite:
-            raise ValueError("resume and overwrite exclude each other: resume adds to OUT, overwrite replaces it")
+            raise InputError("resume and overwrite exclude each other: resume adds to OUT, overwrite replaces it")
         self.out = check_output(out)
         self.suffix = self.out.suffix.lower()
         self.names = list(names)
@@ -121,7 +118,7 @@ class FeatureWriter:
                 self._remove_parts(marker)
             else:
                 self.release()
-                raise FileExistsError(f"{self.parts}: a run that did not finish left its parts here; "
+                raise OutputExists(f"{self.parts}: a run that did not finish left its parts here; "
                                       f"--resume finishes it, --overwrite starts again")
         base, cwd = None, self.cwd
         if self.out.exists():
@@ -130,7 +127,7 @@ class FeatureWriter:
                 self._check_options(stored, self.out)
                 base, cwd = identity(self.out), (stored or {}).get("cwd", self.cwd)
             elif not overwrite:
-                raise FileExistsError(f"{self.out}: already exists; --resume adds to it, --overwrite replaces it")
+                raise OutputExists(f"{self.out}: already exists; --resume adds to it, --overwrite replaces it")
         # "cwd": the folder the output's relative names are relative to, whichever folder a resume runs from
         marker = {"tool": TOOL, "options": self.options, "names": len(self.names), "cwd": cwd,
                   "base": base, "overwrite": overwrite, "merged": None, "tmp": None}
@@ -142,11 +139,11 @@ class FeatureWriter:
         now = identity(self.out)
         if marker["base"] is not None and now != marker["base"]:
             self.release()
-            raise FileExistsError(f"{self.out}: changed since the interrupted run began (its rows were to be "
+            raise OutputExists(f"{self.out}: changed since the interrupted run began (its rows were to be "
                                   f"kept); move it away or use --overwrite")
         if marker["base"] is None and now is not None and not marker["overwrite"]:
             self.release()
-            raise FileExistsError(f"{self.out}: appeared since the interrupted run began; move it away or "
+            raise OutputExists(f"{self.out}: appeared since the interrupted run began; move it away or "
                                   f"use --overwrite")
         if marker.get("tmp"):  # a merge cut short before its rename: the parts still hold every row
             with contextlib.suppress(FileNotFoundError):
@@ -162,14 +159,14 @@ class FeatureWriter:
                 continue
             if key in stored and stored[key] != value:
                 self.release()
-                raise ValueError(f"{where}: written with {key}={stored[key]!r}, this run has {key}={value!r}; "
+                raise InputError(f"{where}: written with {key}={stored[key]!r}, this run has {key}={value!r}; "
                                  f"resume with the same options, or --overwrite to start again")
 
     def _lock(self, folder: Path) -> None:
         try:
             fd = try_lock_folder(folder)
         except OSError:
-            raise FileExistsError(f"{folder}: exists and is not a folder faceattr made; move it away") from None
+            raise OutputExists(f"{folder}: exists and is not a folder faceattr made; move it away") from None
         if fd is None:
             raise OutputInUse(f"{self.out}: another faceattr extract is writing it ({folder} is locked); "
                               f"wait for it to finish or choose another --out")
@@ -185,7 +182,7 @@ class FeatureWriter:
                 raise ValueError
         except (OSError, ValueError):
             self.release()
-            raise FileExistsError(f"{self.parts}: exists and was not made by {TOOL} (no {MARKER}); it is left "
+            raise OutputExists(f"{self.parts}: exists and was not made by {TOOL} (no {MARKER}); it is left "
                                   f"as it is: move it away or choose another --out") from None
         return marker
 
@@ -290,7 +287,7 @@ class FeatureWriter:
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise OSError(f"{self.out}: the final merge failed ({e.strerror or e}); nothing was written there "
+            raise OutputError(f"{self.out}: the final merge failed ({e.strerror or e}); nothing was written there "
                           f"and every row is intact in {self.parts}: free space, then run again with --resume "
                           f"to finish") from None
         _reached("merge")
@@ -307,13 +304,13 @@ class FeatureWriter:
             try:
                 os.link(tmp, self.out)
             except FileExistsError:
-                raise FileExistsError(f"{self.out}: appeared while the run was writing; not overwritten "
+                raise OutputExists(f"{self.out}: appeared while the run was writing; not overwritten "
                                       f"(the rows are in {self.parts}; --resume after moving it away)") from None
             _reached("linked")
             os.unlink(tmp)
         else:
             if self.marker["base"] is not None and identity(self.out) != self.marker["base"]:
-                raise FileExistsError(f"{self.out}: changed while the run was writing; not overwritten")
+                raise OutputExists(f"{self.out}: changed while the run was writing; not overwritten")
             os.replace(tmp, self.out)
         _reached("published")
 
@@ -377,7 +374,7 @@ def _stored_options(path: Path) -> dict | None:
             with np.load(path, allow_pickle=False) as z:
                 return json.loads(str(z["options"])) if "options" in z.files else None
     except (OSError, ValueError, KeyError) as e:
-        raise ValueError(f"{path}: cannot be read as an earlier extract's output ({e})") from None
+        raise InputError(f"{path}: cannot be read as an earlier extract's output ({e})") from None
     return None
 
 
@@ -389,7 +386,7 @@ def _csv_options(path: Path) -> dict:
     except (OSError, ValueError, AttributeError):
         valid = False
     if not valid:
-        raise ValueError(f"{path}: a CSV cannot hold the options it was written with, and its record {record.name} "
+        raise InputError(f"{path}: a CSV cannot hold the options it was written with, and its record {record.name} "
                          f"is missing or describes another file, so a resume cannot check that its rows match "
                          f"this run's; --overwrite starts again (parquet and npz keep their options inside)")
     return stored["options"]

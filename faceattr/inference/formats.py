@@ -13,6 +13,7 @@ import json
 from typing import Iterable, Iterator
 
 from ..data.attributes import ATTRIBUTE_NAMES
+from ..errors import InputError
 
 FORMATS = ("table", "json", "csv")
 CSV_FIELDS = (["file", "frame", "time_s", "face", "error", "x1", "y1", "x2", "y2", "confidence"]
@@ -59,10 +60,13 @@ def spreadsheet_text(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_rows(r: dict) -> list[list]:
-    where = [spreadsheet_text(r["file"]), r.get("frame", ""), "" if r.get("time_s") is None else round(r["time_s"], 3)]
+def csv_rows(r: dict, for_spreadsheet: bool = True) -> list[list]:
+    """The CSV rows of one record (one per face); ``for_spreadsheet`` writes text cells that
+    start like a formula as text (``spreadsheet_text``)."""
+    text = spreadsheet_text if for_spreadsheet else str
+    where = [text(r["file"]), r.get("frame", ""), "" if r.get("time_s") is None else round(r["time_s"], 3)]
     if r["error"] or not r["faces"]:
-        return [where + ["", spreadsheet_text(r["error"] or "no face found")] + [""] * (len(CSV_FIELDS) - 5)]
+        return [where + ["", text(r["error"] or "no face found")] + [""] * (len(CSV_FIELDS) - 5)]
     rows = []
     for i, face in enumerate(r["faces"]):
         box = face.get("box") or [""] * 4
@@ -76,7 +80,7 @@ def stream(records: Iterable[dict], fmt: str) -> Iterator[str]:
     """Text pieces of the whole output, one per record (plus the frame of the format): JSON is one
     array, written element by element, so a large folder never sits in memory."""
     if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "json":
         first = True
         yield "["

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..data.attributes import ATTRIBUTE_NAMES
+from ..errors import InputError
 
 DEFAULT_CS = (0.001, 0.01, 0.1)
 SVM_MAX_ITER = 300  # L-BFGS iterations per C: converged on celeba-mini's features well before this
@@ -59,7 +60,7 @@ def fit_linear_heads(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     from sklearn.preprocessing import StandardScaler
     y_train, y_val = np.asarray(y_train), np.asarray(y_val)
     if y_train.ndim != 2 or y_val.ndim != 2 or y_train.shape[1] != y_val.shape[1]:
-        raise ValueError(f"labels must be (n, k) arrays with the same k, got {y_train.shape} and {y_val.shape}")
+        raise InputError(f"labels must be (n, k) arrays with the same k, got {y_train.shape} and {y_val.shape}")
     scaler = StandardScaler().fit(x_train)
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     xt, xv = (x_train - scaler.mean_) / scale, (x_val - scaler.mean_) / scale
@@ -106,15 +107,15 @@ def parse_rule(rule: str) -> tuple[str, float | None]:
     naming the rule otherwise, so a bad rule is refused before any fitting."""
     name, _, target = str(rule).partition(">=")
     if name not in ("balanced", "precision", "recall") or (name != "balanced") != bool(target):
-        raise ValueError(f"decision rule must be {RULE_FORMS}, got {rule!r}")
+        raise InputError(f"decision rule must be {RULE_FORMS}, got {rule!r}")
     if name == "balanced":
         return name, None
     try:
         goal = float(target)
     except ValueError:
-        raise ValueError(f"decision rule {rule!r}: {target!r} is not a number; expected {RULE_FORMS}") from None
+        raise InputError(f"decision rule {rule!r}: {target!r} is not a number; expected {RULE_FORMS}") from None
     if not 0.0 < goal <= 1.0:  # NaN fails this too
-        raise ValueError(f"decision rule {rule!r}: {name} must be above 0 and at most 1, got {target}")
+        raise InputError(f"decision rule {rule!r}: {name} must be above 0 and at most 1, got {target}")
     return name, goal
 
 
@@ -166,7 +167,7 @@ def numeric_features(features):
         try:
             x = x.astype(np.float32)
         except (TypeError, ValueError):
-            raise ValueError(f"features must be numbers, got an array of dtype {x.dtype} "
+            raise InputError(f"features must be numbers, got an array of dtype {x.dtype} "
                              f"(first value {x.flat[0]!r})" if x.size else
                              f"features must be numbers, got dtype {x.dtype}") from None
     return np.require(x, None, ["W"])  # a read-only one (a memory-mapped cache) is copied: torch warns
@@ -183,7 +184,7 @@ class LinearHeads:
         self.platt_a = torch.as_tensor(arrays.get("platt_a", np.ones(k)), dtype=torch.float32, device=self.device)
         self.platt_b = torch.as_tensor(arrays.get("platt_b", np.zeros(k)), dtype=torch.float32, device=self.device)
         if self.weight.ndim != 2 or self.bias.shape != self.weight.shape[:1]:
-            raise ValueError(f"heads need a (k, D) weight and a (k,) bias, got {tuple(self.weight.shape)} "
+            raise InputError(f"heads need a (k, D) weight and a (k,) bias, got {tuple(self.weight.shape)} "
                              f"and {tuple(self.bias.shape)}")
         # decision rule -> thresholds (k,) on the scores; "accuracy" is the sign
         self.thresholds = {"accuracy": np.zeros(k, np.float32)}
@@ -193,7 +194,7 @@ class LinearHeads:
     def threshold(self, rule: str = DEFAULT_DECISION) -> np.ndarray:
         """The thresholds of decision ``rule``: "accuracy" (the sign), or one the heads carry."""
         if rule not in self.thresholds:
-            raise ValueError(f"decision rule {rule!r} is not among these heads' operating points: "
+            raise InputError(f"decision rule {rule!r} is not among these heads' operating points: "
                              f"{', '.join(self.thresholds)}")
         return self.thresholds[rule]
 
@@ -205,7 +206,7 @@ class LinearHeads:
     def scores(self, features) -> torch.Tensor:
         x = torch.as_tensor(numeric_features(features), dtype=torch.float32, device=self.device)
         if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"features must be (n, {self.n_features}), got {tuple(x.shape)}")
+            raise InputError(f"features must be (n, {self.n_features}), got {tuple(x.shape)}")
         return torch.addmm(self.bias, x, self.weight.T)  # (n, 40)
 
     @torch.inference_mode()

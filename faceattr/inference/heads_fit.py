@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .heads import decision_scores, fit_linear_heads, operating_point, parse_rule, sign_rule_attributes
+from ..errors import OutputExists
 
 
 def operating_points(heads: dict, features: np.ndarray, labels: np.ndarray, rules) -> dict[str, np.ndarray]:
@@ -65,7 +66,7 @@ def fit_heads_bundle(root, out, weights="pretrained", rules=("balanced",), devic
     try:
         _write_bundle(src, tmp, heads, train, val, rules, fallbacks)
         if out.exists():  # made while we fitted: the user's, never replaced
-            raise FileExistsError(f"{out}: appeared while the heads were fitted; left as it is")
+            raise OutputExists(f"{out}: appeared while the heads were fitted; left as it is")
         tmp.rename(out)
     except BaseException:
         import shutil

@@ -9,11 +9,13 @@ from PIL import Image
 
 from ..data.attributes import ATTRIBUTE_NAMES
 from ..device import resolve_device
-from ..faces.detect import DETECT_MAX_SIDE
 from ..faces.images import clean_message, is_image_path, source_name
-from ..faces.video import is_video_path
+from ..faces.options import FaceOptions, options_from
+from ..faces.video import EVERY_FRAME, FrameSampling, is_video_path
 from .heads import DEFAULT_DECISION
-from .pipeline import DEFAULT_MIN_FACE_SIZE, FacePipeline, FrameResult
+from .pipeline import FacePipeline
+from .results import FrameResult
+from ..errors import InputError
 
 
 def collect_inputs(paths) -> tuple[list[Path], list[Path]]:
@@ -45,34 +47,29 @@ class UndecidedWarning(UserWarning):
 class AttributePredictor:
     """The shipped views and the 40 linear heads, applied as one (40 x features) product.
 
-    ``align``: "auto" (detect and align every face), "celeba" (inputs are CelebA aligned images)
-    or "none" (inputs are 64x64 faces). ``largest_face`` keeps one face per photo. ``decision``:
-    the rule that makes ``present`` (faceattr.inference.heads.DECISION_RULES): "accuracy", the
-    sign of the score (the paper's rule), or "balanced", per-attribute thresholds chosen on val
-    that find rare attributes (or another operating point the heads carry). Probabilities are
-    the calibrated ones whatever the rule.
+    ``faces``: how faces are found and prepared (``FaceOptions``: alignment, largest face only,
+    minimum face size, detection size). ``decision``: the rule that makes ``present``
+    (faceattr.inference.heads.DECISION_RULES): "accuracy", the sign of the score (the paper's
+    rule), or "balanced", per-attribute thresholds chosen on val that find rare attributes (or
+    another operating point the heads carry). Probabilities are the calibrated ones whatever the
+    rule. The face options as separate keywords (``align=``, ...) still work, deprecated.
     """
 
-    def __init__(self, weights="pretrained", device=None, batch_size: int | None = None, align: str = "auto",
-                 largest_face: bool = False, min_face_size: int = DEFAULT_MIN_FACE_SIZE,
-                 detect_size: int = DETECT_MAX_SIDE, decision: str = DEFAULT_DECISION):
+    def __init__(self, weights="pretrained", device=None, batch_size: int | None = None,
+                 faces: FaceOptions | None = None, decision: str = DEFAULT_DECISION, **legacy):
         from .bundle import Bundle
         self.bundle = Bundle.load(weights)
         self.pipeline = FacePipeline.from_bundle(self.bundle, device=resolve_device(device), batch_size=batch_size,
-                                                 align=align, largest_face=largest_face,
-                                                 min_face_size=min_face_size, detect_size=detect_size)
+                                                 options=options_from(faces, legacy, "AttributePredictor"))
         if len(self.heads.bias) != len(ATTRIBUTE_NAMES):
-            raise ValueError(f"{self.bundle.root}: heads must have {len(ATTRIBUTE_NAMES)} rows, got {len(self.heads.bias)}")
+            raise InputError(f"{self.bundle.root}: heads must have {len(ATTRIBUTE_NAMES)} rows, got {len(self.heads.bias)}")
         self.heads.threshold(decision)  # an unknown rule fails here, naming those there are
         self.decision = decision
 
     encoder = property(lambda self: self.pipeline.encoder)
     heads = property(lambda self: self.pipeline.heads)
     device = property(lambda self: self.pipeline.device)
-    align = property(lambda self: self.pipeline.align)
-    largest_face = property(lambda self: self.pipeline.largest_face)
-    min_face_size = property(lambda self: self.pipeline.min_face_size)
-    detect_size = property(lambda self: self.pipeline.detect_size)
+    options = property(lambda self: self.pipeline.options)
     detector = property(lambda self: self.pipeline.detector())
 
     # ---- on features and faces ----------------------------------------------------------------
@@ -102,55 +99,58 @@ class AttributePredictor:
         return encoded.scores, encoded.probabilities
 
     # ---- on files -----------------------------------------------------------------------------
-    def predict_images(self, items, names=None, progress: bool = False, chunk: int = 64, **kw) -> list[dict]:
-        """One record per input (per sampled frame of a video): {"file", "error", "faces": [{box,
-        confidence, landmarks, attributes}]}, plus "frame" and "time_s" for a video's frames.
+    def predict_images(self, items, names=None, progress: bool = False, chunk: int = 64, **kw) -> list[FrameResult]:
+        """One ``FrameResult`` per input (per sampled frame of a video); ``to_dict()`` is its JSON
+        record, ``faceattr.inference.results.to_df`` the table of them. A failing input gets its
+        error recorded and the others go on."""
+        return list(self.iter_results(items, names, progress, chunk, **kw))
 
-        A failing input gets its error recorded and the others go on.
-        """
-        return list(self.iter_records(items, names, progress, chunk, **kw))
-
-    def iter_records(self, items, names=None, progress: bool = False, chunk: int = 64, every: int | None = None,
-                     fps: float | None = None, annotate_dir=None):
-        """``predict_images`` as a stream: records are yielded ``chunk`` inputs (or frames) at a
+    def iter_results(self, items, names=None, progress: bool = False, chunk: int = 64,
+                     sampling: FrameSampling = EVERY_FRAME, annotate_dir=None):
+        """``predict_images`` as a stream: results are yielded ``chunk`` inputs (or frames) at a
         time, so a caller can write them out while the rest is computed (memory stays flat).
-        Video files (faceattr.faces.video) are sampled ``every`` N frames or at ``fps``;
-        ``annotate_dir`` receives each photo or frame with its faces drawn."""
+        Video files (faceattr.faces.video) give the frames ``sampling`` takes; ``annotate_dir``
+        receives each photo or frame with its faces drawn."""
         items = list(items)
         names = names or [source_name(i) for i in items]
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            has_video = any(is_video_path(i) for i in items)
-            bar = tqdm(total=None if has_video else len(items), desc="predicting",
-                       unit="frame" if has_video else "img")
+        bar = _progress_bar(items) if progress else None
         used: set[str] = set()
         try:
-            for results in self.pipeline.run(items, names, chunk, every, fps, keep_images=annotate_dir is not None):
+            for results in self.pipeline.run(items, names, chunk, sampling, keep_images=annotate_dir is not None,
+                                             decision=self.decision):
                 for r in results:
-                    record = r.to_record(self.decision, self.heads.threshold(self.decision))
-                    if annotate_dir is not None and not record["error"]:
-                        record["error"] = _annotate(r, record, annotate_dir, used)
-                    yield record
+                    if annotate_dir is not None and not r.error:
+                        r.error = _annotate(r, annotate_dir, used)
+                    yield r
                 if bar is not None:
                     bar.update(len(results))
         finally:
             if bar is not None:
                 bar.close()
 
+    def iter_records(self, items, names=None, progress: bool = False, chunk: int = 64, **kw):
+        """``iter_results``' JSON records (``FrameResult.to_dict()``)."""
+        return (r.to_dict() for r in self.iter_results(items, names, progress, chunk, **kw))
 
-def _annotate(r: FrameResult, record: dict, folder, used: set[str]) -> str | None:
-    """Draw the record on the photo decoded for it (never the file read again: it may have changed
+
+def _progress_bar(items):
+    from tqdm import tqdm
+    has_video = any(is_video_path(i) for i in items)
+    return tqdm(total=None if has_video else len(items), desc="predicting", unit="frame" if has_video else "img")
+
+
+def _annotate(r: FrameResult, folder, used: set[str]) -> str | None:
+    """Draw the result on the photo decoded for it (never the file read again: it may have changed
     or gone); a failure to write is that input's error, and the batch goes on."""
     from .annotate import save_annotated
     img, scale = r.image, r.scale
     if not isinstance(img, Image.Image):  # aligned inputs keep no photo: draw on the face crop
         img, scale = Image.fromarray(r.faces[0].crop), 1.0
+    record = r.to_dict()
     try:
         save_annotated(img, record, folder, used, scale=scale)
     except (OSError, ValueError) as e:
-        name = record["file"]
-        return f"{name}: annotation not written ({clean_message(str(e), name)})"
+        return f"{r.name}: annotation not written ({clean_message(str(e), r.name)})"
     return None
 
 

@@ -20,29 +20,29 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.attributes import ATTRIBUTE_NAMES
-from ..faces.detect import DETECT_MAX_SIDE
-from .pipeline import CHUNK, DEFAULT_MIN_FACE_SIZE
+from ..faces.options import FaceOptions, options_from
+from ..faces.video import FrameSampling
+from .pipeline import CHUNK
 
 
 class FaceAttrActor:
-    """The callable class ``map_batches`` runs in each actor: built once, then fed batches."""
+    """The callable class ``map_batches`` runs in each actor: built once, then fed batches.
+    ``faces``: how faces are found (``FaceOptions``); ``every`` / ``fps``: a video's frames."""
 
-    def __init__(self, weights="pretrained", align: str = "auto", largest_face: bool = False,
-                 min_face_size: int = DEFAULT_MIN_FACE_SIZE, device=None, batch_size: int | None = None,
-                 detect_size: int = DETECT_MAX_SIDE, every: int | None = None, fps: float | None = None):
+    def __init__(self, weights="pretrained", faces: FaceOptions | None = None, device=None,
+                 batch_size: int | None = None, every: int | None = None, fps: float | None = None, **legacy):
         from .bundle import Bundle
         from .pipeline import FacePipeline
         self.pipeline = FacePipeline.from_bundle(Bundle.load(weights), device=device, batch_size=batch_size,
-                                                 align=align, largest_face=largest_face,
-                                                 min_face_size=min_face_size, detect_size=detect_size)
-        self.every, self.fps = every, fps
+                                                 options=options_from(faces, legacy, "FaceAttrActor"))
+        self.sampling = FrameSampling(every, fps)
 
     def __call__(self, batch: dict) -> dict:
         items, names = _batch_inputs(batch)
         rows = _Rows(self.pipeline.encoder.n_features)
         # The batch's photos together, and a video's frames CHUNK at a time (a chunk of len(items)
         # would encode a lone video's frames one by one).
-        for results in self.pipeline.run(items, names, chunk=max(CHUNK, len(items)), every=self.every, fps=self.fps):
+        for results in self.pipeline.run(items, names, chunk=max(CHUNK, len(items)), sampling=self.sampling):
             for r in results:
                 rows.add(r)
         return rows.columns()
@@ -102,7 +102,7 @@ def predict_dataset(ds, concurrency: int = 1, batch_size: int = 64, num_gpus: fl
     ``path`` from ``read_binary_files(..., include_paths=True)``) -> a dataset of one row per face.
 
     ``concurrency`` actors, each holding the models (on its GPU when ``num_gpus`` > 0); inputs go
-    in batches of ``batch_size``. ``actor_kwargs`` go to ``FaceAttrActor`` (weights, align, ...)."""
+    in batches of ``batch_size``. ``actor_kwargs`` go to ``FaceAttrActor`` (weights, faces=FaceOptions(...), every, ...)."""
     if num_gpus and "device" not in actor_kwargs:
         actor_kwargs["device"] = "cuda"
     return ds.map_batches(FaceAttrActor, fn_constructor_kwargs=actor_kwargs, batch_size=batch_size,

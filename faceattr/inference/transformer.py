@@ -8,8 +8,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..faces.detect import DETECT_MAX_SIDE
-from .pipeline import DEFAULT_MIN_FACE_SIZE
-from ..faces.prepare import ALIGN_MODES, FLAT_SIZE
+from ..faces.options import DEFAULT_MIN_FACE_SIZE, FaceOptions
+from ..faces.prepare import FLAT_SIZE
+from ..errors import InputError
 
 
 class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
@@ -23,7 +24,8 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     align : "auto" detects and aligns the largest face of each photo; "celeba" takes CelebA
         aligned 178x218 images (crop only); "none" takes ready 64x64 faces, also as flat float
         arrays of 64*64*3 values in [0, 1].
-    batch_size : faces per encoder batch; None: 64 on the CPU, 256 on CUDA.
+    batch_size : faces per encoder batch; None: the encoder's default for the device
+        (faceattr.inference.encoder.default_batch_size).
     device : "cpu", "cuda" or None (CUDA when present).
     min_face_size : smallest face side in pixels searched for (align="auto").
     detect_size : faces are detected on a copy of each photo at most this many pixels on its
@@ -47,19 +49,18 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     # ---- fitting: load the weights -------------------------------------------------------------
     def fit(self, X=None, y=None):
         from .bundle import Bundle
-        if self.align not in ALIGN_MODES:
-            raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
+        self._face_options()  # align, min_face_size and detect_size checked here, not at transform
         if self.batch_size is not None and (isinstance(self.batch_size, (bool, np.bool_))
                                             or not isinstance(self.batch_size, (int, np.integer))
                                             or self.batch_size < 1):
-            raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
+            raise InputError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
         bundle = Bundle.load(self.weights)
         views = _view_list(self.views) if self.views is not None else bundle.views
         if not views:
-            raise ValueError("views must name at least one view")
+            raise InputError("views must name at least one view")
         unknown = [v for v in views if v not in bundle.views]
         if unknown:
-            raise ValueError(f"view {unknown[0]!r} not in {bundle.root}; available: {', '.join(bundle.views)}")
+            raise InputError(f"view {unknown[0]!r} not in {bundle.root}; available: {', '.join(bundle.views)}")
         # CPU state dicts: the fitted transformer pickles, and loads on a machine without a GPU.
         self.view_states_ = {v: bundle.view_state(v) for v in views}
         self.views_ = views
@@ -98,9 +99,13 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
             from ..nn.models import VAE
             vaes = {name: VAE.from_state_dict(cfg, state) for name, (cfg, state) in self.view_states_.items()}
             encoder = MultiViewEncoder(vaes, device=self.device, batch_size=self.batch_size)
-            pipe = self._pipeline = FacePipeline(encoder, align=self.align, largest_face=True,
-                                                 min_face_size=self.min_face_size, detect_size=self.detect_size)
+            pipe = self._pipeline = FacePipeline(encoder, options=self._face_options())
         return pipe
+
+    def _face_options(self) -> FaceOptions:
+        """The parameters as FaceOptions: one row per input, so its largest face."""
+        return FaceOptions(self.align, largest_face=True, min_face_size=self.min_face_size,
+                           detect_size=self.detect_size)
 
     # ---- transforming -------------------------------------------------------------------------
     def transform(self, X):
@@ -111,7 +116,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
                               ensure_min_features=1)
         results = self._results(X)
         if not results:  # as validate_data says of an empty array, so a list and an array agree
-            raise ValueError(f"Found 0 inputs while a minimum of 1 is required by {type(self).__name__}.")
+            raise InputError(f"Found 0 inputs while a minimum of 1 is required by {type(self).__name__}.")
         out = np.full((len(results), self.n_features_out_), np.nan, dtype=np.float32)
         for i, r in enumerate(results):
             if r.faces:
@@ -123,7 +128,7 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
 
     def _results(self, X) -> list:
         """One ``FrameResult`` per input (its largest face), through the shared ``FacePipeline``."""
-        from .pipeline import units_of
+        from ..faces.finder import units_of
         return self._get_pipeline().run_units(units_of(_as_items(X, self.align)))
 
     def get_feature_names_out(self, input_features=None):
@@ -145,7 +150,7 @@ def _view_list(views) -> list[str]:
     if isinstance(views, str):
         return [v.strip() for v in views.split(",") if v.strip()]
     if not all(isinstance(v, str) for v in views):
-        raise ValueError(f"views must be view names (e.g. ['relu3_1', 'relu4_1']), got {views!r}")
+        raise InputError(f"views must be view names (e.g. ['relu3_1', 'relu4_1']), got {views!r}")
     return list(views)
 
 
@@ -170,18 +175,18 @@ def _as_items(X, align: str) -> list:
         X = np.asarray(X)
     if isinstance(X, np.ndarray):
         if X.ndim == 1 and X.dtype != object:
-            raise ValueError("Expected a 2D array of flattened faces or a list of images, got a 1D array. "
+            raise InputError("Expected a 2D array of flattened faces or a list of images, got a 1D array. "
                              "Reshape your data using array.reshape(1, -1) if it holds a single face.")
         if X.dtype == object:
             return list(X.ravel()) if X.ndim <= 2 and (X.ndim == 1 or X.shape[1] == 1) else list(X)
         if X.ndim == 2 and align == "none":
             if X.shape[1] != FLAT_SIZE:
-                raise ValueError(f"align='none' with a 2-D array needs {FLAT_SIZE} columns "
+                raise InputError(f"align='none' with a 2-D array needs {FLAT_SIZE} columns "
                                  f"(64*64*3 values in [0, 1]), got {X.shape[1]}")
             return [row for row in X]
         if X.ndim == 4:
             return [x for x in X]
-        raise ValueError(f"X must be a list of images or an (N, H, W, 3) array, got an array of shape {X.shape}")
+        raise InputError(f"X must be a list of images or an (N, H, W, 3) array, got an array of shape {X.shape}")
     if isinstance(X, (str, bytes)) or not hasattr(X, "__iter__"):
-        raise ValueError("X must be a list of images (paths, PIL images or arrays), not a single item")
+        raise InputError("X must be a list of images (paths, PIL images or arrays), not a single item")
     return list(X)

