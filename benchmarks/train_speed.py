@@ -26,7 +26,7 @@ from faceattr.nn.config import ModelConfig, TrainConfig
 from faceattr.nn.taps import LAYER_NAMES
 from faceattr.device import cpu_description, machine_description
 from faceattr.nn.losses import layer_weight
-from faceattr.trainer import Trainer
+from faceattr.train import Runtime, Trainer
 from faceattr.nn.models import to_float_images
 from faceattr.nn.vgg import load_loss_network
 
@@ -40,7 +40,7 @@ def plain_algorithm1_step(t: "Trainer", x: torch.Tensor) -> torch.Tensor:
     time; losses as printed, in float32. The reference ``Trainer.train_step`` is tested against
     (same networks after the same steps) and timed against (benchmarks/train_speed.py)."""
     cfg, tap = t.cfg, t.model_cfg.critic_input_layer
-    x_hat, mean, logvar = t.vae(x, t.noise)
+    x_hat, mean, logvar = t.vae(x, t.nets.noise)
     with torch.no_grad():
         f_x = t.loss_net(x, t.layers_needed)
     f_xhat = t.loss_net(x_hat, t.layers_needed)
@@ -50,12 +50,12 @@ def plain_algorithm1_step(t: "Trainer", x: torch.Tensor) -> torch.Tensor:
                                        for l in t.model_cfg.layers)
     loss_vae = cfg.alpha * kl + cfg.beta * rec - cfg.gan_label * d_fake.mean()
     loss_critic = cfg.gan_label * (d_fake.mean() - d_real.mean())
-    t.opt_vae.zero_grad()
-    t.opt_critic.zero_grad()
+    t.nets.opt_vae.zero_grad()
+    t.nets.opt_critic.zero_grad()
     loss_critic.backward(inputs=list(t.critic.parameters()), retain_graph=True)
     loss_vae.backward(inputs=list(t.vae.parameters()))
-    t.opt_vae.step()
-    t.opt_critic.step()
+    t.nets.opt_vae.step()
+    t.nets.opt_critic.step()
     with torch.no_grad():
         for p in t.critic.parameters():
             p.clamp_(-cfg.clip, cfg.clip)
@@ -66,8 +66,8 @@ def timing_trainer(view: str, images, loss_net, precision: str, n_batches: int) 
     """A CPU trainer for one view at the shipped size (batch 64, the reference terms computed) and
     ``n_batches`` ready input batches: the set-up every training-speed benchmark times against."""
     t = Trainer(ModelConfig(layers=(view,)), TrainConfig(batch_size=64, reference_images=64), images,
-                "/tmp/faceattr-train-speed", loss_net, device="cpu", precision=precision, progress=False)
-    return t, [to_float_images(t.images[i * 64:(i + 1) * 64], t.fmt) for i in range(n_batches)]
+                "/tmp/faceattr-train-speed", loss_net, Runtime("cpu", precision, progress=False))
+    return t, [to_float_images(t.images[i * 64:(i + 1) * 64], t.place.fmt) for i in range(n_batches)]
 
 
 def images_per_s(view: str, images, loss_net, mode: str, steps: int, warmup: int = 2) -> float:

@@ -57,14 +57,14 @@ def run_arm(args, view: str, name: str, share, bundle) -> Path | None:
     if share == SHIPPED:
         return None
     from faceattr.nn.config import TrainConfig
-    from faceattr.trainer import train_view
+    from faceattr.train import Runtime, train_view
     out = Path(args.runs) / view / name.replace(" ", "_")
     if (out / "view.pt").is_file():
         return out / "view.pt"
     extra = {} if share == "none" else {"extra_faces": args.extra, "extra_share": share}
     cfg = TrainConfig(init=f"pretrained:{view}", epochs=1, batch_size=BATCH, epoch_images=args.updates * BATCH,
                       checkpoint_every=CHECKPOINT_EVERY, **shipped_recipe(bundle, view), **extra)
-    train_view(args.root, out, cfg, resume=(out / "checkpoint.pt").is_file(), progress=False, precision=PRECISION)
+    train_view(args.root, out, cfg, resume=(out / "checkpoint.pt").is_file(), runtime=Runtime(precision=PRECISION, progress=False))
     return out / "view.pt"
 
 

@@ -54,7 +54,7 @@ from faceattr.inference.encoder import MultiViewEncoder
 from faceattr.inference.heads import fit_linear_heads
 from faceattr.nn.losses import reconstruction_loss
 from faceattr.inference.bundle import Bundle
-from faceattr.trainer import Trainer, latent_statistics
+from faceattr.train import Runtime, Trainer, latent_statistics
 from faceattr.nn.models import to_float_images
 from faceattr.nn.vgg import load_loss_network
 
@@ -214,7 +214,7 @@ def main() -> None:
             init, tcfg.init_sha256 = ckpt.load(init_path), base_sha
             out = runs / view / arm
             trainer = Trainer(ModelConfig.from_dict(init["model_config"]), tcfg, crops["train"], out, loss_net,
-                              device=device, precision=args.precision, progress=False, vae_state=init["state_dict"])
+                              Runtime(device, args.precision, progress=False), init["state_dict"])
             t0 = time.perf_counter()
             trainer.fit(resume=True)
             seconds = time.perf_counter() - t0

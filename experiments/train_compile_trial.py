@@ -25,7 +25,7 @@ from torch import nn
 from benchmarks.train_speed import timing_trainer
 from faceattr.atomic import write_text
 from faceattr.data.celeba import CelebA, add_root_argument
-from faceattr.trainer import _CriticPair
+from faceattr.train import CriticPair
 from faceattr.nn.vgg import load_loss_network
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -58,11 +58,11 @@ def run(view, images, loss_net, compiled: tuple[str, ...], steps: int) -> dict:
     t, batches = timing_trainer(view, images, loss_net, "auto", 2 + steps)
     if "vae" in compiled:
         compilable(t.vae)
-        t.vae_ddp = torch.compile(t.vae)
+        t.nets.vae_step = torch.compile(t.vae)
     if "critic" in compiled:
-        t.critic_ddp = torch.compile(_CriticPair(t.critic))
+        t.nets.critic_step = torch.compile(CriticPair(t.critic))
     if "vgg" in compiled:
-        t.step_loss_net = torch.compile(t.step_loss_net)
+        t.nets.step_loss_net = torch.compile(t.nets.step_loss_net)
     start = time.perf_counter()
     for x in batches[:2]:
         t.train_step(x)["loss"].item()

@@ -183,11 +183,6 @@ def main(debug):
 @click.option("--init", default=None, metavar="pretrained:VIEW|PATH",
               help="start the VAE from a shipped view (pretrained:relu3_1) or a view/checkpoint file; "
                    "the critic starts fresh")
-@click.option("--decorrelate", default=TrainConfig.decorrelate, show_default=True, type=FiniteFloat(0),
-              help="not in the paper: weight of a penalty on this view's latent correlating with the other "
-                   "views' (docs/method.md); 0 = the paper")
-@click.option("--decorrelate-from", default=None, metavar="pretrained|DIR",
-              help="the other views for --decorrelate: the shipped bundle (default) or a folder of view_*.pt")
 @click.option("--max-images", type=click.IntRange(1), default=None,
               help="use the first N training faces, and at most N of --extra-faces")
 @click.option("--epoch-images", type=click.IntRange(1), default=None,
@@ -210,20 +205,19 @@ def main(debug):
 @click.option("--checkpoint-every", default=TrainConfig.checkpoint_every, show_default=True, type=click.IntRange(1))
 @click.option("--vgg-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="VGG19 weights (.h5 Keras or torchvision .pth); default: found automatically")
-def train(root, layers, epochs, batch_size, lr, lr_decay, alpha, beta, augment, init, decorrelate, decorrelate_from,
-          max_images, epoch_images, extra_faces, extra_share,
-          out, resume, overwrite, device, precision, seed, rec_balance, checkpoint_every, vgg_weights):
+def train(root, layers, epochs, batch_size, lr, lr_decay, alpha, beta, augment, init, max_images, epoch_images,
+          extra_faces, extra_share, out, resume, overwrite, device, precision, seed, rec_balance, checkpoint_every, vgg_weights):
     """Train one view (Algorithm 1) on the train split of a CelebA folder."""
-    from .trainer import train_view
+    from .train import Runtime, train_view
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     tcfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, alpha=alpha, beta=beta,
                        augment=tuple(a for a in augment.split(",") if a), init=init, seed=seed,
-                       decorrelate=decorrelate, decorrelate_from=decorrelate_from, max_images=max_images,
+                       max_images=max_images,
                        epoch_images=epoch_images, rec_balance=rec_balance, checkpoint_every=checkpoint_every,
                        extra_faces=extra_faces, extra_share=extra_share)
-    res = train_view(root, out, tcfg, layers or None, resume=resume, overwrite=overwrite, device=device,
-                     vgg_weights=vgg_weights, precision=precision)
+    res = train_view(root, out, tcfg, layers or None, resume=resume, overwrite=overwrite, vgg_weights=vgg_weights,
+                     runtime=Runtime(device, precision))
     lat = res.latent
     click.echo(f"trained {res.name}: {res.steps} steps, {res.epochs} epochs -> {res.out_dir}")
     if lat:

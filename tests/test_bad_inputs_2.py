@@ -128,14 +128,14 @@ def test_a_string_array_given_to_predict_is_a_clear_error(predictor):
 
 # ---- 11: training floats ----------------------------------------------------------------------
 @pytest.mark.parametrize("option,value", [("--lr", "inf"), ("--rec-weight", "inf"), ("--lr-decay", "nan"),
-                                          ("--decorrelate", "nan"), ("--kl-weight", "-inf")])
+                                          ("--kl-weight", "-inf")])
 def test_11_train_refuses_non_finite_floats_up_front(runner, tmp_path, option, value):
     r = runner.invoke(main, ["train", "--root", str(tmp_path), "--out", str(tmp_path / "run"), option, value])
     assert r.exit_code == 2 and "not a finite number" in r.output, r.output
     assert "Traceback" not in r.output
 
 
-@pytest.mark.parametrize("field", ["lr", "alpha", "beta", "lr_decay", "decorrelate", "clip"])
+@pytest.mark.parametrize("field", ["lr", "alpha", "beta", "lr_decay", "clip"])
 def test_11_train_config_refuses_non_finite_values(field):
     from faceattr.nn.config import TrainConfig
     with pytest.raises(ValueError, match=field):
@@ -145,14 +145,15 @@ def test_11_train_config_refuses_non_finite_values(field):
 def test_11_a_diverged_run_stops_with_step_term_and_checkpoint(tmp_path, tiny_cfg, random_vgg, monkeypatch):
     import torch
     from faceattr.nn.config import TrainConfig
-    from faceattr.trainer import NonFiniteLoss, Trainer
+    from faceattr.errors import NonFiniteLoss
+    from faceattr.train import Runtime, Trainer
     images = np.random.default_rng(0).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
     t = Trainer(tiny_cfg, TrainConfig(batch_size=16, reference_images=16, log_every=1, checkpoint_every=2),
-                images, tmp_path, random_vgg, device="cpu", precision="float32", progress=False)
+                images, tmp_path, random_vgg, Runtime("cpu", "float32", progress=False))
     real = t.train_step
 
-    def blows_up_at_step_3(x, others=None):
-        m = real(x, others)
+    def blows_up_at_step_3(x, idx=None):
+        m = real(x, idx)
         return {**m, "rec": torch.tensor(float("inf"))} if t.step == 2 else m
     monkeypatch.setattr(t, "train_step", blows_up_at_step_3)
     with pytest.raises(NonFiniteLoss) as e:

@@ -151,19 +151,6 @@ def test_train_cli_resumes_a_run_folder(runner, tmp_path, celeba_root):
     assert r.exit_code == 1 and "--resume" in r.output
 
 
-def test_train_cli_keeps_a_view_apart_from_the_shipped_others(runner, tmp_path, celeba_root):
-    args = ["train", "--root", str(celeba_root), "--layer", "relu1_1", "--max-images", "32", "--batch-size", "32",
-            "--epochs", "1", "--decorrelate", "5"]
-    r = runner.invoke(main, [*args, "--augment", "flip", "--out", str(tmp_path / "bad")])
-    assert r.exit_code == 1 and "cannot be combined with augment=flip" in r.output
-    r = runner.invoke(main, [*args, "--out", str(tmp_path / "run")])
-    assert r.exit_code == 0, r.output
-    saved = ckpt.load(tmp_path / "run" / "checkpoint.pt")["train_config"]
-    assert saved["decorrelate"] == 5.0 and saved["decorrelate_from"] is None  # None: the shipped bundle
-    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert any("decorrelation" in rec for rec in logged)
-
-
 def test_train_cli_wrong_root(runner, tmp_path):
     r = runner.invoke(main, ["train", "--root", str(tmp_path)])
     assert r.exit_code == 1 and "no list_attr_celeba.txt" in r.output

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from faceattr.nn.config import TrainConfig
-from faceattr.trainer import Trainer
+from faceattr.train import FaceFeed, Runtime, Trainer
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 
@@ -19,20 +19,19 @@ def _faces(n: int, seed: int) -> np.ndarray:
 
 def _trainer(out, tiny_cfg, vgg, main, extra=None, held_out=None, **kw):
     cfg = TrainConfig(**{"epochs": 1, "batch_size": 8, "log_every": 1, "checkpoint_every": 100, **kw})
-    return Trainer(tiny_cfg, cfg, main, out, vgg, device="cpu", precision="float32", progress=False,
-                   extra_images=extra, held_out=held_out)
+    return Trainer(tiny_cfg, cfg, FaceFeed(main, extra, held_out), out, vgg, Runtime("cpu", "float32", progress=False))
 
 
 def test_each_batch_takes_its_share_of_extra_faces(tmp_path, tiny_cfg, random_vgg):
     t = _trainer(tmp_path, tiny_cfg, random_vgg, _faces(40, 0), _faces(24, 1), extra_faces="x", extra_share=0.25,
                  epoch_images=64)
-    order = t._epoch_order(0).view(-1, 8)
+    order = t.feed.order(0).view(-1, 8)
     assert ((order >= 40).sum(1) == 2).all()  # 2 of each 8 from the 24 extra faces (indices 40..63)
     assert len(set(order[order < 40].tolist())) == 40  # the labelled faces in reshuffled passes
     proportional = _trainer(tmp_path / "p", tiny_cfg, random_vgg, _faces(40, 0), _faces(24, 1), extra_faces="x")
-    assert sorted(proportional._epoch_order(0).tolist()) == list(range(64))  # one pool, one pass
+    assert sorted(proportional.feed.order(0).tolist()) == list(range(64))  # one pool, one pass
     plain = _trainer(tmp_path / "n", tiny_cfg, random_vgg, _faces(40, 0))
-    assert len(plain.images) == 40 and plain._epoch_order(0).max() < 40
+    assert len(plain.images) == 40 and plain.feed.order(0).max() < 40
 
 
 def test_a_folder_of_crops_and_photos_becomes_faces_named_by_its_file_list(tmp_path):

@@ -31,9 +31,9 @@ def test_trainers_keep_each_view_apart_from_the_shipped_others_when_asked(tmp_pa
     crops = np.random.default_rng(2).integers(0, 255, (64, 64, 64, 3), dtype=np.uint8)
     t = gpu.make_trainer(_args(tmp_path, augment="", decorrelate=5.0), "relu2_1", crops, random_vgg, tmp_path / "d",
                          device="cpu")
-    assert t.cfg.decorrelate == 5.0 and tuple(t.other_latents.shape) == (64, 400)
-    assert gpu.make_trainer(_args(tmp_path), "relu2_1", crops, random_vgg, tmp_path / "e", device="cpu").other_latents \
-        is None
+    (term,) = t.terms
+    assert term.name == "decorrelation" and term.weight == 5.0 and tuple(term.others.shape) == (64, 400)
+    assert gpu.make_trainer(_args(tmp_path), "relu2_1", crops, random_vgg, tmp_path / "e", device="cpu").terms == []
 
 
 @pytest.mark.slow
@@ -88,5 +88,5 @@ def test_the_gpu_script_takes_the_packed_extra_faces(tmp_path, random_vgg, bench
     t = gpu.make_trainer(_args(tmp_path, init="none", augment="", extra_share=0.25), "relu3_1", crops, random_vgg,
                          tmp_path / "x", device="cpu", extra=faces, extra_record=back)
     assert (t.cfg.extra_share, t.cfg.extra_faces_count, t.cfg.extra_faces_sha256) == (0.25, 20, "c" * 64)
-    assert len(t.images) == 84 and t.n_main == 64
+    assert len(t.images) == 84 and t.feed.n_main == 64
     assert pack.unpack_extra(tmp_path / "nothing") == (None, {})

@@ -84,7 +84,7 @@ def test_heads_fit_says_which_attributes_keep_the_sign_rule(tmp_path):
 
 
 def test_train_follows_a_link_to_a_folder_and_names_a_link_to_a_file(tmp_path):
-    from faceattr.trainer import run_folder
+    from faceattr.train import run_folder
     (tmp_path / "t2").mkdir()
     os.symlink(tmp_path / "t2", tmp_path / "t2link")
     assert run_folder(tmp_path / "t2link") == (tmp_path / "t2").resolve()

@@ -26,7 +26,7 @@ def test_predict_path_imports_no_training_code():
                             cwd=REPO).stdout.split()
     assert "faceattr.inference.predictor" in loaded and "faceattr.inference.transformer" in loaded
     # torchvision's imports alone cost 1.9 s of start-up (faceattr.faces.mtcnn_nets)
-    for training in ("faceattr.trainer", "faceattr.nn.losses", "faceattr.nn.vgg", "faceattr.grid",
+    for training in ("faceattr.train", "faceattr.nn.losses", "faceattr.nn.vgg", "faceattr.grid",
                      "faceattr.benchmark", "torchvision", "facenet_pytorch"):
         assert training not in loaded, training
 

@@ -23,7 +23,7 @@ warm machine between calls, unlike /tmp on a fresh one), the second with the sam
 Speed trial (``--trial-steps N``, default 0 = off): before training, each of ``--variants`` runs
 N timed steps of relu1_1 (the slowest view) and the fastest variant trains every view:
 - ``eager``: the trainer as it is;
-- ``compile``: ``torch.compile`` of the VAE and the critic (``Trainer(compile=True)``);
+- ``compile``: ``torch.compile`` of the VAE and the critic (``Runtime(compile=True)``);
 - ``batch256``: batch 256 with the learning rate x2 (square-root scaling), a quarter of the updates.
 The choice and every variant's images/s go to ``summary.json``. The recipe options of the study
 (``--init pretrained``, ``--lr``, ``--lr-decay``, ``--rec-weight``, ``--kl-weight``, ``--augment``,
@@ -60,7 +60,7 @@ def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager",
                  extra=None, extra_record: dict | None = None):
     """The trainer of one view with the run's recipe and a speed variant; ``extra`` the packed
     unlabeled faces (faceattr train --extra-faces) with their record, when --extra-faces."""
-    from faceattr.trainer import Trainer, load_init, other_view_latents
+    from faceattr.train import FaceFeed, Runtime, Trainer, load_init
     v = VARIANTS[variant]
     mix = {}
     if extra is not None:
@@ -71,17 +71,19 @@ def make_trainer(args, view: str, crops, net, out: Path, variant: str = "eager",
                        batch_size=batch, lr=args.lr * v.get("lr_scale", 1.0), lr_decay=args.lr_decay,
                        alpha=args.kl_weight, beta=args.rec_weight,
                        augment=tuple(a for a in args.augment.split(",") if a),
-                       init=f"pretrained:{view}" if args.init == "pretrained" else None,
-                       decorrelate=args.decorrelate, **mix)
+                       init=f"pretrained:{view}" if args.init == "pretrained" else None, **mix)
     cfg, state = ModelConfig(layers=(view,)), None
     if tcfg.init:
         cfg, state = load_init(tcfg)
-    # The other views are the shipped bundle's, frozen: every view is kept apart from the others as
-    # they were, not as they are becoming in the processes training beside it.
-    others = other_view_latents(tcfg, cfg, crops, device) if tcfg.decorrelate > 0 else None
-    return Trainer(cfg, tcfg, crops, out, net, device=device, progress=False, vae_state=state,
-                   compile=v.get("compile", False), other_latents=others, extra_images=extra,
-                   data=f"{len(crops)} train-split faces packed by tools/pack_training_data.py")
+    terms = []
+    if args.decorrelate > 0:
+        # The other views are the shipped bundle's, frozen: every view is kept apart from the others as
+        # they were, not as they are becoming in the processes training beside it.
+        from experiments.decorrelate import Decorrelation, other_view_latents
+        terms = [Decorrelation(args.decorrelate, other_view_latents("pretrained", cfg, crops, device))]
+    feed = FaceFeed(crops, extra, description=f"{len(crops)} train-split faces packed by tools/pack_training_data.py")
+    return Trainer(cfg, tcfg, feed, out, net, Runtime(device, progress=False, compile=v.get("compile", False)),
+                   state, terms)
 
 
 WARMUP_STEPS = 3
@@ -94,15 +96,14 @@ def speed_trial(args, crops, net, steps: int, variants, device="auto", warmup: i
     for variant in variants:
         t = make_trainer(args, "relu1_1", crops, net, Path(args.runs) / "_trial" / variant, variant, device)
         b = t.cfg.batch_size
-        x = to_float_images(t.images[:b], t.fmt)
-        others = None if t.other_latents is None else t.other_latents[:b]
+        x, idx = to_float_images(t.images[:b], t.place.fmt), torch.arange(b, device=t.device)
         for _ in range(warmup):
-            t.train_step(x, others)
+            t.train_step(x, idx)
         if t.device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         for _ in range(steps):
-            t.train_step(x, others)
+            t.train_step(x, idx)
         if t.device.type == "cuda":
             torch.cuda.synchronize()
         out[variant] = steps * b / (time.perf_counter() - t0)
@@ -156,7 +157,8 @@ def main() -> None:
     ap.add_argument("--rec-weight", type=float, default=TrainConfig.beta)
     ap.add_argument("--augment", default="")
     ap.add_argument("--decorrelate", type=float, default=0.0,
-                    help="faceattr train --decorrelate: keep each view's latent apart from the shipped others'")
+                    help="the decorrelation study's term (experiments/decorrelate.py): keep each view's latent "
+                         "apart from the shipped others'")
     ap.add_argument("--extra-faces", action="store_true",
                     help="mix the unlabeled faces packed in --data (extra_crops.npz) into the batches")
     ap.add_argument("--extra-share", type=float, default=None,

@@ -102,12 +102,6 @@ class TrainConfig(_DictRoundTrip):
     # file / checkpoint path. The critic starts fresh. None = random initialisation (the paper).
     init: str | None = None
     init_sha256: str | None = None  # of the file that ``init`` resolved to, filled at start
-    # Not in the paper: weight of a penalty on the batch correlation of this view's latent means
-    # with the other views' (``losses.cross_correlation``), read by frozen encoders from
-    # ``decorrelate_from`` ("pretrained" = the shipped bundle, or a folder of view_*.pt files).
-    # 0 = the paper. Each view still trains alone; the others stay as they are.
-    decorrelate: float = 0.0
-    decorrelate_from: str | None = None
     # Not in the paper: unlabeled faces mixed into the VAE and critic batches (faceattr.data.
     # extra_faces). ``extra_share`` is the share of each batch drawn from them; None = in
     # proportion to the two sets' sizes. Their source, count and the sha256 of their file list are
@@ -130,19 +124,11 @@ class TrainConfig(_DictRoundTrip):
             raise InputError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.rec_balance not in ("reference", "literal"):
             raise InputError(f"rec_balance must be 'reference' or 'literal', got {self.rec_balance!r}")
-        if not (math.isfinite(self.decorrelate) and self.decorrelate >= 0):
-            raise InputError(f"decorrelate must be at least 0 and finite, got {self.decorrelate}")
-        if self.decorrelate > 0 and self.augment:
-            raise InputError("decorrelate reads the other views' latents of the stored crops once, so it cannot "
-                             f"be combined with augment={','.join(self.augment)}")
         if self.extra_share is not None:
             if self.extra_faces is None:
                 raise InputError("extra_share needs extra_faces (a folder of unlabeled faces)")
             if not (math.isfinite(self.extra_share) and 0 <= self.extra_share < 1):
                 raise InputError(f"extra_share must be in [0, 1), got {self.extra_share}")
-        if self.extra_faces is not None and self.decorrelate > 0:
-            raise InputError("decorrelate needs the other views' latents of every training face; it is not "
-                             "combined with extra_faces")
         if self.epoch_images is not None and self.epoch_images < self.batch_size:
             raise InputError(f"epoch_images must be at least batch_size, got {self.epoch_images}")
         for name in ("epochs", "batch_size", "checkpoint_every", "log_every"):

@@ -52,21 +52,6 @@ def generator_loss(d_fake, label: float = 10.0):
     return -label * d_fake.float().mean()
 
 
-def cross_correlation(a, b, eps: float = 1e-4):
-    """Per column of ``a`` (B, d), the sum of its squared batch correlations with the columns of
-    ``b`` (B, e), averaged over a's columns: 0 when a's latent repeats nothing of b's linearly.
-
-    The decorrelation lever (``TrainConfig.decorrelate``, not in the paper): a view whose latent
-    carries what the other views already carry adds little to the multi-view feature. Its floor
-    on independent columns is about e / B (sampling noise of a batch correlation).
-    """
-    a, b = a.float(), b.float()
-    a = (a - a.mean(0)) / (a.std(0) + eps)
-    b = (b - b.mean(0)) / (b.std(0) + eps)
-    r = a.T @ b / a.shape[0]  # (d, e)
-    return r.pow(2).sum(dim=1).mean()
-
-
 def vae_loss(kl, rec, gan, alpha: float = 1.0, beta: float = 0.5):
     """Eq. 8: alpha * L_kl + beta * L_rec + L_GAN."""
     return alpha * kl + beta * rec + gan
