@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from faceattr.atomic import write_text
-from faceattr.benchmark import markdown_table, run_benchmark, summary_text
+from faceattr.benchmark import BenchmarkConfig, markdown_table, run_benchmark, summary_text
 from faceattr.data.celeba import add_root_argument
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -21,10 +21,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     add_root_argument(ap)
     args = ap.parse_args()
-    shipped = run_benchmark(args.root, "test", "pretrained", baselines=("majority", "pixels", "vgg19"),
-                            out=RESULTS / "celeba-mini-pretrained-heads")
-    fitted = run_benchmark(args.root, "test", "fit", baselines=("majority", "pca", "views", "hidden"),
-                           out=RESULTS / "celeba-mini-fitted-heads")
+    shipped = run_benchmark(args.root, "test", BenchmarkConfig("pretrained", baselines=("majority", "pixels", "vgg19")),
+                            RESULTS / "celeba-mini-pretrained-heads")
+    fitted = run_benchmark(args.root, "test", BenchmarkConfig("fit", baselines=("majority", "pca", "views", "hidden")),
+                           RESULTS / "celeba-mini-fitted-heads")
     text = ["# faceattr on celeba-mini (test split)", "",
             "Produced by `python -m benchmarks.celeba_mini --root CELEBA_MINI`, i.e. "
             "`faceattr benchmark celeba --root CELEBA_MINI` with `--heads pretrained "

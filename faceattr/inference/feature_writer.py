@@ -28,20 +28,16 @@ import contextlib
 import csv
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_path, check_writable, write_text
-from ..locks import try_lock_folder
+from .parts_folder import MARKER, TOOL, PartsFolder
 from ..errors import InputError, OutputError, OutputExists, OutputInUse
 
 FORMATS = (".parquet", ".csv", ".npz")
 INDEX_COLUMNS = ("file", "frame", "time_s", "face")
-MARKER = ".faceattr-parts.json"
-TOOL = "faceattr extract"
 METADATA_KEY = b"faceattr"  # parquet key-value metadata holding the options
 # An option recorded by older versions that a newer one replaces: compared only where the output
 # lacks its replacement (weights_sha256 covered heads and vectors too; views_sha256 the views only).
@@ -98,18 +94,18 @@ class FeatureWriter:
         self.suffix = self.out.suffix.lower()
         self.names = list(names)
         self.options = {**(options or {}), "format": self.suffix}
-        self.parts = self.out.with_name(self.out.name + ".parts")
+        self.folder = PartsFolder(self.out)
+        self.parts = self.folder.path
         self.cwd = os.getcwd()  # this run's relative names are relative to it
         self.rows = 0
-        self._fd = None
         self.marker = self._open(resume, overwrite)
         self.n_parts = max([int(p.stem.split("-")[1]) for p in self._part_files()], default=0)
 
     # ---- starting: lock, marker, what OUT is -------------------------------------------------
     def _open(self, resume: bool, overwrite: bool) -> dict:
         if os.path.lexists(self.parts):
-            self._lock(self.parts)
-            marker = self._read_marker()
+            self.folder.lock()
+            marker = self.folder.read_marker()
             if marker.get("merged") and identity(self.out) == marker["merged"]:
                 self._remove_parts(marker)  # the last run had finished: only its cleanup was cut short
             elif resume:
@@ -131,7 +127,7 @@ class FeatureWriter:
         # "cwd": the folder the output's relative names are relative to, whichever folder a resume runs from
         marker = {"tool": TOOL, "options": self.options, "names": len(self.names), "cwd": cwd,
                   "base": base, "overwrite": overwrite, "merged": None, "tmp": None}
-        self._create_parts(marker)
+        self.folder.create(marker)
         return marker
 
     def _resume(self, marker: dict) -> dict:
@@ -162,49 +158,6 @@ class FeatureWriter:
                 raise InputError(f"{where}: written with {key}={stored[key]!r}, this run has {key}={value!r}; "
                                  f"resume with the same options, or --overwrite to start again")
 
-    def _lock(self, folder: Path) -> None:
-        try:
-            fd = try_lock_folder(folder)
-        except OSError:
-            raise OutputExists(f"{folder}: exists and is not a folder faceattr made; move it away") from None
-        if fd is None:
-            raise OutputInUse(f"{self.out}: another faceattr extract is writing it ({folder} is locked); "
-                              f"wait for it to finish or choose another --out")
-        if identity(folder) is None or os.stat(folder).st_ino != os.fstat(fd).st_ino:
-            os.close(fd)  # the other run finished and removed it while we waited
-            raise OutputInUse(f"{self.out}: another faceattr extract has just finished writing it; run again")
-        self._fd = fd
-
-    def _read_marker(self) -> dict:
-        try:
-            marker = json.loads((self.parts / MARKER).read_text(encoding="utf-8"))
-            if marker.get("tool") != TOOL:
-                raise ValueError
-        except (OSError, ValueError):
-            self.release()
-            raise OutputExists(f"{self.parts}: exists and was not made by {TOOL} (no {MARKER}); it is left "
-                                  f"as it is: move it away or choose another --out") from None
-        return marker
-
-    def _create_parts(self, marker: dict) -> None:
-        """The parts folder appears whole, marker inside and locked: made under a temporary name,
-        locked, then renamed into place."""
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.parts.name}.new-", dir=self.out.parent))
-        write_text(tmp / MARKER, json.dumps(marker, indent=1))
-        fd = try_lock_folder(tmp)  # a folder only we know of yet: always ours
-        try:
-            if os.path.lexists(self.parts):
-                raise OSError
-            os.rename(tmp, self.parts)
-        except OSError:
-            os.close(fd)
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise OutputInUse(f"{self.out}: another faceattr extract started writing it just now") from None
-        self._fd = fd
-
-    def _save_marker(self) -> None:
-        write_text(self.parts / MARKER, json.dumps(self.marker, indent=1))
-
     def _remove_parts(self, marker: dict) -> None:
         """Parts, then a leftover temporary file, then the marker, then the folder: a kill between
         any two leaves a marker that still says what the folder is."""
@@ -217,14 +170,10 @@ class FeatureWriter:
         for p in self.parts.iterdir():
             if p.name != MARKER:
                 p.unlink()  # a part's temporary file from a killed write
-        (self.parts / MARKER).unlink()
-        self.parts.rmdir()
-        self.release()
+        self.folder.remove()
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self.folder.release()
 
     def __enter__(self):
         return self
@@ -277,7 +226,7 @@ class FeatureWriter:
         # that a resume cannot find and remove (the lock makes the name this run's alone).
         tmp = self.out.with_name(f".{self.out.name}.merging")
         self.marker.update(tmp=tmp.name)
-        self._save_marker()
+        self.folder.save(self.marker)
         recorded = {**self.options, "cwd": self.marker["cwd"]}
         try:
             total = MERGERS[self.suffix](self._sources(), tmp, self.names, recorded)
@@ -292,7 +241,7 @@ class FeatureWriter:
                           f"to finish") from None
         _reached("merge")
         self.marker.update(merged=identity(tmp))
-        self._save_marker()
+        self.folder.save(self.marker)
         _reached("rename")
         self._publish(tmp)
         self._remove_parts(self.marker)

@@ -7,8 +7,6 @@ their state (``Networks``), the faces and their order (``FaceFeed``), the run's 
 """
 from __future__ import annotations
 
-import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,17 +14,16 @@ import numpy as np
 import torch
 
 from ..device import autocast
-from ..errors import NonFiniteLoss
 from ..nn import checkpoint as ckpt
 from ..nn.config import ModelConfig, TrainConfig
 from ..nn.losses import critic_loss, generator_loss, kl_divergence, reconstruction_loss, vae_loss
 from ..nn.models import to_float_images
 from ..nn.taps import LAYER_NAMES
 from .feeding import FaceFeed
-from .measures import GENERALISATION_FACES, LATENT_FACES, balancing, latent_statistics, write_grid
+from .measures import LATENT_FACES, balancing, generalisation_report, latent_statistics, write_grid
 from .networks import Networks
 from .resume import check_resumable
-from .run_folder import ImageRate, RunFolder, StopRule
+from .run_folder import ImageRate, RunFolder, StopRule, check_finite
 from .runtime import Placement, Runtime
 from .terms import StepBatch, term_records
 
@@ -109,30 +106,12 @@ class Trainer:
                 vae_without_gan = vae_without_gan + value
                 extra[term.name] = value.detach()
         loss_c = critic_loss(d_real, d_fake, cfg.gan_label)
-        self._update(vae_without_gan, loss_c, f_xhat[tap])
+        nets.update(vae_without_gan, loss_c, f_xhat[tap], cfg.clip)
         # Tensors, not floats: reading them forces a device sync, done only when logging.
         return {"kl": kl.detach(), "rec": rec.detach() / scale, "rec_scaled": rec.detach(),
                 "gan": gan.detach(), "critic": loss_c.detach(),
                 "wasserstein": (d_real.float().mean() - d_fake.float().mean()).detach(),
                 "loss": (vae_without_gan + gan).detach(), **extra}
-
-    def _update(self, vae_without_gan: torch.Tensor, loss_c: torch.Tensor, fake_in: torch.Tensor) -> None:
-        """Algorithm 1 updates all three networks from the same forward pass: the critic from its
-        own loss, encoder and decoder from eq. 8 (KL reaches only the encoder). One backward
-        through the critic serves both: the VAE's adversarial term is -label * E D(x^), the
-        critic's fake term +label * E D(x^), so the gradient reaching x^'s features from the
-        former is exactly minus the one from the latter."""
-        nets = self.nets
-        nets.opt_vae.zero_grad(set_to_none=True)
-        nets.opt_critic.zero_grad(set_to_none=True)
-        loss_c.backward(inputs=list(nets.critic.parameters()) + [fake_in], retain_graph=True)
-        minus_g_fake = fake_in.grad.neg_()  # in place: a relu1_1-sized map, needed only here
-        torch.autograd.backward([vae_without_gan, fake_in], [None, minus_g_fake], inputs=list(nets.vae.parameters()))
-        nets.opt_vae.step()
-        nets.opt_critic.step()
-        with torch.no_grad():
-            for p in nets.critic.parameters():
-                p.clamp_(-self.cfg.clip, self.cfg.clip)
 
     # ---- the epochs ----------------------------------------------------------------------------
     def fit(self, resume: bool = False, max_steps: int | None = None, time_limit_s: float | None = None,
@@ -144,7 +123,8 @@ class Trainer:
         self.run.open()
         try:
             self._start_or_resume(resume, overwrite)
-            stop, bar = StopRule(max_steps, time_limit_s), self._progress_bar()
+            bar = progress_bar(self) if self.runtime.progress and self.run.writer else None
+            stop = StopRule(max_steps, time_limit_s)
             self.nets.train()
             stopped = False
             while self.epoch < self.cfg.epochs and not stopped:
@@ -197,7 +177,7 @@ class Trainer:
     def _log_step(self, metrics: dict, lr: float, images_per_s: float, bar) -> None:
         """One logged step: the metrics read off the device (a sync), checked finite, written."""
         m = {k: float(v) for k, v in metrics.items()}
-        self._check_finite(m)
+        check_finite(m, self.step, self.checkpoint_path)
         m.update(step=self.step, epoch=self.epoch, lr=lr, images_per_s=images_per_s)
         self.run.log(m)
         if bar is not None:
@@ -206,7 +186,9 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         self._measure_latent()
-        self.last_generalisation = self._measure_generalisation()
+        held = self.feed.held_out if self.run.writer else None
+        self.last_generalisation = {} if held is None else generalisation_report(
+            self.vae, self.loss_net, self.feed, self.device, self.epoch + 1 if self.runtime.progress else None)
         if self.run.writer:
             gen = {"generalisation": self.last_generalisation} if self.last_generalisation else {}
             self.run.log({"event": "epoch_end", "epoch": self.epoch + 1, "step": self.step, **self.last_latent, **gen})
@@ -215,46 +197,10 @@ class Trainer:
         self.step_in_epoch = 0
         self.save_checkpoint()
 
-    def _progress_bar(self):
-        if not (self.runtime.progress and self.run.writer):
-            return None
-        from tqdm import tqdm
-        return tqdm(total=self.cfg.epochs * self.steps_per_epoch, initial=self.step,
-                    desc=f"train {self.model_cfg.name}", unit="step", dynamic_ncols=True)
-
     # ---- what is measured and saved ------------------------------------------------------------
     def _measure_latent(self) -> None:
         faces = self.images[: min(LATENT_FACES, len(self.images))]
         self.last_latent = latent_statistics(self.vae.encoder, faces, self.device, self.place.bf16)
-
-    def _measure_generalisation(self) -> dict:
-        """The view's reconstruction error and KL on training and held-out faces, and their ratio."""
-        held = self.feed.held_out
-        if held is None or not self.run.writer:
-            return {}
-        from ..nn.generalisation import generalisation
-        n = min(GENERALISATION_FACES, self.feed.n_main, len(held))
-        g = generalisation(self.vae, self.loss_net, self.images[:n], held[:n], self.device)
-        if self.runtime.progress:
-            print(f"epoch {self.epoch + 1}: reconstruction error held-out/train {g['rec_ratio']:.3f} "
-                  f"({g['held_out_rec']:.4g} / {g['train_rec']:.4g}), KL {g['held_out_kl']:.1f} / "
-                  f"{g['train_kl']:.1f} nats", file=sys.stderr, flush=True)
-        return g
-
-    def _check_finite(self, metrics: dict) -> None:
-        """Stop with one line that says when, which term, and where to resume from."""
-        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-        if not bad:
-            return
-        if self.checkpoint_path.is_file():
-            saved = ckpt.load(self.checkpoint_path).get("step", "?")
-            # --resume refuses another --lr (RESUME_MUST_MATCH); --init carries the weights over.
-            where = (f"the last checkpoint is {self.checkpoint_path} (step {saved}); start again with a lower "
-                     f"--lr and --init {self.checkpoint_path} in another --out")
-        else:
-            where = f"no checkpoint was written yet in {self.out_dir}; start again with a lower --lr"
-        terms = ", ".join(f"{k} = {metrics[k]}" for k in bad)
-        raise NonFiniteLoss(f"training diverged at step {self.step}: {terms}; {where}")
 
     def state(self) -> dict:
         return {"model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
@@ -291,5 +237,8 @@ class Trainer:
                              "terms": term_records(self.terms)})
         return self.run.view
 
-    def write_grid(self, path: Path, n: int = 16) -> None:
-        write_grid(self.vae, self.images, self.place, path, n)
+
+def progress_bar(trainer: Trainer):
+    from tqdm import tqdm
+    return tqdm(total=trainer.cfg.epochs * trainer.steps_per_epoch, initial=trainer.step,
+                desc=f"train {trainer.model_cfg.name}", unit="step", dynamic_ncols=True)

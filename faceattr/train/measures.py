@@ -2,6 +2,8 @@
 the latent's statistics, the generalisation measure and the reconstruction grids."""
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from ..device import autocast, memory_format
@@ -60,6 +62,19 @@ def latent_statistics(encoder, images_uint8: torch.Tensor, device, bf16: bool, b
     return {"kl_per_sample": float(torch.cat(kls).mean()),
             "active_dims": int((var > ACTIVE_VARIANCE).sum()),
             "latent_dim": int(mu.shape[1])}
+
+
+def generalisation_report(vae, loss_net, feed, device, epoch: int | None = None) -> dict:
+    """The view's reconstruction error and KL on up to GENERALISATION_FACES training and held-out
+    faces, and their ratio; printed to stderr as the line of ``epoch`` when given."""
+    from ..nn.generalisation import generalisation
+    n = min(GENERALISATION_FACES, feed.n_main, len(feed.held_out))
+    g = generalisation(vae, loss_net, feed.images[:n], feed.held_out[:n], device)
+    if epoch is not None:
+        print(f"epoch {epoch}: reconstruction error held-out/train {g['rec_ratio']:.3f} "
+              f"({g['held_out_rec']:.4g} / {g['train_rec']:.4g}), KL {g['held_out_kl']:.1f} / "
+              f"{g['train_kl']:.1f} nats", file=sys.stderr, flush=True)
+    return g
 
 
 @torch.no_grad()

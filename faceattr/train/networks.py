@@ -63,6 +63,23 @@ class Networks:
             vae, critic_pair = DDP(self.vae, device_ids=ids), DDP(critic_pair, device_ids=ids)
         return vae, critic_pair
 
+    def update(self, vae_without_gan: torch.Tensor, loss_c: torch.Tensor, fake_in: torch.Tensor, clip: float) -> None:
+        """Algorithm 1 updates all three networks from the same forward pass: the critic from its
+        own loss, encoder and decoder from eq. 8 (KL reaches only the encoder). One backward
+        through the critic serves both: the VAE's adversarial term is -label * E D(x^), the
+        critic's fake term +label * E D(x^), so the gradient reaching x^'s features (``fake_in``)
+        from the former is exactly minus the one from the latter. Then the critic is clipped."""
+        self.opt_vae.zero_grad(set_to_none=True)
+        self.opt_critic.zero_grad(set_to_none=True)
+        loss_c.backward(inputs=list(self.critic.parameters()) + [fake_in], retain_graph=True)
+        minus_g_fake = fake_in.grad.neg_()  # in place: a relu1_1-sized map, needed only here
+        torch.autograd.backward([vae_without_gan, fake_in], [None, minus_g_fake], inputs=list(self.vae.parameters()))
+        self.opt_vae.step()
+        self.opt_critic.step()
+        with torch.no_grad():
+            for p in self.critic.parameters():
+                p.clamp_(-clip, clip)
+
     def set_lr(self, lr: float) -> None:
         for opt in (self.opt_vae, self.opt_critic):
             for group in opt.param_groups:

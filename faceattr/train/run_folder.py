@@ -3,12 +3,13 @@ grids), and when a run stops early (``StopRule``)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
 
 from ..atomic import write_text
-from ..errors import InputError, NotAFolder, OutputExists
+from ..errors import InputError, NonFiniteLoss, NotAFolder, OutputExists
 from ..locks import FolderLock
 
 RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "view.pt")  # what a run folder holds
@@ -108,6 +109,23 @@ class RunFolder:
             if "kl" in rec and "event" not in rec:
                 last = rec
         return last
+
+
+def check_finite(metrics: dict, step: int, checkpoint: Path) -> None:
+    """Stop a diverged run with one line that says when, which term, and where to resume from."""
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    if not bad:
+        return
+    if checkpoint.is_file():
+        from ..nn import checkpoint as ckpt
+        saved = ckpt.load(checkpoint).get("step", "?")
+        # --resume refuses another --lr (RESUME_MUST_MATCH); --init carries the weights over.
+        where = (f"the last checkpoint is {checkpoint} (step {saved}); start again with a lower "
+                 f"--lr and --init {checkpoint} in another --out")
+    else:
+        where = f"no checkpoint was written yet in {checkpoint.parent}; start again with a lower --lr"
+    terms = ", ".join(f"{k} = {metrics[k]}" for k in bad)
+    raise NonFiniteLoss(f"training diverged at step {step}: {terms}; {where}")
 
 
 class StopRule:
