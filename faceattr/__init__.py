@@ -1,7 +1,6 @@
 """faceattr: facial attributes from multi-view VAE-WGAN features (Hou et al., Neurocomputing 2019)."""
 from .data.attributes import ATTRIBUTE_NAMES
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["ATTRIBUTE_NAMES", "MultiViewVAEFeatures", "AttributePredictor", "__version__"]
 

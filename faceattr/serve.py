@@ -28,7 +28,7 @@ from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Uploa
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from . import __version__
+from .version import __version__
 from .data.attributes import ATTRIBUTE_NAMES
 from .faces.images import ImageError, clean_message
 from .faces.options import FaceOptions

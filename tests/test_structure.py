@@ -86,6 +86,119 @@ def test_no_function_in_the_package_is_longer_than_a_screen():
     assert not long, long
 
 
+MAX_CLASS_LINES = 200  # "classes that hold one kind of state"
+MAX_PARAMETERS = 8  # a library function's; cli.py's commands take one per option
+
+
+def _package_nodes():
+    import ast
+    for path in sorted((REPO / "faceattr").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            yield path.relative_to(REPO), node
+
+
+def test_no_class_in_the_package_is_longer_than_200_lines():
+    import ast
+    long = [f"{p}:{n.lineno} {n.name} ({n.end_lineno - n.lineno + 1} lines)" for p, n in _package_nodes()
+            if isinstance(n, ast.ClassDef) and n.end_lineno - n.lineno + 1 > MAX_CLASS_LINES]
+    assert not long, long
+
+
+def test_no_library_function_takes_more_than_8_parameters():
+    import ast
+    many = []
+    for path, n in _package_nodes():
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and path.name != "cli.py":
+            a = n.args
+            names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs if x.arg not in ("self", "cls")]
+            if len(names) > MAX_PARAMETERS:
+                many.append(f"{path}:{n.lineno} {n.name} ({len(names)})")
+    assert not many, many
+
+
+# Each part of the package may import from its own layer and the layers below, never above.
+LAYERS = [{"errors", "version"}, {"atomic", "locks", "device", "generate_limits", "upload_limits"}, {"cache", "grid"},
+          {"faces", "nn", "data"}, {"inference"}, {"train", "generate", "benchmark"}, {"serve_faces"},
+          {"serve"}, {"cli", "trainer", "__init__", "__main__"}]
+
+
+def _imports() -> dict[str, set[str]]:
+    """{module: the faceattr modules it imports (at its top or inside a function)}."""
+    import ast
+    mods = {}
+    for path in (REPO / "faceattr").rglob("*.py"):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        found = set()
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.ImportFrom):
+                base = pkg.split(".")[:len(pkg.split(".")) - (n.level - 1)] if n.level else []
+                target = ".".join(base + ([n.module] if n.module else []))
+                found |= {f"{target}.{a.name}" for a in n.names} | {target}
+            elif isinstance(n, ast.Import):
+                found |= {a.name for a in n.names}
+        mods[name] = {t for t in found if t.startswith("faceattr")}
+    return {m: {t for t in ts if t in mods and t != m} for m, ts in mods.items()}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_imports_only_run_downward():
+    layer = {part: i for i, group in enumerate(LAYERS) for part in group}
+    upward = sorted(f"{m} -> {t}" for m, ts in _imports().items() for t in ts
+                    if layer[_part(t)] > layer[_part(m)])
+    assert not upward, upward
+
+
+def test_the_import_graph_has_no_cycle():
+    graph, state, cycles = _imports(), {}, []
+
+    def visit(m, path):
+        state[m] = "open"
+        for t in sorted(graph[m]):
+            if state.get(t) == "open":
+                cycles.append(path[path.index(t):] + [t])
+            elif t not in state:
+                visit(t, path + [t])
+        state[m] = "done"
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, cycles
+
+
+def test_every_exception_class_of_the_package_is_a_faceattr_error():
+    import importlib
+    import inspect
+    import pkgutil
+    import faceattr
+    from faceattr.errors import FaceattrError
+    outside = []
+    for info in pkgutil.walk_packages(faceattr.__path__, "faceattr."):
+        if info.name in ("faceattr.trainer", "faceattr.serve", "faceattr.serve_faces", "faceattr.__main__"):
+            continue  # a deprecated alias; the server's modules need the [serve] extra (checked below)
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == info.name \
+                    and not issubclass(obj, (FaceattrError, Warning)):
+                outside.append(f"{info.name}.{name}")
+    assert not outside, outside
+
+
+def test_the_cli_keeps_no_list_of_exception_classes():
+    text = (REPO / "faceattr" / "cli.py").read_text()
+    assert "LIBRARY_ERRORS" not in text and "except (FaceattrError, OSError)" in text
+
+
+def test_no_finished_study_is_left_in_the_package():
+    hits = [str(p.relative_to(REPO)) for p in (REPO / "faceattr").rglob("*.py") if "decorrelate" in p.read_text()]
+    assert not hits, hits
+
+
 def test_one_road_from_inputs_to_features():
     """prepare_many (decode, detect, align) is called by the FaceFinder alone; the entry points go
     through FacePipeline."""

@@ -199,8 +199,8 @@ class CelebA:
         Decoded once in ``workers`` processes (default: all cores) and kept in the cache
         (faceattr.cache), so training is never starved by JPEG decoding.
         """
-        from .. import cache
-        return cache.cached_array(
+        from ..cache import cached_array
+        return cached_array(
             f"crops-{self.cache_key()}-{len(self)}.npy",
             lambda a: a.shape == (len(self), IMAGE_SIZE, IMAGE_SIZE, 3),
             lambda: decode_crops([str(p) for p in self.paths()], workers=workers, progress=progress),

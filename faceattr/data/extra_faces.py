@@ -60,11 +60,11 @@ def load_extra_faces(folder, use_cache: bool = True, max_faces: int | None = Non
     """(faces (N, 64, 64, 3) uint8, {"source", "count", "sha256"}) of a folder of faces, the faces
     cached under the sha256 of the folder's files; ``max_faces`` keeps the first N (``faceattr
     train --max-images`` bounds both sets, so a run meant to be tiny is)."""
-    from .. import cache
+    from ..cache import cached_array
     folder = Path(folder)
     files = face_files(folder)
     digest = list_sha256(folder, files)
-    faces = np.asarray(cache.cached_array(f"extra-faces-{digest[:20]}.npy", lambda a: a.ndim == 4,
+    faces = np.asarray(cached_array(f"extra-faces-{digest[:20]}.npy", lambda a: a.ndim == 4,
                                           lambda: _faces_of(files), use_cache=use_cache))
     if len(faces) == 0:
         raise InputError(f"{folder}: no face found in its {len(files)} image files")

@@ -30,8 +30,8 @@ class FeatureCache:
         return hashlib.sha256(f"{views}|{ds.cache_key()}".encode()).hexdigest()[:20]
 
     def features(self, ds: CelebA, crops: np.ndarray | None = None, progress: bool = False) -> np.ndarray:
-        from .. import cache
-        return cache.cached_array(f"features-{self.key(ds)}.npy", lambda a: a.shape[0] == len(ds),
+        from ..cache import cached_array
+        return cached_array(f"features-{self.key(ds)}.npy", lambda a: a.shape[0] == len(ds),
                                   lambda: self._compute(ds, crops, progress), folder=self.cache_dir,
                                   use_cache=self.use_cache)
 
