@@ -21,6 +21,29 @@ def celeba_root() -> Path:
     return CELEBA_MINI
 
 
+# Markers by what a test needs, so that `pytest -m "not browser"`, `-m "not celeba"` or
+# `-m "not weights"` select the rest: by the fixtures it asks for, or by its module.
+NEEDS_FIXTURES = {"celeba": {"celeba_root", "real_faces"}, "weights": {"pretrained_bundle"}}
+NEEDS_MODULES = {
+    "browser": {"test_page"},
+    "weights": {"test_serve", "test_serve_errors", "test_page", "test_one_pipeline", "test_decisions", "test_features",
+                "test_fine_tuned_views", "test_pretrained", "test_predict_inputs_and_records", "test_input_corpus",
+                "test_ray_data", "test_video_annotate", "test_generate", "test_sklearn_checks", "test_wheel"},
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        for marker, names in NEEDS_FIXTURES.items():
+            if fixtures & names:
+                item.add_marker(marker)
+        for marker, modules in NEEDS_MODULES.items():
+            if module in modules:
+                item.add_marker(marker)
+
+
 SCRIPT_FOLDERS = ("benchmarks", "experiments", "tools")  # published figures, studies, weights and figures
 
 

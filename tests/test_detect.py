@@ -6,7 +6,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from faceattr.faces.mtcnn import area_resize, crop_area_resize, detect_faces, summed_area_tables
+from faceattr.faces.mtcnn import SatTable, area_resize, detect_faces_groups, summed_area_tables
+
+
+def crop_area_resize(sat, image_inds, y, ey, x, ex, size: int):
+    """``SatTable.crops`` on one batch of same-size photos' tables (B, H+1, W+1, 3)."""
+    return SatTable([sat]).crops(image_inds, y, ey, x, ex, size)
+
+
+def detect_faces(imgs, minsize: int, pnet, rnet, onet, threshold, factor: float, device="cpu"):
+    """facenet-pytorch's ``detect_face`` for one (B, H, W, 3) uint8 batch, as ours computes it."""
+    return detect_faces_groups([imgs], minsize, pnet, rnet, onet, threshold, factor, device)[0]
 
 
 def test_crops_equal_facenets_area_interpolation_box_by_box():
@@ -100,7 +110,6 @@ def test_photos_of_several_sizes_share_the_second_and_third_stages(photos):
     """issue 27: one pass of the refinement and output networks for all candidates of photos of
     different sizes gives each photo the boxes it gets in its own same-size batch."""
     from faceattr.faces.detect import FaceDetector
-    from faceattr.faces.mtcnn import detect_faces_groups
     from faceattr.faces.mtcnn_nets import FACTOR, THRESHOLDS
     pnet, rnet, onet = FaceDetector().mtcnn
     groups = [photos[:6], np.stack([np.asarray(Image.fromarray(p).resize((300, 360))) for p in photos[6:9]]),

@@ -2,7 +2,6 @@
 third audit's L2-L9, L19, M4): the transformer's parameters, heads fit's rules and output, train's
 folders, the extra faces' identity and the cache's listing."""
 import os
-import time
 from pathlib import Path
 
 import numpy as np

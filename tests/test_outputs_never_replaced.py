@@ -3,7 +3,6 @@ the generative commands, attribute-vectors, predict --annotate (the third audit'
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image

@@ -111,11 +111,6 @@ class SatTable:
         return out.permute(0, 3, 1, 2)  # channels_last memory, as the networks run
 
 
-def crop_area_resize(sat: torch.Tensor, image_inds, y, ey, x, ex, size: int) -> torch.Tensor:
-    """``SatTable.crops`` on one batch of same-size photos' tables (B, H+1, W+1, 3)."""
-    return SatTable([sat]).crops(image_inds, y, ey, x, ex, size)
-
-
 # The number of candidate boxes differs from batch to batch; rounded up to a multiple of these (per
 # crop size: 24 for the second stage, 48 for the third), the crops and every network activation
 # come in a few sizes the allocator can reuse, where sizes that change every batch fragmented the
@@ -246,9 +241,3 @@ def detect_faces_groups(groups: list[np.ndarray], minsize: int, pnet, rnet, onet
         out.append(per_photo[start:start + len(imgs)])
         start += len(imgs)
     return out
-
-
-def detect_faces(imgs: np.ndarray, minsize: int, pnet, rnet, onet, threshold, factor: float, device="cpu"):
-    """facenet-pytorch's ``detect_face`` for a (B, H, W, 3) uint8 batch: per photo, boxes (n, 5:
-    x1, y1, x2, y2, score) and landmarks (n, 5, 2) as float arrays."""
-    return detect_faces_groups([imgs], minsize, pnet, rnet, onet, threshold, factor, device)[0]

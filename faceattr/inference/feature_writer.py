@@ -34,7 +34,7 @@ import numpy as np
 
 from ..atomic import atomic_path, check_writable, write_text
 from .parts_folder import MARKER, TOOL, PartsFolder
-from ..errors import InputError, OutputError, OutputExists, OutputInUse
+from ..errors import InputError, OutputError, OutputExists, OutputInUse  # noqa: F401 - OutputInUse: its name here before faceattr.errors
 
 FORMATS = (".parquet", ".csv", ".npz")
 INDEX_COLUMNS = ("file", "frame", "time_s", "face")

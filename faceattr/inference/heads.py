@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.attributes import ATTRIBUTE_NAMES
 from ..errors import InputError
 
 DEFAULT_CS = (0.001, 0.01, 0.1)
@@ -217,12 +216,3 @@ class LinearHeads:
 def decision_scores(arrays: dict, features: np.ndarray) -> np.ndarray:
     """SVM scores (n, k) of heads given as arrays (``fit_linear_heads``'s or the bundle's)."""
     return LinearHeads(arrays).scores(features).numpy()
-
-
-def attribute_records(scores: np.ndarray, probs: np.ndarray, thresholds=None) -> list[dict]:
-    """Per face: {attribute: {present, probability, score}} for all 40; present when the score is
-    above the attribute's threshold (default 0: the sign rule)."""
-    thr = np.zeros(scores.shape[1]) if thresholds is None else np.asarray(thresholds)
-    return [{name: {"present": bool(s[i] > thr[i]), "probability": round(float(p[i]), 4),
-                    "score": round(float(s[i]), 4)} for i, name in enumerate(ATTRIBUTE_NAMES)}
-            for s, p in zip(scores, probs)]

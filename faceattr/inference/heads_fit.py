@@ -1,5 +1,5 @@
 """Heads and their operating points fitted on labelled faces (a CelebA-layout folder), written into
-a bundle: ``faceattr heads fit``, and how the shipped bundle's "balanced" point was made."""
+a new bundle: ``faceattr heads fit``."""
 from __future__ import annotations
 
 import os
@@ -15,24 +15,6 @@ def operating_points(heads: dict, features: np.ndarray, labels: np.ndarray, rule
     """{"threshold_<rule>": (k,)} for each rule, chosen on these features' scores and labels."""
     scores = decision_scores(heads, features)
     return {f"threshold_{rule}": operating_point(scores, labels, rule) for rule in rules}
-
-
-def add_operating_points(bundle, root, rules=("balanced",), device=None, max_images: int | None = None) -> dict:
-    """Fit ``rules``' thresholds for the bundle's own heads on ROOT's val split and store them in
-    the bundle (weights and Platt calibration unchanged). Returns the thresholds."""
-    from ..data.celeba import CelebA
-    from .feature_cache import FeatureCache
-    val = CelebA.load(root, "val", max_images=max_images)
-    heads = bundle.heads()
-    points = operating_points(heads, FeatureCache(bundle, bundle.head_views(), device).features(val),
-                              val.labels, rules)
-    entry = {k: v for k, v in bundle.manifest["heads"].items() if k not in ("file", "sha256")}
-    entry["operating_points"] = {**entry.get("operating_points", {"accuracy": "the sign of the SVM score "
-                                                                              "(the paper's rule)"}),
-                                 **{r: f"per attribute, the threshold on {len(val):,} val faces of "
-                                       f"{Path(val.root).name} that gives {_meaning(r)}" for r in rules}}
-    bundle.put_arrays("heads", {**heads, **points}, **entry)
-    return points
 
 
 def _meaning(rule: str) -> str:
