@@ -1,8 +1,11 @@
 """faceattr: facial attributes from multi-view VAE-WGAN features (Hou et al., Neurocomputing 2019)."""
 from .data.attributes import ATTRIBUTE_NAMES
+from .errors import FaceattrError
+from .faces.options import FaceOptions
 from .version import __version__
 
-__all__ = ["ATTRIBUTE_NAMES", "MultiViewVAEFeatures", "AttributePredictor", "__version__"]
+__all__ = ["ATTRIBUTE_NAMES", "AttributePredictor", "FaceOptions", "FaceattrError", "MultiViewVAEFeatures",
+           "__version__"]
 
 
 def __getattr__(name):

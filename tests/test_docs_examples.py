@@ -1,0 +1,30 @@
+"""Every Python example in docs/python-api.md runs as written (sybil reads the blocks from the
+Markdown itself, so no copy of an example lives here); one that must not run says why in the
+Markdown (``<!-- skip: next ... -->``). The blocks of a page run in order, from the repository's
+root, sharing one namespace, as a reader would run them."""
+from pathlib import Path
+from unittest import SkipTest
+
+import pytest
+
+sybil = pytest.importorskip("sybil", reason="the docs' examples run with sybil (the [test] extra)")
+from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = ["docs/python-api.md"]
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("page", PAGES)
+def test_every_python_example_of_the_page_runs(page, monkeypatch):
+    monkeypatch.chdir(REPO)
+    document = sybil.Sybil(parsers=[PythonCodeBlockParser(), SkipParser()]).parse(REPO / page)
+    ran = skipped = 0
+    for example in document:
+        try:
+            example.evaluate()
+        except SkipTest:  # a block the page says must not run, and why
+            skipped += 1
+            continue
+        ran += 1
+    assert ran > skipped, f"{page}: {ran} examples ran, {skipped} skipped"
