@@ -44,16 +44,55 @@ def test_views_subset_and_pandas_output(celeba_paths):
     assert df.shape == (3, 4) and list(df.columns) == [f"relu3_1__z00{j}" for j in range(4)]
 
 
-def test_no_face_gives_nan_row_and_warning_never_a_shifted_row(celeba_paths, tmp_path):
+def test_no_face_nan_gives_nan_row_and_warning_never_a_shifted_row(celeba_paths, tmp_path):
     paths, _ = celeba_paths
     blank = tmp_path / "blank.png"
     Image.new("RGB", (300, 300), (120, 120, 120)).save(blank)
-    f = MultiViewVAEFeatures(align="auto").fit()
-    with pytest.warns(UserWarning, match="blank.png.*no face found"):
+    f = MultiViewVAEFeatures(align="auto", no_face="nan").fit()
+    with pytest.warns(UserWarning, match=r"no face found in input\(s\) 1 \(.*blank.png\): their rows are NaN"):
         x = f.transform([paths[0], str(blank), paths[1]])
-    assert np.isnan(x[1]).all() and np.isfinite(x[[0, 2]]).all()
+    assert np.isnan(x[1]).all() and np.isfinite(x[[0, 2]]).all() and list(f.no_face_) == [1]
     ref = f.transform([paths[1]])
     np.testing.assert_allclose(x[2], ref[0], atol=1e-4)
+
+
+def test_no_face_image_encodes_the_whole_image_and_names_the_input(celeba_paths, tmp_path):
+    from faceattr.faces.prepare import whole_image_face
+    paths, _ = celeba_paths
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 200), (120, 120, 120)).save(blank)
+    f = MultiViewVAEFeatures(align="auto").fit()
+    with pytest.warns(UserWarning, match=r"input\(s\) 1 \(.*blank.png\): the whole image, centred and resized"):
+        x = f.transform([paths[0], str(blank)])
+    assert np.isfinite(x).all() and list(f.no_face_) == [1]
+    whole = MultiViewVAEFeatures(align="none").fit().transform(whole_image_face(str(blank))[None])
+    np.testing.assert_allclose(x[1], whole[0], atol=1e-4)
+
+
+def test_no_face_error_raises_naming_the_inputs(tmp_path):
+    from faceattr.errors import InputError
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 300), (120, 120, 120)).save(blank)
+    with pytest.raises(InputError, match=r"no face found in input\(s\) 0 \(.*blank.png\) \(no_face='error'"):
+        MultiViewVAEFeatures(no_face="error").fit().transform([str(blank)])
+    with pytest.raises(ValueError, match="no_face must be one of image, nan, error, got 'skip'"):
+        MultiViewVAEFeatures(no_face="skip").fit()
+
+
+def test_the_readme_pipeline_line_works_on_photos_where_some_have_no_face(celeba_paths, tmp_path):
+    """The issue-46 report: a Pipeline with LinearSVC refused NaN when 2 of 600 photos had no face."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
+    paths, labels = celeba_paths
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 300), (120, 120, 120)).save(blank)
+    from faceattr.data.attributes import ATTRIBUTE_NAMES
+    smiling = labels[:, ATTRIBUTE_NAMES.index("Smiling")]
+    X, y = list(paths[:20]) + [str(blank)], np.r_[smiling[:20], 0]
+    assert 0 < y.sum() < len(y)
+    with pytest.warns(UserWarning, match="blank.png"):
+        pipe = Pipeline([("f", MultiViewVAEFeatures()), ("svm", LinearSVC())]).fit(X, y)
+    assert pipe.named_steps["f"].no_face_.tolist() == [20] and len(pipe.predict(X[:3])) == 3
 
 
 def test_unreadable_file_gives_nan_row_naming_it(tmp_path, celeba_paths):

@@ -132,7 +132,7 @@ def test_no_face_and_errors_read_the_same_everywhere(predictor, tmp_path):
     rows = FaceAttrActor()({"path": np.array(items)})
     assert list(rows["face"]) == [-1, -1] and list(rows["error"]) == ["no face found", results[1].error]
     with pytest.warns(UserWarning, match="no face found"):
-        assert np.isnan(MultiViewVAEFeatures().fit().transform(items)).all()
+        assert np.isnan(MultiViewVAEFeatures(no_face="nan").fit().transform(items)).all()
 
 
 @pytest.fixture(scope="module")

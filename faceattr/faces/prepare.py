@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from .align import warp_face
 from .detect import Face, FaceDetector, ImageTooSmall
@@ -44,6 +45,16 @@ def _ready_face(item, name: str) -> np.ndarray:
     if img.size != (IMAGE_SIZE, IMAGE_SIZE):
         raise ImageError(f"{name}: align='none' needs {IMAGE_SIZE}x{IMAGE_SIZE} faces, got {img.size[0]}x{img.size[1]}")
     return np.asarray(img, dtype=np.uint8)
+
+
+def whole_image_face(item) -> np.ndarray:
+    """The image itself as a 64x64 face: its centred square (the shorter side), resized. What
+    stands in for a face that detection did not find (MultiViewVAEFeatures(no_face="image"))."""
+    img = load_rgb(item)
+    side = min(img.size)
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    square = img.crop((left, top, left + side, top + side))
+    return np.asarray(square.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR), dtype=np.uint8)
 
 
 def prepare(item, align: str = "auto", detector: FaceDetector | None = None, name: str | None = None) -> PreparedImage:

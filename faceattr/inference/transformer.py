@@ -13,6 +13,13 @@ from ..faces.prepare import FLAT_SIZE
 from ..errors import InputError
 
 
+# What a photo in which no face is found gives: "image" (the whole image, centred and resized,
+# encoded as if it were the face: a row an estimator that refuses NaN can take), "nan" (a row of
+# NaN) or "error" (transform raises, naming the inputs).
+NO_FACE_POLICIES = ("image", "nan", "error")
+MAX_NAMED = 10  # inputs a warning or an error names before "and N more"
+
+
 class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     """Concatenated latent means of the VAE-WGAN views (100 per view; 500 for the shipped five).
 
@@ -31,13 +38,19 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
     detect_size : faces are detected on a copy of each photo at most this many pixels on its
         longer side (align="auto"; larger finds smaller faces in big photos, slower).
 
+    no_face : what a photo in which no face is found gives (align="auto"): "image" (default;
+        the whole image, centred and resized, encoded as the face, so a Pipeline with an estimator
+        that refuses NaN works), "nan" (a row of NaN) or "error" (transform raises, naming the
+        inputs). Either way one warning names those inputs, and ``no_face_`` holds their indices
+        (of the last transform).
+
     Input X: a list of image paths, PIL images or uint8 arrays, or an array (N, H, W, 3)
     (align="none": (N, 64, 64, 3) or (N, 12288)). Output: float32 (N, 100 * n_views), one row
-    per input. An input without a usable face gives a row of NaN and a warning naming it.
+    per input. An input that cannot be read gives a row of NaN and a warning naming it.
     """
 
     def __init__(self, weights="pretrained", views=None, align="auto", batch_size=None, device=None,
-                 min_face_size=DEFAULT_MIN_FACE_SIZE, detect_size=DETECT_MAX_SIDE):
+                 min_face_size=DEFAULT_MIN_FACE_SIZE, detect_size=DETECT_MAX_SIDE, no_face="image"):
         self.weights = weights
         self.views = views
         self.align = align
@@ -45,11 +58,14 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         self.device = device
         self.min_face_size = min_face_size
         self.detect_size = detect_size
+        self.no_face = no_face
 
     # ---- fitting: load the weights -------------------------------------------------------------
     def fit(self, X=None, y=None):
         from .bundle import Bundle
         self._face_options()  # align, min_face_size and detect_size checked here, not at transform
+        if self.no_face not in NO_FACE_POLICIES:
+            raise InputError(f"no_face must be one of {', '.join(NO_FACE_POLICIES)}, got {self.no_face!r}")
         if self.batch_size is not None and (isinstance(self.batch_size, (bool, np.bool_))
                                             or not isinstance(self.batch_size, (int, np.integer))
                                             or self.batch_size < 1):
@@ -121,10 +137,32 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         for i, r in enumerate(results):
             if r.faces:
                 out[i] = r.faces[0].features
-            else:
-                why = r.error or "no face found"
-                warnings.warn(f"input {i} ({r.name}): {why}; its row is NaN", UserWarning, stacklevel=2)
+            elif r.error:
+                warnings.warn(f"input {i} ({r.name}): {r.error}; its row is NaN", UserWarning, stacklevel=2)
+        self._fill_no_face(out, X, results)
         return out
+
+    def _fill_no_face(self, out: np.ndarray, X, results) -> None:
+        """The rows of inputs that were read but hold no face, as ``no_face`` says; their indices
+        go to ``no_face_``."""
+        missing = [i for i, r in enumerate(results) if r.no_face]
+        self.no_face_ = np.asarray(missing, dtype=np.int64)
+        if not missing:
+            return
+        named = ", ".join(f"{i} ({results[i].name})" for i in missing[:MAX_NAMED])
+        named += f" and {len(missing) - MAX_NAMED} more" if len(missing) > MAX_NAMED else ""
+        if self.no_face == "error":
+            raise InputError(f"no face found in input(s) {named} (no_face='error'; no_face='image' uses the whole "
+                             f"image instead, no_face='nan' gives a row of NaN)")
+        if self.no_face == "image":
+            from ..faces.prepare import whole_image_face
+            items = _as_items(X, self.align)
+            out[missing] = self._get_pipeline().encode(np.stack([whole_image_face(items[i]) for i in missing])).features
+            what = "the whole image, centred and resized, stands in for the face (no_face='image')"
+        else:
+            what = "their rows are NaN (no_face='nan')"
+        warnings.warn(f"no face found in input(s) {named}: {what}; their indices are in no_face_",
+                      UserWarning, stacklevel=3)
 
     def _results(self, X) -> list:
         """One ``FrameResult`` per input (its largest face), through the shared ``FacePipeline``."""
