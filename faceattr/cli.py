@@ -103,9 +103,12 @@ every_option = click.option("--every", type=click.IntRange(1), default=None,
                             help="videos: every N-th frame  [default: every frame, or --fps]")
 fps_option = click.option("--fps", type=FiniteFloat(0, min_open=True), default=None,
                           help="videos: about this many frames per second of video")
+second_search_option = click.option("--second-search/--no-second-search", default=True, show_default=True,
+                                     help="search a photo in which no face was found again, at lower thresholds")
 # What every command that reads photos (and videos) takes: how to find faces, and where to run.
 photo_options = _options(aligned_option, largest_face_option, weights_option, batch_size_option,
-                         min_face_size_option, detect_size_option, device_option, every_option, fps_option)
+                         min_face_size_option, detect_size_option, second_search_option, device_option, every_option,
+                         fps_option)
 
 
 def out_option(help_text: str, required: bool = True, default=None):
@@ -127,10 +130,10 @@ def _align(aligned: bool) -> str:
 
 
 def _face_options(aligned: bool = False, largest_face: bool = False, min_face_size: int = DEFAULT_MIN_FACE_SIZE,
-                  detect_size: int = DETECT_MAX_SIDE):
+                  detect_size: int = DETECT_MAX_SIDE, second_search: bool = True):
     """The photo options as the one object the library takes."""
     from .faces.options import FaceOptions
-    return FaceOptions(_align(aligned), largest_face, min_face_size, detect_size)
+    return FaceOptions(_align(aligned), largest_face, min_face_size, detect_size, second_search)
 
 
 overwrite_option = click.option("--overwrite", is_flag=True, help="replace an existing OUT (never one of the inputs)")
@@ -259,7 +262,7 @@ def _inputs(paths):
                    "Eyeglasses, at a lower mean accuracy); the JSON record names the rule")
 @photo_options
 def predict(paths, fmt, annotate, decision, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
-            device, every, fps):
+            second_search, device, every, fps):
     """Detect, align and print the 40 CelebA attributes of every face in PATHS (photos, videos or
     folders). A video gives one record per sampled frame, with its frame index and time.
 
@@ -272,7 +275,8 @@ def predict(paths, fmt, annotate, decision, aligned, largest_face, weights, batc
     files = _inputs(paths)
     from .faces.video import FrameSampling
     predictor = AttributePredictor(weights, device=device, batch_size=batch_size, decision=decision,
-                                   faces=_face_options(aligned, largest_face, min_face_size, detect_size))
+                                   faces=_face_options(aligned, largest_face, min_face_size, detect_size,
+                                                       second_search))
     failed = []
 
     def records():
@@ -327,8 +331,8 @@ def heads_fit(root, out, decisions, max_images, weights, device):
 @click.option("--chunk-size", default=CHUNK, show_default=True, type=click.IntRange(1),
               help="inputs per part file (what a killed run can lose at most)")
 @photo_options
-def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, weights, batch_size, min_face_size, detect_size,
-            device, every, fps):
+def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, weights, batch_size, min_face_size,
+            detect_size, second_search, device, every, fps):
     """Write multi-view features, one row per face (file, frame, time_s, face index), to OUT."""
     from .faces.video import FrameSampling
     from .inference.bundle import Bundle
@@ -338,7 +342,8 @@ def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, we
     sampling = FrameSampling(every, fps)
     files = _inputs(paths)
     pipeline = FacePipeline.from_bundle(Bundle.load(weights), heads=False, device=device, batch_size=batch_size,
-                                        options=_face_options(aligned, largest_face, min_face_size, detect_size))
+                                        options=_face_options(aligned, largest_face, min_face_size, detect_size,
+                                                              second_search))
     s = extract_to_file(files, out, pipeline, sampling, resume=resume, overwrite=overwrite, chunk=chunk_size,
                         progress=sys.stderr.isatty())
     skipped = f", {s['skipped']} already there" if s["skipped"] else ""

@@ -123,3 +123,32 @@ def test_photos_of_several_sizes_share_the_second_and_third_stages(photos):
             assert boxes.shape == ref_boxes.shape
             np.testing.assert_allclose(boxes, ref_boxes, atol=FACENET_TOLERANCE_PX)
             np.testing.assert_allclose(points, ref_points, atol=FACENET_TOLERANCE_PX)
+
+
+def test_a_photo_without_a_face_is_searched_again_and_small_boxes_are_dropped(monkeypatch):
+    """The second, more permissive search runs only on the photos in which the first found no
+    face, and keeps no box below the minimum face size (noise at those thresholds)."""
+    from PIL import Image
+    from faceattr.faces.detect import Face, FaceDetector, Sensitivity
+    imgs = [Image.new("RGB", (200, 200), (120, 120, 120)) for _ in range(3)]
+    d = FaceDetector(min_face_size=20, device="cpu", second_pass=Sensitivity())
+    first = [[], [Face((10, 10, 90, 90), 0.99, np.zeros((5, 2)))], []]
+    monkeypatch.setattr(FaceDetector, "_detect_groups", lambda self, groups: [first] if self.stages is None else None)
+    asked = []
+
+    class Again:
+        def detect_batch(self, batch, size):
+            asked.append(len(batch))
+            return [[Face((0, 0, 60, 60), 0.85, np.zeros((5, 2))), Face((0, 0, 11, 14), 0.96, np.zeros((5, 2)))],
+                    []]
+    monkeypatch.setattr(FaceDetector, "permissive", lambda self: Again())
+    out = d.detect_batch(imgs)
+    assert asked == [2] and [len(f) for f in out] == [1, 1, 0] and out[0][0].box == (0, 0, 60, 60)
+    assert FaceDetector(device="cpu").second_pass is None  # a detector made without it searches once
+
+
+def test_the_second_search_is_a_face_option_on_by_default():
+    from faceattr.faces.finder import FaceFinder
+    from faceattr.faces.options import FaceOptions
+    assert FaceFinder(FaceOptions()).detector().second_pass is not None
+    assert FaceFinder(FaceOptions(second_search=False)).detector().second_pass is None

@@ -35,6 +35,15 @@ DETECT_MAX_SIDE = 640
 DETECT_BATCH = 32  # photos per MTCNN call
 
 
+@dataclass(frozen=True)
+class Sensitivity:
+    """The thresholds of a second, more permissive search for photos in which no face was found:
+    each MTCNN stage's minimum probability and the minimum confidence a face is kept at."""
+
+    stages: tuple[float, float, float] = (0.5, 0.6, 0.6)
+    confidence: float = 0.8
+
+
 class FaceDetector:
     """Every face in a photo with its box, confidence and 5 landmarks.
 
@@ -44,7 +53,7 @@ class FaceDetector:
     """
 
     def __init__(self, min_face_size: int = 20, largest_face: bool = False, threshold: float = 0.9,
-                 device=None, max_side: int = DETECT_MAX_SIDE):
+                 device=None, max_side: int = DETECT_MAX_SIDE, second_pass: "Sensitivity | None" = None):
         if min_face_size < 12:
             raise InputError(f"min_face_size must be at least 12 pixels, got {min_face_size}")
         if max_side < min_face_size:
@@ -52,6 +61,8 @@ class FaceDetector:
         self.min_face_size, self.largest_face, self.threshold = min_face_size, largest_face, threshold
         self.max_side = max_side
         self.device = resolve_device(device)
+        self.stages = None  # each MTCNN stage's minimum probability; None: facenet-pytorch's
+        self.second_pass = second_pass
         self._mtcnn = None
 
     @property
@@ -95,7 +106,28 @@ class FaceDetector:
         for idx, found in zip(batches, self._detect_groups([[copies[i] for i in idx] for idx in batches])):
             for i, faces in zip(idx, found):
                 out[i] = faces
+        if self.second_pass is not None:
+            self._search_again(imgs, out, batch)
         return out
+
+    def _search_again(self, imgs, out: list, batch: int) -> None:
+        """The photos in which no face was found, searched again at ``second_pass``'s thresholds."""
+        missed = [i for i, faces in enumerate(out) if isinstance(faces, list) and not faces]
+        if not missed:
+            return
+        again = self.permissive()
+        for i, faces in zip(missed, again.detect_batch([imgs[i] for i in missed], batch)):
+            if isinstance(faces, list):  # a box below the minimum face size is noise at these thresholds
+                scale = self.detection_copy(imgs[i])[1]
+                faces = [f for f in faces if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) * scale >= self.min_face_size]
+            out[i] = faces
+
+    def permissive(self) -> "FaceDetector":
+        """This detector at ``second_pass``'s lower thresholds (its networks shared), with no third pass."""
+        p = self.second_pass
+        other = FaceDetector(self.min_face_size, self.largest_face, p.confidence, self.device, self.max_side)
+        other.stages, other._mtcnn = p.stages, self._mtcnn
+        return other
 
     def _detect_groups(self, groups: list[list[tuple[Image.Image, float]]]) -> list[list]:
         """Every group (same-size detection copies) at once: MTCNN's first stage per group, its
@@ -142,7 +174,8 @@ class FaceDetector:
         from .mtcnn_nets import FACTOR, THRESHOLDS
         pnet, rnet, onet = self.mtcnn
         with torch.inference_mode():
-            return detect_faces_groups(stacks, self.min_face_size, pnet, rnet, onet, THRESHOLDS, FACTOR, self.device)
+            return detect_faces_groups(stacks, self.min_face_size, pnet, rnet, onet, self.stages or THRESHOLDS,
+                                       FACTOR, self.device)
 
     def __getstate__(self):
         state = self.__dict__.copy()

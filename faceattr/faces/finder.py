@@ -2,7 +2,7 @@
 finds them (the first half of faceattr.inference.pipeline's road; it needs no encoder)."""
 from __future__ import annotations
 
-from .detect import FaceDetector
+from .detect import FaceDetector, Sensitivity
 from .images import source_name
 from .options import FaceOptions
 from .prepare import PreparedImage, prepare_many
@@ -24,7 +24,8 @@ class FaceFinder:
         if flag not in self._detectors:
             o = self.options
             self._detectors[flag] = FaceDetector(o.min_face_size, largest_face=flag, device=self.device,
-                                                 max_side=o.detect_size)
+                                                 max_side=o.detect_size,
+                                                 second_pass=Sensitivity() if o.second_search else None)
         return self._detectors[flag]
 
     def prepare(self, units: list[Unit], largest_face: bool | None = None, keep_images: bool = False,

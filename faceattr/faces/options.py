@@ -28,18 +28,23 @@ class FaceOptions:
     crop only) or "none" (ready 64x64 faces). ``largest_face`` keeps one face per photo.
     ``min_face_size``: the smallest face side searched for, in pixels of the detection copy.
     ``detect_size``: faces are detected on a copy of each photo at most this many pixels on its
-    longer side (larger finds smaller faces in big photos, slower)."""
+    longer side (larger finds smaller faces in big photos, slower). ``second_search``: a photo in
+    which no face is found is searched again at lower thresholds (``faces.detect.Sensitivity``;
+    experiments/results/second_pass.md: it finds 2 of celeba-mini's 4 val/test misses, and no
+    face on 48 photos that hold none)."""
 
     align: str = "auto"
     largest_face: bool = False
     min_face_size: int = DEFAULT_MIN_FACE_SIZE
     detect_size: int = DETECT_MAX_SIDE
+    second_search: bool = True
 
     def __post_init__(self):
         if self.align not in ALIGN_MODES:
             raise InputError(f"align must be one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
-        if not isinstance(self.largest_face, bool):
-            raise InputError(f"largest_face must be True or False, got {self.largest_face!r}")
+        for name in ("largest_face", "second_search"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("min_face_size", "detect_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Integral) or value < MIN_FACE_SIZE_FLOOR:
