@@ -13,12 +13,13 @@ import sys
 
 import click
 
-from .device import PRECISIONS
+from .device import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, PRECISIONS
 from .faces.detect import DETECT_MAX_SIDE
 from .faces.options import DEFAULT_MIN_FACE_SIZE, MIN_FACE_SIZE_FLOOR
 from .generate_limits import MAX_SAMPLES, MAX_STEPS, MAX_STRENGTH, MAX_TSNE_FACES
 from .inference.extract import CHUNK
 from .inference.formats import printable
+from .upload_limits import MAX_UPLOAD_BYTES, TIMEOUT_S, UPLOAD_TIMEOUT_S
 from .nn.config import AUGMENTATIONS, SHIFT_PIXELS, TrainConfig
 from .nn.taps import LAYER_NAMES
 
@@ -79,7 +80,8 @@ weights_option = click.option("--weights", default="pretrained", show_default=Tr
                               help="weights folder with manifest.json (default: the bundle installed with faceattr)")
 device_option = click.option("--device", default="auto", type=click.Choice(DEVICES), show_default=True)
 batch_size_option = click.option("--batch-size", default=None, type=click.IntRange(1),
-                                 help="faces per encoder batch  [default: 64 on the CPU, 256 on CUDA]")
+                                 help=f"faces per encoder batch  [default: {CPU_BATCH_SIZE} on the CPU, "
+                                      f"{CUDA_BATCH_SIZE} on CUDA]")
 aligned_option = click.option("--aligned", is_flag=True,
                               help="inputs are CelebA aligned 178x218 images: crop only, no detection")
 largest_face_option = click.option("--largest-face", is_flag=True, help="keep only the largest face of each photo")
@@ -364,11 +366,11 @@ def extract(paths, out, resume, overwrite, chunk_size, aligned, largest_face, we
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--max-upload-mb", default=20.0, show_default=True, type=FiniteFloat(0, min_open=True),
+@click.option("--max-upload-mb", default=MAX_UPLOAD_BYTES / 2**20, show_default=True, type=FiniteFloat(0, min_open=True),
               help="largest accepted upload")
-@click.option("--timeout", "timeout_s", default=30.0, show_default=True, type=FiniteFloat(0, min_open=True),
+@click.option("--timeout", "timeout_s", default=TIMEOUT_S, show_default=True, type=FiniteFloat(0, min_open=True),
               help="seconds a request may take")
-@click.option("--upload-timeout", "upload_timeout_s", default=30.0, show_default=True,
+@click.option("--upload-timeout", "upload_timeout_s", default=UPLOAD_TIMEOUT_S, show_default=True,
               type=FiniteFloat(0, min_open=True), help="seconds a client may take to send its upload (then 408)")
 @min_face_size_option
 @detect_size_option

@@ -32,17 +32,14 @@ from .version import __version__
 from .data.attributes import ATTRIBUTE_NAMES
 from .faces.images import ImageError, clean_message
 from .faces.options import FaceOptions
-from .upload_limits import UploadLimits
+from .upload_limits import MAX_UPLOAD_BYTES, TIMEOUT_S, UPLOAD_TIMEOUT_S, UploadLimits
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # form boundaries and headers around the file itself
-UPLOAD_TIMEOUT_S = 30.0
 # An input's error kind (faceattr.faces.images.ImageError.kind) -> the status it is answered with:
 # chosen by what the error is, never by its wording.
 HTTP_STATUS = {"bad_input": 400, "too_large": 413}
 MAX_BATCH = 64
 MAX_WAIT_MS = 5.0
-TIMEOUT_S = 30.0
 
 
 @dataclass

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..device import autocast, memory_format, resolve_device, use_bf16
+from ..device import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, autocast, default_batch_size, memory_format, resolve_device, use_bf16  # noqa: F401 - the batch sizes' former home
 from ..nn.models import to_float_images
 
 
@@ -37,19 +37,6 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     """A copy for inference with every BatchNorm2d folded into the convolution before it
     (torch's ``fuse_conv_bn_eval``; exact in eval mode). Removes a fifth of the encoders' CPU time."""
     return _fold_tree(copy.deepcopy(module).eval())
-
-
-# Faces per encoder batch when the caller does not say. On the CPU a 64-face batch keeps each
-# layer's activations in cache (a 256-face batch's 32x32x32 maps are 16 MB each, and the adds and
-# LeakyReLUs between convolutions then run at memory speed); see benchmarks/results/extract_speed.md.
-CPU_BATCH_SIZE = 64
-# On an H200, 1,024 extracts 1.9x the faces/s of 256 in bfloat16 and 4,096 only 10% more than 1,024
-# (benchmarks/results/extract_speed_gpu.md); the smaller of the two leaves room on smaller cards
-CUDA_BATCH_SIZE = 1024
-
-
-def default_batch_size(device: torch.device) -> int:
-    return CUDA_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE
 
 
 def feature_names(views, latent_dims) -> list[str]:
