@@ -5,7 +5,7 @@ from .faces.options import FaceOptions
 from .version import __version__
 
 __all__ = ["ATTRIBUTE_NAMES", "AttributePredictor", "FaceOptions", "FaceattrError", "MultiViewVAEFeatures",
-           "__version__"]
+           "__version__", "export_onnx"]
 
 
 def __getattr__(name):
@@ -13,6 +13,9 @@ def __getattr__(name):
     if name == "MultiViewVAEFeatures":
         from .inference.transformer import MultiViewVAEFeatures
         return MultiViewVAEFeatures
+    if name == "export_onnx":
+        from .onnx_export import export_onnx
+        return export_onnx
     if name == "AttributePredictor":
         from .inference.predictor import AttributePredictor
         return AttributePredictor

@@ -437,6 +437,34 @@ def cache(clear):
                f"{'; disabled by FACEATTR_NO_CACHE' if not cache_mod.enabled() else ''})")
 
 
+# ---- export -----------------------------------------------------------------------------------------
+@main.group()
+def export():
+    """Take the model where torch is not."""
+
+
+@export.command("onnx")
+@click.argument("out_dir", type=click.Path(dir_okay=True, file_okay=False))
+@click.option("--views", default=None, help="comma-separated views (default: those the heads read)")
+@click.option("--decision", default="accuracy", show_default=True,
+              help="the rule of the model's decisions output: accuracy (the sign) or balanced (or another "
+                   "operating point the heads carry)")
+@click.option("--overwrite", is_flag=True, help="replace the model already in OUT_DIR")
+@weights_option
+def export_onnx_cmd(out_dir, views, decision, overwrite, weights):
+    """One ONNX model: aligned 64x64 uint8 faces in; the multi-view features, the 40 calibrated
+    probabilities and decisions out; its description in its metadata, and OUT_DIR/README.md on
+    how to run it with onnxruntime. Needs the [onnx] extra."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise click.ClickException("faceattr export onnx needs onnx: pip install 'faceattr[onnx]'") from None
+    from .onnx_export import check_out_dir, export_onnx
+    check_out_dir(out_dir, overwrite)  # before the weights load
+    path = export_onnx(out_dir, weights, views.split(",") if views else None, decision, overwrite)
+    click.echo(f"wrote {path} and {path.parent / 'README.md'}")
+
+
 # ---- the generative side ---------------------------------------------------------------------------
 def _bundle(weights):
     from .inference.bundle import Bundle

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-python3 -m pip install -q -e ".[train,serve,video,ray,test]"
+python3 -m pip install -q -e ".[train,serve,video,ray,onnx,test]"
 # The page's tests drive a real headless Chromium: Debian's, as browser builds cannot be downloaded.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

@@ -29,6 +29,7 @@ COMMAND_ARGS = {
     "attribute-vectors": ["--root", "{celeba}", "--out", "{tmp}/v.npz", "--max-images", "16"],
     "tsne": ["--root", "{celeba}", "--out", "{tmp}/t.png", "-n", "16"],
     "heads fit": ["--root", "{celeba}", "--out", "{tmp}/b", "--max-images", "16"],
+    "export onnx": ["{tmp}/onnx"],
 }
 BAD_ENV = {"FACEATTR_CACHE_MAX_GB": "abc", "FACEATTR_PRETRAINED": "/nonexistent/faceattr-weights"}
 
