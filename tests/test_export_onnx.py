@@ -112,3 +112,21 @@ def test_a_failed_export_leaves_no_half_written_model(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         mod.export_onnx(tmp_path / "m", TINY_BUNDLE)
     assert not (tmp_path / "m").exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.weights
+@pytest.mark.celeba
+def test_the_model_gives_the_attributes_predict_aligned_gives(exported, celeba_root):
+    """The issue's 'done when': the same faces, through `faceattr predict --aligned` and through
+    onnxruntime, get the same attributes (up to scores at the threshold: predict may run in
+    bfloat16 on this CPU, the model in float32)."""
+    from faceattr.data.attributes import ATTRIBUTE_NAMES
+    from faceattr.data.celeba import CelebA
+    ds = CelebA.load(celeba_root, "test", max_images=16)
+    r = CliRunner().invoke(main, ["predict", *map(str, ds.paths()), "--aligned", "--format", "json"])
+    records = json.loads(r.stdout)
+    by_predict = np.array([[rec["faces"][0]["attributes"][n]["present"] for n in ATTRIBUTE_NAMES] for rec in records])
+    (_, probs, decisions) = ort.InferenceSession(str(exported / "model.onnx")).run(None, {"faces": ds.crops(progress=False)})
+    assert (by_predict == decisions).mean() >= 0.99
+    by_predict_p = np.array([[rec["faces"][0]["attributes"][n]["probability"] for n in ATTRIBUTE_NAMES] for rec in records])
+    np.testing.assert_allclose(probs, by_predict_p, atol=0.02)
