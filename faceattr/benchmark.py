@@ -156,12 +156,14 @@ class _Table:
 
     def __init__(self, data: _Data, results: dict):
         self.data, self.results = data, results
+        self.scores: dict[str, dict] = {s: {} for s in data.eval_splits}  # split -> row -> (scores, heads)
 
     def add(self, name: str, scores_of, heads: dict | None = None, **extra) -> None:
         """A row: its report on each split, and with ``heads`` one per decision rule they carry."""
         y = self.data.y
         for s in self.data.eval_splits:
             scores = scores_of(s)
+            self.scores[s][name] = (scores, heads)
             rules = {"decision_rules": rule_reports(scores, y[s], heads)} if heads else {}
             self.results[s]["baselines"][name] = {**accuracy_report(scores, y[s]), **rules, **extra}
 
@@ -319,18 +321,45 @@ def evaluate(root, eval_splits=("test",), config: BenchmarkConfig | None = None,
     y = data.y
     h = bundle.heads() if c.heads == "pretrained" else \
         fit_linear_heads(data.feats_of("train"), y["train"], data.feats_of("val"), y["val"])
+    ours = {}
     for s in eval_splits:
-        scores = decision_scores(h, feats[s])
-        results[s].update(accuracy_report(scores, y[s]), decision_rules=rule_reports(scores, y[s], h))
+        ours[s] = decision_scores(h, feats[s])
+        results[s].update(accuracy_report(ours[s], y[s]), decision_rules=rule_reports(ours[s], y[s], h))
     heads_s = time.perf_counter() - t
     table = _Table(data, results)
     for name, row in BASELINE_ROWS.items():
         if name in c.baselines:
             row(table, bundle=bundle, views=views, device=c.device, batch_size=c.batch_size, loss_net=loss_net)
     for s in eval_splits:
+        add_intervals(results[s], data.ds[s], ours[s], h, table.scores[s])
         results[s]["paper_table1"] = paper_table()
         results[s]["throughput"] = _throughput(data, s, decode_s, heads_s if c.heads == "pretrained" else None)
     return results, h
+
+
+def add_intervals(results: dict, ds, scores: np.ndarray, heads: dict, rows: dict) -> None:
+    """A 95 % people-level bootstrap interval beside every mean of ``results`` (our row under each
+    decision rule, and each baseline row under its own), and the paired interval of our row's
+    mean minus each baseline's on the same draws of people (faceattr.intervals)."""
+    import faceattr.intervals as iv
+    people = ds.people()
+    groups = people if people is not None else np.arange(len(ds))
+    w = iv.person_weights(groups)
+    y = ds.labels
+    ours = iv.weighted_means(scores, y, w)
+    results["intervals"] = {m: iv.interval(v) for m, v in ours.items()}
+    for rule, rep in results["decision_rules"].items():
+        rep["intervals"] = iv.rule_intervals(scores, y, w, heads[f"threshold_{rule}"], results["intervals"])
+    for name, (theirs, their_heads) in rows.items():
+        row = results["baselines"][name]
+        draws = iv.weighted_means(theirs, y, w)
+        row["intervals"] = {m: iv.interval(v) for m, v in draws.items()}
+        row["difference_from_ours"] = iv.paired_differences(ours, draws)
+        for rule, rep in row.get("decision_rules", {}).items():
+            rep["intervals"] = iv.rule_intervals(theirs, y, w, their_heads[f"threshold_{rule}"], row["intervals"])
+    results["bootstrap"] = {"resampled": "people (identity_CelebA.txt)" if people is not None else
+                            "faces: the folder has no identity_CelebA.txt", "units": int(len(np.unique(groups))),
+                            "draws": iv.N_DRAWS, "level": iv.LEVEL, "seed": iv.SEED}
 
 
 def _throughput(data: _Data, split: str, decode_s: float, heads_s: float | None) -> dict:
@@ -383,15 +412,32 @@ def summary_text(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _with_interval(rep: dict, metric: str) -> str:
+    lo_hi = rep.get("intervals", {}).get(metric)
+    text = f"{100 * rep[metric]:.2f}"
+    return text + (f" [{100 * lo_hi[0]:.2f}, {100 * lo_hi[1]:.2f}]" if lo_hi else "")
+
+
 def rules_table(results: dict) -> str:
-    """Each row under each decision rule: mean accuracy, balanced accuracy, F1 and ROC AUC, in %."""
-    lines = ["| method | decision | accuracy | balanced accuracy | F1 | ROC AUC |", "|---|---|---|---|---|---|"]
+    """Each row under each decision rule: mean accuracy, balanced accuracy, F1 and ROC AUC, in %,
+    each with its 95 % interval; then our row minus each baseline, with the paired interval."""
+    from .intervals import METRICS
+    boot = results.get("bootstrap", {})
+    lines = [f"Intervals: 95 %, {boot['draws']} draws of {boot['resampled']} ({boot['units']}), seed {boot['seed']}."
+             if boot else "", "", "| method | decision | accuracy | balanced accuracy | F1 | ROC AUC |",
+             "|---|---|---|---|---|---|"]
     rows = [("faceattr (ours, " + results["heads"] + " heads)", results)]
     rows += [(f"baseline: {k}", v) for k, v in results["baselines"].items()]
     for name, r in rows:
         for rule, rep in [("accuracy (sign)", r)] + list(r.get("decision_rules", {}).items()):
-            lines.append(f"| {name} | {rule} | {100 * rep['mean_accuracy']:.2f} | {100 * rep['mean_balanced_accuracy']:.2f}"
-                         f" | {100 * rep['mean_f1']:.2f} | {100 * rep['mean_roc_auc']:.2f} |")
+            lines.append(f"| {name} | {rule} | " + " | ".join(_with_interval(rep, m) for m in METRICS) + " |")
+    diffs = [(k, v["difference_from_ours"]) for k, v in results["baselines"].items() if "difference_from_ours" in v]
+    if diffs:
+        lines += ["", "Ours minus each baseline on the same draws (sign rule), in points:", "",
+                  "| baseline | accuracy | balanced accuracy | F1 | ROC AUC |", "|---|---|---|---|---|"]
+        for k, d in diffs:
+            lines.append(f"| {k} | " + " | ".join(f"{100 * d[m]['mean']:+.2f} [{100 * d[m]['interval'][0]:+.2f}, "
+                                                  f"{100 * d[m]['interval'][1]:+.2f}]" for m in METRICS) + " |")
     return "\n".join(lines) + "\n"
 
 

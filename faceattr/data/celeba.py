@@ -15,6 +15,7 @@ from ..faces.images import ImageError, load_rgb
 from ..errors import DatasetError
 
 ATTR_FILE = "list_attr_celeba.txt"
+IDENTITY_FILE = "identity_CelebA.txt"  # file name -> person (optional)
 PARTITION_FILE = "list_eval_partition.txt"
 IMAGE_DIR = "img_align_celeba"
 SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -181,6 +182,25 @@ class CelebA:
 
     def paths(self) -> list[Path]:
         return [self.root / IMAGE_DIR / f for f in self.files]
+
+    def people(self) -> np.ndarray | None:
+        """Each image's person (CelebA's identity number, from identity_CelebA.txt), or None where
+        the folder has no identity list. A listed image without a person is an error naming it."""
+        path = self.root / IDENTITY_FILE
+        if not path.is_file():
+            return None
+        person = {}
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            cells = line.split()
+            if not cells:
+                continue
+            if len(cells) != 2 or not cells[1].isdigit():
+                raise DatasetError(f"{path}, line {number}: expected a file name and a person's number, got {line!r}")
+            person[cells[0]] = int(cells[1])
+        missing = [f for f in self.files if f not in person]
+        if missing:
+            raise DatasetError(f"{path}: {len(missing)} image(s) have no person, e.g. {', '.join(missing[:5])}")
+        return np.array([person[f] for f in self.files], np.int64)
 
     def cache_key(self) -> str:
         """A hash of what the crops are made of: the crop geometry and every image's name, size
