@@ -332,6 +332,7 @@ def evaluate(root, eval_splits=("test",), config: BenchmarkConfig | None = None,
             row(table, bundle=bundle, views=views, device=c.device, batch_size=c.batch_size, loss_net=loss_net)
     for s in eval_splits:
         add_intervals(results[s], data.ds[s], ours[s], h, table.scores[s])
+        results[s]["calibration"] = calibration_of(ours[s], y[s], h)
         results[s]["paper_table1"] = paper_table()
         results[s]["throughput"] = _throughput(data, s, decode_s, heads_s if c.heads == "pretrained" else None)
     return results, h
@@ -360,6 +361,24 @@ def add_intervals(results: dict, ds, scores: np.ndarray, heads: dict, rows: dict
     results["bootstrap"] = {"resampled": "people (identity_CelebA.txt)" if people is not None else
                             "faces: the folder has no identity_CelebA.txt", "units": int(len(np.unique(groups))),
                             "draws": iv.N_DRAWS, "level": iv.LEVEL, "seed": iv.SEED}
+
+
+def calibration_of(scores: np.ndarray, y: np.ndarray, heads: dict) -> dict:
+    """The calibration of our row's probabilities (the heads' Platt scaling of ``scores``)."""
+    from .calibration import calibration_report
+    a, b = heads.get("platt_a", np.ones(scores.shape[1])), heads.get("platt_b", np.zeros(scores.shape[1]))
+    return calibration_report(1.0 / (1.0 + np.exp(-(scores * a + b))), y, ATTRIBUTE_NAMES)
+
+
+def calibration_text(results: dict) -> str:
+    c = results.get("calibration")
+    if not c:
+        return ""
+    worst = ", ".join(f"{n} {100 * c['ece'][n]:.1f}" for n in c["worst"])
+    return (f"\nCalibration of the probabilities on these faces: expected calibration error "
+            f"{100 * c['pooled_ece']:.2f} points pooled over the 40 attributes ({100 * c['mean_ece']:.2f} in the "
+            f"mean of the attributes'), Brier score {c['mean_brier']:.4f} in the mean; the worst by ECE, in points: "
+            f"{worst} (calibration.png; per attribute in results.json).\n")
 
 
 def _throughput(data: _Data, split: str, decode_s: float, heads_s: float | None) -> dict:
@@ -447,7 +466,7 @@ def write_outputs(results: dict, out) -> None:
     write_text(out / "results.json", json.dumps(results, indent=1))
     write_text(out / "results.md", summary_text(results) + "\n\n" + markdown_table(results)
                + "\nMean over the 40 attributes under each decision rule (ROC AUC does not depend on it), in %:\n\n"
-               + rules_table(results))
+               + rules_table(results) + calibration_text(results))
     buf = io.StringIO()
     w = csv.writer(buf)
     methods = [("faceattr", results)] + list(results["baselines"].items())
@@ -459,6 +478,10 @@ def write_outputs(results: dict, out) -> None:
                + [f"{v['Average'] / 100:.4f}" for v in results["paper_table1"].values()])
     write_text(out / "results.csv", buf.getvalue())
     bar_chart(results, out / "per_attribute.png")
+    if results.get("calibration"):
+        from .calibration import reliability_figure
+        reliability_figure(results["calibration"], out / "calibration.png",
+                           f"Calibration on {results['n_images']:,} {results['split']} faces")
 
 
 def bar_chart(results: dict, path) -> None:
