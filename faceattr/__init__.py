@@ -1,7 +1,5 @@
 """faceattr: facial attributes from multi-view VAE-WGAN features (Hou et al., Neurocomputing 2019)."""
 from .data.attributes import ATTRIBUTE_NAMES
-from .errors import FaceattrError
-from .faces.options import FaceOptions
 from .version import __version__
 
 __all__ = ["ATTRIBUTE_NAMES", "AttributePredictor", "FaceOptions", "FaceattrError", "MultiViewVAEFeatures",
@@ -13,6 +11,12 @@ def __getattr__(name):
     if name == "MultiViewVAEFeatures":
         from .inference.transformer import MultiViewVAEFeatures
         return MultiViewVAEFeatures
+    if name == "FaceattrError":
+        from .errors import FaceattrError
+        return FaceattrError
+    if name == "FaceOptions":
+        from .faces.options import FaceOptions
+        return FaceOptions
     if name == "export_onnx":
         from .onnx_export import export_onnx
         return export_onnx

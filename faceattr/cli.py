@@ -19,7 +19,7 @@ from .faces.options import DEFAULT_MIN_FACE_SIZE, MIN_FACE_SIZE_FLOOR
 from .generate_limits import MAX_SAMPLES, MAX_STEPS, MAX_STRENGTH, MAX_TSNE_FACES
 from .inference.extract import CHUNK
 from .inference.formats import printable
-from .upload_limits import MAX_UPLOAD_BYTES, TIMEOUT_S, UPLOAD_TIMEOUT_S
+from .serve_limits import MAX_UPLOAD_BYTES, TIMEOUT_S, UPLOAD_TIMEOUT_S
 from .nn.config import AUGMENTATIONS, SHIFT_PIXELS, TrainConfig
 from .nn.taps import LAYER_NAMES
 

@@ -32,7 +32,8 @@ from .version import __version__
 from .data.attributes import ATTRIBUTE_NAMES
 from .faces.images import ImageError, clean_message
 from .faces.options import FaceOptions
-from .upload_limits import MAX_UPLOAD_BYTES, TIMEOUT_S, UPLOAD_TIMEOUT_S, UploadLimits
+from .serve_limits import MAX_UPLOAD_BYTES, TIMEOUT_S, UPLOAD_TIMEOUT_S
+from .upload_limits import UploadLimits
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # form boundaries and headers around the file itself
 # An input's error kind (faceattr.faces.images.ImageError.kind) -> the status it is answered with:

@@ -11,12 +11,6 @@ import asyncio
 import json
 from typing import Awaitable, Callable
 
-# The server's limits when ``faceattr serve`` is not told otherwise (--max-upload-mb, --timeout,
-# --upload-timeout); here, apart from FastAPI, so that the command line's --help can state them.
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-TIMEOUT_S = 30.0  # seconds a request may take (504)
-UPLOAD_TIMEOUT_S = 30.0  # seconds a client may take to send its upload (408)
-
 Message = dict
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
