@@ -8,6 +8,11 @@ from PIL import Image
 
 from ..device import resolve_device
 from ..errors import ImageTooSmall, InputError
+from .images import MIN_SIDE
+
+# MTCNN's smallest window: no smaller face can be searched for (and no smaller image hold one).
+MIN_FACE_SIZE_FLOOR = MIN_SIDE
+DEFAULT_MIN_FACE_SIZE = 20  # the smallest face searched for unless asked (--min-face-size)
 
 
 @dataclass
@@ -52,10 +57,10 @@ class FaceDetector:
     ``threshold`` is the minimum confidence kept.
     """
 
-    def __init__(self, min_face_size: int = 20, largest_face: bool = False, threshold: float = 0.9,
-                 device=None, max_side: int = DETECT_MAX_SIDE, second_pass: "Sensitivity | None" = None):
-        if min_face_size < 12:
-            raise InputError(f"min_face_size must be at least 12 pixels, got {min_face_size}")
+    def __init__(self, min_face_size: int = DEFAULT_MIN_FACE_SIZE, largest_face: bool = False,
+                 threshold: float = 0.9, device=None, max_side: int = DETECT_MAX_SIDE, second_pass: "Sensitivity | None" = None):
+        if min_face_size < MIN_FACE_SIZE_FLOOR:
+            raise InputError(f"min_face_size must be at least {MIN_FACE_SIZE_FLOOR} pixels, got {min_face_size}")
         if max_side < min_face_size:
             raise InputError(f"max_side must be at least min_face_size ({min_face_size}), got {max_side}")
         self.min_face_size, self.largest_face, self.threshold = min_face_size, largest_face, threshold

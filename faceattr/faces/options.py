@@ -14,12 +14,9 @@ from dataclasses import dataclass
 from numbers import Integral
 
 from ..errors import InputError
-from .detect import DETECT_MAX_SIDE
+from .detect import DEFAULT_MIN_FACE_SIZE, DETECT_MAX_SIDE, MIN_FACE_SIZE_FLOOR
 
 ALIGN_MODES = ("auto", "celeba", "none")
-# MTCNN's smallest window is 12 pixels: no smaller face can be searched for.
-MIN_FACE_SIZE_FLOOR = 12
-DEFAULT_MIN_FACE_SIZE = 20
 
 
 @dataclass(frozen=True)

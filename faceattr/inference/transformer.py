@@ -130,7 +130,8 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
             from sklearn.utils.validation import validate_data
             X = validate_data(self, X, reset=False, accept_sparse=False, allow_nd=True,
                               ensure_min_features=1)
-        results = self._results(X)
+        items = _as_items(X, self.align)
+        results = self._results(items)
         if not results:  # as validate_data says of an empty array, so a list and an array agree
             raise InputError(f"Found 0 inputs while a minimum of 1 is required by {type(self).__name__}.")
         out = np.full((len(results), self.n_features_out_), np.nan, dtype=np.float32)
@@ -139,10 +140,10 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
                 out[i] = r.faces[0].features
             elif r.error:
                 warnings.warn(f"input {i} ({r.name}): {r.error}; its row is NaN", UserWarning, stacklevel=2)
-        self._fill_no_face(out, X, results)
+        self._fill_no_face(out, items, results)
         return out
 
-    def _fill_no_face(self, out: np.ndarray, X, results) -> None:
+    def _fill_no_face(self, out: np.ndarray, items: list, results) -> None:
         """The rows of inputs that were read but hold no face, as ``no_face`` says; their indices
         go to ``no_face_``."""
         missing = [i for i, r in enumerate(results) if r.no_face]
@@ -156,7 +157,6 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
                              f"image instead, no_face='nan' gives a row of NaN)")
         if self.no_face == "image":
             from ..faces.prepare import whole_image_face
-            items = _as_items(X, self.align)
             out[missing] = self._get_pipeline().encode(np.stack([whole_image_face(items[i]) for i in missing])).features
             what = "the whole image, centred and resized, stands in for the face (no_face='image')"
         else:
@@ -164,10 +164,10 @@ class MultiViewVAEFeatures(TransformerMixin, BaseEstimator):
         warnings.warn(f"no face found in input(s) {named}: {what}; their indices are in no_face_",
                       UserWarning, stacklevel=3)
 
-    def _results(self, X) -> list:
+    def _results(self, items: list) -> list:
         """One ``FrameResult`` per input (its largest face), through the shared ``FacePipeline``."""
         from ..faces.finder import units_of
-        return self._get_pipeline().run_units(units_of(_as_items(X, self.align)))
+        return self._get_pipeline().run_units(units_of(items))
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "view_states_")
