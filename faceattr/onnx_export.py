@@ -87,6 +87,8 @@ def check_out_dir(out_dir, overwrite: bool) -> Path:
         held = sorted(p.name for p in out.iterdir())
         if MODEL_FILE in held and not overwrite:
             raise OutputExists(f"{out}: holds a model already ({MODEL_FILE}); --overwrite replaces it")
+        if "README.md" in held and not overwrite:
+            raise OutputExists(f"{out}: holds a README.md already; not replaced (--overwrite replaces an export)")
         other = [n for n in held if n not in EXPORT_FILES]
         if other:
             raise OutputExists(f"{out}: holds files that are not an export's ({', '.join(other[:3])}); "
@@ -114,7 +116,7 @@ def export_onnx(out_dir, weights="pretrained", views=None, decision: str = "accu
                           verbose=False)
         _add_metadata(tmp / MODEL_FILE, meta)
         write_text(tmp / "README.md", readme(meta, encoder.n_features))
-        _move_in(tmp, out)
+        _move_in(tmp, out, overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out / MODEL_FILE
@@ -142,11 +144,18 @@ def _add_metadata(path: Path, meta: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
-def _move_in(tmp: Path, out: Path) -> None:
-    """The finished files take their names in OUT_DIR (made if missing), each by a rename."""
+def _move_in(tmp: Path, out: Path, overwrite: bool) -> None:
+    """The finished files take their names in OUT_DIR (made if missing): each by a rename with
+    ``overwrite``, else by a link that fails on a file that appeared there meanwhile."""
     out.mkdir(parents=True, exist_ok=True)
     for name in EXPORT_FILES:
-        os.replace(tmp / name, out / name)
+        if overwrite:
+            os.replace(tmp / name, out / name)
+            continue
+        try:
+            os.link(tmp / name, out / name)
+        except FileExistsError:
+            raise OutputExists(f"{out / name}: appeared while the model was exported; not replaced") from None
 
 
 def readme(meta: dict[str, str], n_features: int) -> str:

@@ -130,3 +130,12 @@ def test_the_model_gives_the_attributes_predict_aligned_gives(exported, celeba_r
     assert (by_predict == decisions).mean() >= 0.99
     by_predict_p = np.array([[rec["faces"][0]["attributes"][n]["probability"] for n in ATTRIBUTE_NAMES] for rec in records])
     np.testing.assert_allclose(probs, by_predict_p, atol=0.02)
+
+
+def test_a_readme_the_user_had_in_out_dir_is_not_replaced(tmp_path):
+    from conftest import TINY_BUNDLE
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "README.md").write_text("mine")
+    r = CliRunner().invoke(main, ["export", "onnx", str(tmp_path / "m"), "--weights", str(TINY_BUNDLE)])
+    assert r.exit_code == 1 and "holds a README.md already; not replaced" in r.output
+    assert (tmp_path / "m" / "README.md").read_text() == "mine" and sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md"]

@@ -434,3 +434,12 @@ def test_a_full_disk_during_the_merge_leaves_nothing_half_written_and_says_the_p
     assert not out.exists() and not (in_tmp / f".g{fmt}.merging").exists()
     monkeypatch.setitem(fw.MERGERS, fmt, real)
     assert run(out, INPUTS, resume=True) == len(INPUTS) and rows(out) == sorted(INPUTS)
+
+
+def test_a_file_the_user_had_where_the_csv_record_goes_is_not_replaced(in_tmp):
+    out = in_tmp / "f.csv"
+    fw.csv_record(out).write_text("the user's own notes")
+    with pytest.raises(FileExistsError, match="exists and is not a record faceattr wrote"):
+        run(out, INPUTS[:3])
+    assert fw.csv_record(out).read_text() == "the user's own notes" and not out.exists()
+    assert (in_tmp / "f.csv.parts").is_dir()  # the rows are still there for a --resume

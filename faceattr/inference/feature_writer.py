@@ -231,11 +231,12 @@ class FeatureWriter:
         try:
             total = MERGERS[self.suffix](self._sources(), tmp, self.names, recorded)
             if self.suffix == ".csv":  # before OUT takes the name: a CSV is never there without its record
-                write_text(csv_record(self.out), json.dumps({"tool": TOOL, "options": recorded,
-                                                             "identity": identity(tmp)}, indent=1))
+                _write_csv_record(self.out, {"tool": TOOL, "options": recorded, "identity": identity(tmp)})
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(e, OutputError):  # refused on purpose: its own message says what to do
+                raise
             raise OutputError(f"{self.out}: the final merge failed ({e.strerror or e}); nothing was written there "
                           f"and every row is intact in {self.parts}: free space, then run again with --resume "
                           f"to finish") from None
@@ -325,6 +326,20 @@ def _stored_options(path: Path) -> dict | None:
     except (OSError, ValueError, KeyError) as e:
         raise InputError(f"{path}: cannot be read as an earlier extract's output ({e})") from None
     return None
+
+
+def _write_csv_record(out: Path, record: dict) -> None:
+    """The CSV's record, replacing only a record of ours: a file of that name the user had stays."""
+    path = csv_record(out)
+    if path.exists():
+        try:
+            ours = json.loads(path.read_text(encoding="utf-8")).get("tool") == TOOL
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise OutputExists(f"{path}: exists and is not a record faceattr wrote; move it away (the rows are "
+                               f"intact in {out.with_name(out.name + '.parts')})")
+    write_text(path, json.dumps(record, indent=1))
 
 
 def _csv_options(path: Path) -> dict:
