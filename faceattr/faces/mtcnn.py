@@ -126,10 +126,17 @@ BOX_BUCKET = {24: 64, 48: 16}
 NET_BATCH = {24: 128, 48: 64}
 
 
-def _run_on_crops(net, table: SatTable, image_inds, bounds, size: int, dtype) -> tuple[torch.Tensor, ...]:
+def _input_dtype(net) -> torch.dtype:
+    """What ``net`` computes in (its first parameter's type): each network may have its own."""
+    return next(net.parameters()).dtype
+
+
+def _run_on_crops(net, table: SatTable, image_inds, bounds, size: int) -> tuple[torch.Tensor, ...]:
     """``net`` on every box's ``size`` x ``size`` crop, the boxes padded to a multiple of
     BOX_BUCKET[size] (with copies of the first box) and the padding's outputs dropped; cropped
-    and run NET_BATCH[size] boxes at a time, so each chunk's crops are still in cache."""
+    and run NET_BATCH[size] boxes at a time, so each chunk's crops are still in cache. Outputs are
+    float32 whatever the network computes in: scores, boxes and NMS stay float32."""
+    dtype = _input_dtype(net)
     n = len(image_inds)
     pad_to = -(-n // BOX_BUCKET[size]) * BOX_BUCKET[size]
     fill = np.zeros(pad_to - n, dtype=np.int64)
@@ -139,7 +146,7 @@ def _run_on_crops(net, table: SatTable, image_inds, bounds, size: int, dtype) ->
     for s in range(0, pad_to, NET_BATCH[size]):
         sl = slice(s, s + NET_BATCH[size])
         im_data = table.crops(image_inds[sl], y[sl], ey[sl], x[sl], ex[sl], size)
-        outs.append(net(((im_data - 127.5) * 0.0078125).type(dtype)))
+        outs.append(tuple(o.float() for o in net(((im_data - 127.5) * 0.0078125).type(dtype))))
     return tuple(torch.cat(o)[:n] for o in zip(*outs))
 
 
@@ -153,15 +160,16 @@ def pyramid_scales(h: int, w: int, minsize: int, factor: float) -> list[float]:
     return scales
 
 
-def _propose(pnet, planes, scales, threshold: float, dtype):
+def _propose(pnet, planes, scales, threshold: float):
     """First stage: the proposal network over the image pyramid of (B, 3, H, W) float32 photos ->
     squared candidate boxes (n, 5) and the photo of each."""
     h, w = planes.shape[2:]
+    dtype = _input_dtype(pnet)
     boxes, image_inds, scale_picks, offset = [], [], [], 0
     for scale in scales:
         im_data = area_resize(planes, int(h * scale + 1), int(w * scale + 1))
         im_data = (im_data - 127.5) * 0.0078125
-        reg, probs = pnet(im_data.type(dtype))
+        reg, probs = (o.float() for o in pnet(im_data.type(dtype)))
         boxes_scale, image_inds_scale = generate_bounding_box(reg, probs[:, 1], scale, threshold)
         boxes.append(boxes_scale)
         image_inds.append(image_inds_scale)
@@ -178,12 +186,12 @@ def _propose(pnet, planes, scales, threshold: float, dtype):
     return rerec(boxes), image_inds
 
 
-def _refine(rnet, table: SatTable, boxes, image_inds, threshold: float, dtype):
+def _refine(rnet, table: SatTable, boxes, image_inds, threshold: float):
     """Second stage: the refinement network on every candidate at 24x24."""
     boxes, image_inds, bounds = table.inside(boxes, image_inds)
     if len(boxes) == 0:
         return boxes, image_inds
-    out = _run_on_crops(rnet, table, image_inds, bounds, 24, dtype)
+    out = _run_on_crops(rnet, table, image_inds, bounds, 24)
     out0, score = out[0].permute(1, 0), out[1].permute(1, 0)[1, :]
     ipass = score > threshold
     boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
@@ -193,13 +201,13 @@ def _refine(rnet, table: SatTable, boxes, image_inds, threshold: float, dtype):
     return rerec(bbreg(boxes, mv)), image_inds
 
 
-def _output(onet, table: SatTable, boxes, image_inds, threshold: float, dtype):
+def _output(onet, table: SatTable, boxes, image_inds, threshold: float):
     """Third stage: the output network at 48x48 -> boxes, five landmarks each, and their photos."""
     points = torch.zeros(0, 5, 2, device=table.device)
     boxes, image_inds, bounds = table.inside(boxes, image_inds)
     if len(boxes) == 0:
         return boxes, points, image_inds
-    out = _run_on_crops(onet, table, image_inds, bounds, 48, dtype)
+    out = _run_on_crops(onet, table, image_inds, bounds, 48)
     out0, points, score = out[0].permute(1, 0), out[1].permute(1, 0), out[2].permute(1, 0)[1, :]
     ipass = score > threshold
     points = points[:, ipass]
@@ -219,21 +227,20 @@ def detect_faces_groups(groups: list[np.ndarray], minsize: int, pnet, rnet, onet
     """facenet-pytorch's ``detect_face`` for several batches of photos, each batch (B, H, W, 3) uint8
     of one size: the first stage runs per batch, the second and third on the candidates of all
     photos at once. Per batch, per photo: boxes (n, 5: x1, y1, x2, y2, score), landmarks (n, 5, 2)."""
-    dtype = next(pnet.parameters()).dtype
     sats, boxes, inds, offset = [], [], [], 0
     for imgs in groups:
         raw = torch.from_numpy(np.ascontiguousarray(imgs)).to(device)
         b, h, w = raw.shape[:3]
         sat = summed_area_tables(raw)
         planes = raw.permute(0, 3, 1, 2).to(torch.float32).contiguous()
-        found, found_inds = _propose(pnet, planes, pyramid_scales(h, w, minsize, factor), threshold[0], dtype)
+        found, found_inds = _propose(pnet, planes, pyramid_scales(h, w, minsize, factor), threshold[0])
         sats.append(sat)
         boxes.append(found)
         inds.append(found_inds + offset)
         offset += b
     table = SatTable(sats)
-    found, found_inds = _refine(rnet, table, torch.cat(boxes), torch.cat(inds), threshold[1], dtype)
-    found, points, found_inds = _output(onet, table, found, found_inds, threshold[2], dtype)
+    found, found_inds = _refine(rnet, table, torch.cat(boxes), torch.cat(inds), threshold[1])
+    found, points, found_inds = _output(onet, table, found, found_inds, threshold[2])
     found, points, found_inds = found.cpu().numpy(), points.cpu().numpy(), found_inds.cpu().numpy()
     per_photo = [(found[found_inds == i].copy(), points[found_inds == i].copy()) for i in range(offset)]
     out, start = [], 0
