@@ -1,5 +1,6 @@
 """The committed benchmark: `faceattr benchmark celeba` on celeba-mini's test split, with the shipped
-heads and with heads fitted on its train split (C on val), plus every baseline.
+heads (and the report by Male and Young) and with heads fitted on its train split (C on val), plus
+every baseline.
 
     python -m benchmarks.celeba_mini --root CELEBA_MINI
 
@@ -21,14 +22,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     add_root_argument(ap)
     args = ap.parse_args()
-    shipped = run_benchmark(args.root, "test", BenchmarkConfig("pretrained", baselines=("majority", "pixels", "vgg19")),
+    shipped = run_benchmark(args.root, "test", BenchmarkConfig("pretrained", baselines=("majority", "pixels", "vgg19"),
+                                                                     by="Male,Young"),
                             RESULTS / "celeba-mini-pretrained-heads")
     fitted = run_benchmark(args.root, "test", BenchmarkConfig("fit", baselines=("majority", "pca", "views", "hidden")),
                            RESULTS / "celeba-mini-fitted-heads")
     text = ["# faceattr on celeba-mini (test split)", "",
             "Produced by `python -m benchmarks.celeba_mini --root CELEBA_MINI`, i.e. "
             "`faceattr benchmark celeba --root CELEBA_MINI` with `--heads pretrained "
-            "--baselines majority,pixels,vgg19` and with `--heads fit --baselines majority,pca,views,hidden`. "
+            "--baselines majority,pixels,vgg19 --by Male,Young` and with `--heads fit --baselines majority,pca,views,hidden`. "
             "Every row: 40 linear SVMs fitted on train, C per attribute chosen on val.", "",
             "## Shipped heads", "", "```", summary_text(shipped), "```", "",
             "## Heads fitted on celeba-mini's train split (C chosen on val), with baselines", "", "```",

@@ -17,6 +17,7 @@ from .data.celeba import CelebA
 from .inference.feature_cache import FeatureCache
 from .inference.heads import decision_scores, fit_linear_heads
 from .errors import InputError
+from .groups import group_report, groupings_of, parse_by
 
 BASELINES = ("majority", "pixels", "pca", "views", "vgg19", "hidden")
 PIXEL_SIDE = 32  # the pixels baseline downsamples the 64x64 crop to 32x32 (3,072 values) by 2x2 means
@@ -37,31 +38,33 @@ def paper_table() -> dict[str, dict[str, float]]:
 PAPER_ROW = "VAE-WGAN (paper)"
 
 
-def roc_auc(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """ROC AUC per column (the Mann-Whitney statistic, ties counted half); NaN for a column whose
-    labels are all one class. Independent of any threshold, so of the decision rule."""
-    from scipy.stats import rankdata
-    y = y.astype(bool)
-    ranks = rankdata(scores, axis=0)
-    pos = y.sum(0)
-    neg = len(y) - pos
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = ((ranks * y).sum(0) - pos * (pos + 1) / 2) / (pos * neg)
-    return np.where((pos > 0) & (neg > 0), auc, np.nan)
+def _per_column(metric, y: np.ndarray, values: np.ndarray, needs_two_classes: bool = False) -> np.ndarray:
+    """scikit-learn's ``metric`` of each attribute's column; NaN where the column has one class
+    and the metric needs two (ROC AUC)."""
+    import warnings
+    out = np.full(y.shape[1], np.nan)
+    with warnings.catch_warnings():
+        # balanced accuracy on one class: the recall of that class, as it should be, with a warning
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        warnings.filterwarnings("ignore", message="A single label was found in 'y_true' and 'y_pred'")
+        for a in range(y.shape[1]):
+            if not needs_two_classes or 0 < y[:, a].sum() < len(y):
+                out[a] = metric(y[:, a], values[:, a])
+    return out
 
 
 def accuracy_report(scores: np.ndarray, y: np.ndarray, thresholds=None) -> dict:
     """Accuracy, balanced accuracy and F1 per attribute and in the mean, for decisions ``scores >
-    thresholds`` (default 0: the sign rule), and the ROC AUC of the scores."""
+    thresholds`` (default 0: the sign rule), and the ROC AUC of the scores (scikit-learn's metrics;
+    ROC AUC is NaN, and left out of its mean, for an attribute whose labels are one class)."""
+    from functools import partial
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
     pred = scores > (0 if thresholds is None else np.asarray(thresholds))
-    acc = (pred == y.astype(bool)).mean(0)
-    pos, neg = y.astype(bool), ~y.astype(bool)
-    tp = (pred & pos).sum(0)
-    tpr = np.where(pos.sum(0) > 0, tp / np.maximum(pos.sum(0), 1), np.nan)
-    tnr = np.where(neg.sum(0) > 0, (~pred & neg).sum(0) / np.maximum(neg.sum(0), 1), np.nan)
-    bal = np.nanmean(np.stack([tpr, tnr]), axis=0)
-    f1 = 2 * tp / np.maximum(pred.sum(0) + pos.sum(0), 1)
-    auc = roc_auc(scores, y)
+    y = y.astype(bool)
+    acc = _per_column(accuracy_score, y, pred)
+    bal = _per_column(balanced_accuracy_score, y, pred)
+    f1 = _per_column(partial(f1_score, zero_division=0.0), y, pred)
+    auc = _per_column(roc_auc_score, y, scores, needs_two_classes=True)
     per = lambda a: dict(zip(ATTRIBUTE_NAMES, map(float, a)))  # noqa: E731
     return {"mean_accuracy": float(acc.mean()), "per_attribute": per(acc),
             "balanced_accuracy": per(bal), "mean_balanced_accuracy": float(np.nanmean(bal)),
@@ -271,7 +274,8 @@ class BenchmarkConfig:
     (40 linear SVMs fitted on ROOT's train split, C chosen on val); ``views`` (None: all);
     ``baselines`` (BASELINES); ``max_images`` per split; the ``weights`` bundle, ``batch_size``
     and ``device`` of the encoder; ``use_cache=False`` neither reads nor writes the crop and
-    feature cache."""
+    feature cache; ``by``: the groupings of the accuracy-by-group report (faceattr.groups), attribute
+    names ("Male,Young") or the path of a CSV of file,group."""
 
     heads: str = "pretrained"
     views: tuple | None = None
@@ -282,6 +286,7 @@ class BenchmarkConfig:
     device: object = None
     progress: bool = True
     use_cache: bool = True
+    by: object = None  # groupings of the report by group: "Male,Young", a CSV path, or None
 
 
 def _config(config: BenchmarkConfig | None, legacy: dict, where: str) -> BenchmarkConfig:
@@ -304,12 +309,15 @@ def evaluate(root, eval_splits=("test",), config: BenchmarkConfig | None = None,
     c = _config(config, legacy, "evaluate")
     bundle = Bundle.load(c.weights)
     views = _check_request(bundle, c.heads, c.views, c.baselines)
+    asked_groups = parse_by(c.by) if c.by is not None else None
     loss_net = _vgg19_network(c.device) if "vgg19" in c.baselines else None
     # Every dataset is loaded (and its images checked to exist) before any work starts.
     need = set(eval_splits) | ({"train", "val"} if c.heads == "fit" or c.baselines else set())
     data = _Data({s: CelebA.load(root, s, max_images=c.max_images) for s in need},
                  FeatureCache(bundle, views, c.device, c.batch_size, use_cache=c.use_cache),
                  tuple(eval_splits), c.progress, c.use_cache)
+    groupings = {s: groupings_of(asked_groups, data.ds[s].files, data.ds[s].labels) for s in eval_splits} \
+        if asked_groups is not None else {}
     t0 = time.perf_counter()
     for s in eval_splits:
         data.crops_of(s)
@@ -331,17 +339,20 @@ def evaluate(root, eval_splits=("test",), config: BenchmarkConfig | None = None,
         if name in c.baselines:
             row(table, bundle=bundle, views=views, device=c.device, batch_size=c.batch_size, loss_net=loss_net)
     for s in eval_splits:
-        add_intervals(results[s], data.ds[s], ours[s], h, table.scores[s])
+        w = add_intervals(results[s], data.ds[s], ours[s], h, table.scores[s])
+        if s in groupings:
+            results[s]["groups"] = {g.name: group_report(y[s], ours[s] > 0, g, w) for g in groupings[s]}
         results[s]["calibration"] = calibration_of(ours[s], y[s], h)
         results[s]["paper_table1"] = paper_table()
         results[s]["throughput"] = _throughput(data, s, decode_s, heads_s if c.heads == "pretrained" else None)
     return results, h
 
 
-def add_intervals(results: dict, ds, scores: np.ndarray, heads: dict, rows: dict) -> None:
+def add_intervals(results: dict, ds, scores: np.ndarray, heads: dict, rows: dict) -> np.ndarray:
     """A 95 % people-level bootstrap interval beside every mean of ``results`` (our row under each
     decision rule, and each baseline row under its own), and the paired interval of our row's
-    mean minus each baseline's on the same draws of people (faceattr.intervals)."""
+    mean minus each baseline's on the same draws of people (faceattr.intervals). Returns the
+    draws' face weights (n_draws, n), for the report by group to use the same draws."""
     import faceattr.intervals as iv
     people = ds.people()
     groups = people if people is not None else np.arange(len(ds))
@@ -361,6 +372,7 @@ def add_intervals(results: dict, ds, scores: np.ndarray, heads: dict, rows: dict
     results["bootstrap"] = {"resampled": "people (identity_CelebA.txt)" if people is not None else
                             "faces: the folder has no identity_CelebA.txt", "units": int(len(np.unique(groups))),
                             "draws": iv.N_DRAWS, "level": iv.LEVEL, "seed": iv.SEED}
+    return w
 
 
 def calibration_of(scores: np.ndarray, y: np.ndarray, heads: dict) -> dict:
@@ -466,7 +478,7 @@ def write_outputs(results: dict, out) -> None:
     write_text(out / "results.json", json.dumps(results, indent=1))
     write_text(out / "results.md", summary_text(results) + "\n\n" + markdown_table(results)
                + "\nMean over the 40 attributes under each decision rule (ROC AUC does not depend on it), in %:\n\n"
-               + rules_table(results) + calibration_text(results))
+               + rules_table(results) + calibration_text(results) + groups_text(results))
     buf = io.StringIO()
     w = csv.writer(buf)
     methods = [("faceattr", results)] + list(results["baselines"].items())
@@ -478,10 +490,34 @@ def write_outputs(results: dict, out) -> None:
                + [f"{v['Average'] / 100:.4f}" for v in results["paper_table1"].values()])
     write_text(out / "results.csv", buf.getvalue())
     bar_chart(results, out / "per_attribute.png")
+    if results.get("groups"):
+        write_groups(results, out)
     if results.get("calibration"):
         from .calibration import reliability_figure
         reliability_figure(results["calibration"], out / "calibration.png",
                            f"Calibration on {results['n_images']:,} {results['split']} faces")
+
+
+def write_groups(results: dict, out: Path) -> None:
+    from .groups import groups_csv, groups_figure, groups_markdown
+    reports = results["groups"]
+    write_text(out / "groups.csv", groups_csv(reports))
+    write_text(out / "groups.md", groups_markdown(reports, results["split"]))
+    groups_figure(reports, out / "groups.png", f"Accuracy by group on {results['n_images']:,} {results['split']} faces")
+
+
+def groups_text(results: dict) -> str:
+    """The widest gaps of each grouping, in a sentence per grouping (the rest in groups.md)."""
+    from .groups import by_gap
+    lines = []
+    for grouping, rep in results.get("groups", {}).items():
+        top = [(n, rep["attributes"][n]) for n in by_gap(rep)[:3] if rep["attributes"][n]["accuracy_gap"] is not None]
+        if top:
+            lines.append(f"- by {grouping}: " + "; ".join(
+                f"{n} {100 * a['accuracy_gap']:.1f} points (worst: {a['worst_group']}, {100 * a['worst_accuracy']:.1f}%)"
+                for n, a in top))
+    return ("\nAccuracy by group, the widest gaps (every attribute in groups.md, groups.csv and groups.png):\n\n"
+            + "\n".join(lines) + "\n") if lines else ""
 
 
 def bar_chart(results: dict, path) -> None:

@@ -42,11 +42,10 @@ def calibration_report(probabilities: np.ndarray, y: np.ndarray, names) -> dict:
 
 def reliability_figure(report: dict, path, title: str) -> None:
     """calibration.png: the pooled reliability curve and the worst attributes', beside the diagonal."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # drawn without pyplot: the caller's backend is left alone
     from .atomic import atomic_path
-    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
+    fig = Figure(figsize=(6.4, 5.6), dpi=110)
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfectly calibrated")
     for name, c in report["reliability"].items():
         pooled = name == "pooled"
@@ -60,4 +59,3 @@ def reliability_figure(report: dict, path, title: str) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)

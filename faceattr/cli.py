@@ -407,18 +407,23 @@ def benchmark():
 @click.option("--max-images", type=click.IntRange(1), default=None, help="first N images of each split")
 @click.option("--out", default="benchmark-results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--no-cache", is_flag=True, help="neither read nor write the crop and feature cache")
+@click.option("--by", default=None, metavar="ATTRIBUTES|CSV",
+              help="also report accuracy by group: attributes, comma-separated (e.g. Male,Young), or a CSV of "
+                   "file,group rows (groups.csv, groups.md, groups.png)")
 @weights_option
 @batch_size_option
 @device_option
-def benchmark_celeba(root, split, heads, views, baselines, max_images, out, no_cache, weights, batch_size, device):
+def benchmark_celeba(root, split, heads, views, baselines, max_images, out, no_cache, by, weights, batch_size, device):
     """Reproduce the paper's Table 1 on a CelebA folder, with baselines, side by side."""
     from .benchmark import BenchmarkConfig, run_benchmark, summary_text
     config = BenchmarkConfig(heads, tuple(views.split(",")) if views else None,
                              tuple(b for b in baselines.split(",") if b), max_images, weights, batch_size, device,
-                             progress=sys.stderr.isatty(), use_cache=not no_cache)
+                             progress=sys.stderr.isatty(), use_cache=not no_cache, by=by)
     res = run_benchmark(root, split, config, out)
     click.echo(summary_text(res))
-    click.echo(f"results in {out}/ (results.json, results.md, results.csv, per_attribute.png)")
+    made = ["results.json", "results.md", "results.csv", "per_attribute.png", "calibration.png"]
+    made += ["groups.csv", "groups.md", "groups.png"] if res.get("groups") else []
+    click.echo(f"results in {out}/ ({', '.join(made)})")
 
 
 @main.command()
