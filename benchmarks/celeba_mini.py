@@ -24,9 +24,9 @@ def main() -> None:
     args = ap.parse_args()
     shipped = run_benchmark(args.root, "test", BenchmarkConfig("pretrained", baselines=("majority", "pixels", "vgg19"),
                                                                      by="Male,Young"),
-                            RESULTS / "celeba-mini-pretrained-heads")
+                            RESULTS / "celeba-mini-pretrained-heads", overwrite=True)
     fitted = run_benchmark(args.root, "test", BenchmarkConfig("fit", baselines=("majority", "pca", "views", "hidden")),
-                           RESULTS / "celeba-mini-fitted-heads")
+                           RESULTS / "celeba-mini-fitted-heads", overwrite=True)
     text = ["# faceattr on celeba-mini (test split)", "",
             "Produced by `python -m benchmarks.celeba_mini --root CELEBA_MINI`, i.e. "
             "`faceattr benchmark celeba --root CELEBA_MINI` with `--heads pretrained "

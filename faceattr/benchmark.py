@@ -17,7 +17,7 @@ from .data.celeba import CelebA
 from .inference.feature_cache import FeatureCache
 from .inference.heads import decision_scores, fit_linear_heads
 from .errors import InputError
-from .groups import group_report, groupings_of, parse_by
+from .groups import by_gap, group_report, groupings_of, groups_csv, groups_figure, groups_markdown, parse_by
 
 BASELINES = ("majority", "pixels", "pca", "views", "vgg19", "hidden")
 PIXEL_SIDE = 32  # the pixels baseline downsamples the 64x64 crop to 32x32 (3,072 values) by 2x2 means
@@ -51,6 +51,16 @@ def _per_column(metric, y: np.ndarray, values: np.ndarray, needs_two_classes: bo
             if not needs_two_classes or 0 < y[:, a].sum() < len(y):
                 out[a] = metric(y[:, a], values[:, a])
     return out
+
+
+def roc_auc(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Deprecated (one release): ROC AUC per column, NaN for a column of one class; now
+    scikit-learn's ``roc_auc_score``, as ``accuracy_report`` computes it."""
+    import warnings
+    from sklearn.metrics import roc_auc_score
+    warnings.warn("faceattr.benchmark.roc_auc is deprecated; use accuracy_report(...)['roc_auc'] or "
+                  "sklearn.metrics.roc_auc_score", DeprecationWarning, stacklevel=2)
+    return _per_column(roc_auc_score, y.astype(bool), scores, needs_two_classes=True)
 
 
 def accuracy_report(scores: np.ndarray, y: np.ndarray, thresholds=None) -> dict:
@@ -401,10 +411,15 @@ def _throughput(data: _Data, split: str, decode_s: float, heads_s: float | None)
 
 
 def run_benchmark(root, split: str = "test", config: BenchmarkConfig | None = None, out="benchmark-results",
-                  **legacy) -> dict:
-    """``evaluate`` on one split; writes results.json, results.md, results.csv and per_attribute.png
-    to ``out`` atomically, and returns the results."""
-    results, _ = evaluate(root, (split,), _config(config, legacy, "run_benchmark"))
+                  overwrite: bool = False, **legacy) -> dict:
+    """``evaluate`` on one split; writes ``files_written`` (results.json, .md, .csv, the figures,
+    the groups' files) to ``out`` atomically, and returns the results. Before any work, a file of
+    those already in ``out`` is refused unless ``overwrite`` (nothing else in ``out`` is touched)."""
+    from .atomic import check_new_output
+    c = _config(config, legacy, "run_benchmark")
+    for name in files_written(c.by is not None):
+        check_new_output(Path(out) / name, overwrite)
+    results, _ = evaluate(root, (split,), c)
     write_outputs(results[split], out)
     return results[split]
 
@@ -498,8 +513,14 @@ def write_outputs(results: dict, out) -> None:
                            f"Calibration on {results['n_images']:,} {results['split']} faces")
 
 
+def files_written(with_groups: bool) -> list[str]:
+    """The names ``write_outputs`` writes (the groups' with a ``--by``): what run_benchmark checks
+    before any work and the CLI lists; a test checks them against the folder."""
+    names = ["results.json", "results.md", "results.csv", "per_attribute.png"]
+    return names + (["groups.csv", "groups.md", "groups.png"] if with_groups else []) + ["calibration.png"]
+
+
 def write_groups(results: dict, out: Path) -> None:
-    from .groups import groups_csv, groups_figure, groups_markdown
     reports = results["groups"]
     write_text(out / "groups.csv", groups_csv(reports))
     write_text(out / "groups.md", groups_markdown(reports, results["split"]))
@@ -508,7 +529,6 @@ def write_groups(results: dict, out: Path) -> None:
 
 def groups_text(results: dict) -> str:
     """The widest gaps of each grouping, in a sentence per grouping (the rest in groups.md)."""
-    from .groups import by_gap
     lines = []
     for grouping, rep in results.get("groups", {}).items():
         top = [(n, rep["attributes"][n]) for n in by_gap(rep)[:3] if rep["attributes"][n]["accuracy_gap"] is not None]

@@ -410,20 +410,20 @@ def benchmark():
 @click.option("--by", default=None, metavar="ATTRIBUTES|CSV",
               help="also report accuracy by group: attributes, comma-separated (e.g. Male,Young), or a CSV of "
                    "file,group rows (groups.csv, groups.md, groups.png)")
+@click.option("--overwrite", is_flag=True, help="replace the files of an earlier run in OUT")
 @weights_option
 @batch_size_option
 @device_option
-def benchmark_celeba(root, split, heads, views, baselines, max_images, out, no_cache, by, weights, batch_size, device):
+def benchmark_celeba(root, split, heads, views, baselines, max_images, out, no_cache, by, overwrite, weights, batch_size,
+                     device):
     """Reproduce the paper's Table 1 on a CelebA folder, with baselines, side by side."""
-    from .benchmark import BenchmarkConfig, run_benchmark, summary_text
+    from .benchmark import BenchmarkConfig, files_written, run_benchmark, summary_text
     config = BenchmarkConfig(heads, tuple(views.split(",")) if views else None,
                              tuple(b for b in baselines.split(",") if b), max_images, weights, batch_size, device,
                              progress=sys.stderr.isatty(), use_cache=not no_cache, by=by)
-    res = run_benchmark(root, split, config, out)
+    res = run_benchmark(root, split, config, out, overwrite=overwrite)
     click.echo(summary_text(res))
-    made = ["results.json", "results.md", "results.csv", "per_attribute.png", "calibration.png"]
-    made += ["groups.csv", "groups.md", "groups.png"] if res.get("groups") else []
-    click.echo(f"results in {out}/ ({', '.join(made)})")
+    click.echo(f"results in {out}/ ({', '.join(files_written(by is not None))})")
 
 
 @main.command()

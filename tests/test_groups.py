@@ -143,6 +143,9 @@ def test_benchmark_by_writes_the_group_report_and_refuses_a_bad_by_before_any_wo
         ok = CliRunner().invoke(main, args + ["--by", "Male,Young"])
     assert ok.exit_code == 0, ok.output
     assert "groups.csv, groups.md, groups.png" in ok.output
+    from faceattr.benchmark import files_written
+    saved_files = sorted(f.name for f in out.iterdir())
+    assert saved_files == sorted(files_written(with_groups=True))
     saved = json.loads((out / "results.json").read_text())
     assert set(saved["groups"]) == {"Male", "Young"}
     md = (out / "groups.md").read_text()
@@ -180,3 +183,22 @@ def test_the_benchmarks_sklearn_metrics_give_what_the_hand_written_ones_gave():
     for key, mine in (("per_attribute", "acc"), ("balanced_accuracy", "bal"), ("f1", "f1"), ("roc_auc", "auc")):
         got = np.array([rep[key][a] for a in ATTRIBUTE_NAMES])
         np.testing.assert_allclose(got, hand[mine], atol=1e-12, equal_nan=True, err_msg=key)
+
+
+def test_benchmark_never_replaces_a_file_already_in_out_unless_overwrite(tmp_path):
+    from faceattr.cli import main
+    root = write_celeba_tree(tmp_path / "d", n=60)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "groups.md").write_text("the user's notes")
+    args = ["benchmark", "celeba", "--root", str(root), "--heads", "fit", "--weights", str(TINY_BUNDLE),
+            "--baselines", "", "--no-cache", "--out", str(out), "--by", "Male"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallGroupWarning)
+        refused = CliRunner().invoke(main, args)
+        assert refused.exit_code != 0 and "groups.md: already exists" in refused.output
+        assert sorted(f.name for f in out.iterdir()) == ["groups.md"]  # refused before any work
+        assert (out / "groups.md").read_text() == "the user's notes"
+        replaced = CliRunner().invoke(main, args + ["--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert "## By Male" in (out / "groups.md").read_text()
