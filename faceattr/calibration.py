@@ -42,9 +42,8 @@ def calibration_report(probabilities: np.ndarray, y: np.ndarray, names) -> dict:
 
 def reliability_figure(report: dict, path, title: str) -> None:
     """calibration.png: the pooled reliability curve and the worst attributes', beside the diagonal."""
-    from matplotlib.figure import Figure  # drawn without pyplot: the caller's backend is left alone
-    from .atomic import atomic_path
-    fig = Figure(figsize=(6.4, 5.6), dpi=110)
+    from .figures import Margins, new_figure, save_png
+    fig = new_figure(6.4, 5.6, dpi=110)
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfectly calibrated")
     for name, c in report["reliability"].items():
@@ -56,6 +55,4 @@ def reliability_figure(report: dict, path, title: str) -> None:
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted probability", ylabel="observed frequency", title=title)
     ax.legend(loc="lower right", fontsize=8, frameon=True, framealpha=0.9)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+    save_png(fig, path, Margins(left=0.75, top=0.4, bottom=0.6))

@@ -23,7 +23,7 @@ import numpy as np
 
 from .data.attributes import ATTRIBUTE_NAMES
 from .errors import InputError
-from .intervals import interval
+from .intervals import column_intervals
 
 MIN_GROUP_FACES = 20  # below this a group's rates are reported, but neither intervals nor gaps
 GROUP_METRICS = ("accuracy", "balanced_accuracy", "true_positive_rate", "false_positive_rate", "positive_rate")
@@ -138,40 +138,47 @@ def group_report(y: np.ndarray, pred: np.ndarray, grouping: Grouping, weights: n
     correct, tp = (predicted == pos).astype(np.float32), (predicted & pos).astype(np.float32)
     draws = {g: _weighted_rates(weights * (grouping.labels == g), correct, tp, pos.astype(np.float32))
              for g in groups if g not in small}
+    spans = {g: (column_intervals(acc), column_intervals(tpr)) for g, (acc, tpr) in draws.items()}
+    gap_spans = _gap_intervals(draws)
     attributes = {}
     for a, name in enumerate(ATTRIBUTE_NAMES):
         per = {g: {**{m: _num(by[g][m][a]) for m in GROUP_METRICS}, "faces": faces[g]} for g in groups}
-        for g, (acc, tpr) in draws.items():
-            per[g]["accuracy_interval"], per[g]["true_positive_rate_interval"] = _interval(acc[:, a]), _interval(tpr[:, a])
-        attributes[name] = {"by_group": per, **_gaps(per, draws, a)}
+        for g, (acc, tpr) in spans.items():
+            per[g]["accuracy_interval"], per[g]["true_positive_rate_interval"] = acc[a], tpr[a]
+        attributes[name] = {"by_group": per, **_gaps(per, list(draws), gap_spans, a)}
     return {"groups": faces, "small_groups": small, "decision": "accuracy (the sign rule)", "attributes": attributes}
 
 
-def _gaps(per: dict, draws: dict, a: int) -> dict:
-    """The largest gap between the groups with intervals (accuracy, true-positive rate) and the
-    worst group's accuracy, each with its interval over the same draws."""
-    kept = list(draws)
-    if len(kept) < 2:
-        return {"accuracy_gap": None, "true_positive_rate_gap": None, "worst_group": None, "worst_accuracy": None}
+def _gap_intervals(draws: dict) -> dict:
+    """{"accuracy" / "true_positive_rate" / "worst_accuracy": per attribute, the interval of the
+    largest gap between the groups with draws (and of the worst group's accuracy) over the
+    same draws}, all attributes at once; {} for fewer than two such groups."""
+    if len(draws) < 2:
+        return {}
     out = {}
     for k, metric in enumerate(("accuracy", "true_positive_rate")):
-        vals = np.array([per[g][metric] if per[g][metric] is not None else np.nan for g in kept])
-        stack = np.stack([draws[g][k][:, a] for g in kept])  # (groups, B)
+        stack = np.stack([d[k] for d in draws.values()])  # (groups, B, 40)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a draw without positives in a group
-            gap_draws = np.nanmax(stack, 0) - np.nanmin(stack, 0)
-        out[f"{metric}_gap"] = _num(np.nanmax(vals) - np.nanmin(vals)) if np.isfinite(vals).sum() >= 2 else None
-        out[f"{metric}_gap_interval"] = _interval(gap_draws) if out[f"{metric}_gap"] is not None else None
-    acc = {g: per[g]["accuracy"] for g in kept}
-    worst = min(acc, key=acc.get)
-    out.update(worst_group=worst, worst_accuracy=acc[worst],
-               worst_accuracy_interval=_interval(np.min(np.stack([draws[g][0][:, a] for g in kept]), 0)))
+            out[metric] = column_intervals(np.nanmax(stack, 0) - np.nanmin(stack, 0))
+    out["worst_accuracy"] = column_intervals(np.min(np.stack([d[0] for d in draws.values()]), 0))
     return out
 
 
-def _interval(draws: np.ndarray) -> list[float] | None:
-    """The 95 % interval of the finite draws; None where there are none (no positives at all)."""
-    return interval(draws) if np.isfinite(draws).any() else None
+def _gaps(per: dict, kept: list[str], spans: dict, a: int) -> dict:
+    """The largest gap between the groups with intervals (accuracy, true-positive rate) and the
+    worst group's accuracy, each with its interval (``_gap_intervals``)."""
+    if len(kept) < 2:
+        return {"accuracy_gap": None, "true_positive_rate_gap": None, "worst_group": None, "worst_accuracy": None}
+    out = {}
+    for metric in ("accuracy", "true_positive_rate"):
+        vals = np.array([per[g][metric] if per[g][metric] is not None else np.nan for g in kept])
+        out[f"{metric}_gap"] = _num(np.nanmax(vals) - np.nanmin(vals)) if np.isfinite(vals).sum() >= 2 else None
+        out[f"{metric}_gap_interval"] = spans[metric][a] if out[f"{metric}_gap"] is not None else None
+    acc = {g: per[g]["accuracy"] for g in kept}
+    worst = min(acc, key=acc.get)
+    out.update(worst_group=worst, worst_accuracy=acc[worst], worst_accuracy_interval=spans["worst_accuracy"][a])
+    return out
 
 
 def _num(v) -> float | None:
@@ -241,9 +248,8 @@ def groups_markdown(reports: dict, split: str) -> str:
 def groups_figure(reports: dict, path, title: str) -> None:
     """groups.png: one panel per grouping; per attribute (widest accuracy gap at the top) each
     group's accuracy with its interval."""
-    from matplotlib.figure import Figure  # drawn without pyplot: the caller's backend is left alone
-    from .atomic import atomic_path
-    fig = Figure(figsize=(5.2 * len(reports) + 1.2, 11), dpi=100)
+    from .figures import Margins, new_figure, save_png
+    fig = new_figure(6.6 * len(reports), 11)
     axes = np.atleast_1d(fig.subplots(1, len(reports), squeeze=False)[0])
     for ax, (grouping, rep) in zip(axes, reports.items()):
         order = by_gap(rep)[::-1]  # matplotlib draws the first row at the bottom
@@ -264,6 +270,5 @@ def groups_figure(reports: dict, path, title: str) -> None:
         ax.grid(axis="x", alpha=0.3)
         ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+    # left and between: room for the longest attribute name at 8 points
+    save_png(fig, path, Margins(left=1.35, top=0.75, between=1.45), n_columns=len(reports))

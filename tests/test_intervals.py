@@ -30,6 +30,18 @@ def test_with_every_face_counted_once_the_means_are_the_plain_ones():
         assert once[m][0] == pytest.approx(plain[m], abs=1e-6), m
 
 
+def test_the_weighted_auc_is_sklearns_with_the_draws_weights_ties_included():
+    from sklearn.metrics import roc_auc_score
+    rng = np.random.default_rng(5)
+    y = rng.random((120, 40)) < 0.4
+    scores = np.round(rng.normal(size=(120, 40)) + y, 1).astype(np.float32)  # rounded: many ties
+    w = iv.person_weights(rng.integers(0, 30, 120), n_draws=5)
+    auc = iv.weighted_auc(scores, y, w)
+    for b in range(5):
+        for a in (0, 7, 39):
+            assert auc[b, a] == pytest.approx(roc_auc_score(y[:, a], scores[:, a], sample_weight=w[b]), abs=1e-5)
+
+
 def test_a_person_repeated_widens_the_interval_that_faces_would_give():
     scores, y, people = _case(60, 10)
     by_people = iv.interval(iv.weighted_means(scores, y, iv.person_weights(people))["mean_accuracy"])

@@ -117,7 +117,7 @@ def test_no_library_function_takes_more_than_8_parameters():
 
 
 # Each part of the package may import from its own layer and the layers below, never above.
-LAYERS = [{"errors", "version"}, {"atomic", "locks", "device", "generate_limits", "upload_limits", "serve_limits"}, {"cache", "grid", "intervals", "calibration"},
+LAYERS = [{"errors", "version"}, {"atomic", "locks", "device", "generate_limits", "upload_limits", "serve_limits"}, {"cache", "grid", "figures", "intervals", "calibration"},
           {"faces", "nn", "data"}, {"inference"}, {"train", "generate", "benchmark", "groups", "onnx_export"}, {"serve_faces"},
           {"serve"}, {"cli", "trainer", "__init__", "__main__"}]
 

@@ -70,7 +70,7 @@ def read_attributes(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     if names != ATTRIBUTE_NAMES:
         raise DatasetError(f"{path}, line 2: expected the 40 CelebA attribute names, got {len(names)} "
                           f"names starting {' '.join(names[:3])!r}")
-    files, rows, first_line = [], [], {}
+    files, rows, line_of = [], [], []
     for lineno, line in enumerate(lines[2:], start=3):
         tokens = line.split()
         if not tokens:
@@ -78,25 +78,35 @@ def read_attributes(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         if len(tokens) != N_ATTRIBUTES + 1:
             raise DatasetError(f"{path}, line {lineno}: expected a file name and {N_ATTRIBUTES} values, "
                               f"got {len(tokens)} fields")
-        try:
-            values = [int(t) for t in tokens[1:]]
-        except ValueError:
-            raise DatasetError(f"{path}, line {lineno}: attribute values must be -1 or 1") from None
-        if any(v not in (-1, 1) for v in values):
-            raise DatasetError(f"{path}, line {lineno}: attribute values must be -1 or 1")
-        _check_file_name(tokens[0], path, lineno)
-        if tokens[0] in first_line:
-            earlier = first_line[tokens[0]]
-            same = "the same labels" if rows[earlier - 3] == values else "different labels"
-            raise DatasetError(f"{path}, lines {earlier} and {lineno}: {tokens[0]!r} is listed twice, with {same}; "
-                              f"each image must have one row")
-        first_line[tokens[0]] = lineno
         files.append(tokens[0])
-        rows.append(values)
+        rows.append(tokens[1:])
+        line_of.append(lineno)
+    # The values are checked and converted as one array: per value in Python, this file (200k
+    # rows in full CelebA) took most of a benchmark run's loading time.
+    # "<U3": three characters are enough to tell "1" and "-1" from anything else, however long
+    values = np.array(rows, dtype="<U3").reshape(-1, N_ATTRIBUTES)
+    bad = ~((values == "1") | (values == "-1"))
+    if bad.any():
+        raise DatasetError(f"{path}, line {line_of[int(np.argmax(bad.any(1)))]}: attribute values must be -1 or 1")
+    for name, lineno in zip(files, line_of):
+        _check_file_name(name, path, lineno)
+    _refuse_repeated(files, values, line_of, path)
     if len(files) != count:
         raise DatasetError(f"{path}, line 1: says {count} images but {len(files)} rows follow")
-    labels = (np.asarray(rows, dtype=np.int8).reshape(-1, N_ATTRIBUTES) > 0).astype(np.uint8)
-    return files, labels
+    return files, (values == "1").astype(np.uint8)
+
+
+def _refuse_repeated(files: list[str], values: np.ndarray, line_of: list[int], path: Path) -> None:
+    """Each image has one row: the first file listed twice is named with both lines."""
+    if len(set(files)) == len(files):
+        return
+    first = {}
+    for i, name in enumerate(files):
+        if name in first:
+            same = "the same labels" if (values[first[name]] == values[i]).all() else "different labels"
+            raise DatasetError(f"{path}, lines {line_of[first[name]]} and {line_of[i]}: {name!r} is listed twice, "
+                              f"with {same}; each image must have one row")
+        first[name] = i
 
 
 def read_partition(path: str | os.PathLike) -> dict[str, int]:
@@ -134,6 +144,33 @@ def _crop_file(path: str) -> np.ndarray:
         raise ImageError(f"{path}: {e}") from None
 
 
+def _check_lists_agree(files: list[str], partition: dict[str, int], base: Path) -> None:
+    """Every image of the attribute list has a split and every image of the partition a row."""
+    listed = set(files)
+    unlisted = [f for f in partition if f not in listed]
+    if unlisted:
+        raise DatasetError(f"{base / PARTITION_FILE}: {len(unlisted)} image(s) have no row in "
+                          f"{ATTR_FILE}, e.g. {', '.join(unlisted[:5])}")
+    without_split = [f for f in files if f not in partition]
+    if without_split:
+        raise DatasetError(f"{base / ATTR_FILE}: {len(without_split)} image(s) have no row in "
+                          f"{PARTITION_FILE}, e.g. {', '.join(without_split[:5])}")
+
+
+def _check_images_exist(base: Path, files: list[str]) -> None:
+    """Every listed image is a file in the image folder: one listing of the folder, not a
+    ``stat`` per image."""
+    folder = base / IMAGE_DIR
+    try:
+        with os.scandir(folder) as entries:
+            present = {e.name for e in entries if e.is_file()}
+    except OSError:
+        present = set()
+    missing = [f for f in dict.fromkeys(files) if f not in present]
+    if missing:
+        raise DatasetError(f"{folder}: {len(missing)} listed image(s) missing, e.g. {', '.join(missing[:5])}")
+
+
 @dataclass
 class CelebA:
     """One split of a CelebA folder: file names, 0/1 labels, and the 64x64 training crops.
@@ -150,32 +187,28 @@ class CelebA:
     @classmethod
     def load(cls, root: str | os.PathLike, split: str = "train", max_images: int | None = None,
              check_images: bool = True) -> "CelebA":
-        if split not in SPLIT_CHOICES:
-            raise DatasetError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
+        return cls.load_splits(root, (split,), max_images, check_images)[split]
+
+    @classmethod
+    def load_splits(cls, root: str | os.PathLike, splits, max_images: int | None = None,
+                    check_images: bool = True) -> dict[str, "CelebA"]:
+        """{split: CelebA} for each of ``splits``, the folder's lists read once for all of them."""
+        for split in splits:
+            if split not in SPLIT_CHOICES:
+                raise DatasetError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
+        if max_images is not None and max_images < 1:
+            raise DatasetError(f"max_images must be at least 1, got {max_images}")
         base = find_root(root)
         files, labels = read_attributes(base / ATTR_FILE)
         partition = read_partition(base / PARTITION_FILE)
-        listed = set(files)
-        unlisted = [f for f in partition if f not in listed]
-        if unlisted:
-            raise DatasetError(f"{base / PARTITION_FILE}: {len(unlisted)} image(s) have no row in "
-                              f"{ATTR_FILE}, e.g. {', '.join(unlisted[:5])}")
-        without_split = [f for f in files if f not in partition]
-        if without_split:
-            raise DatasetError(f"{base / ATTR_FILE}: {len(without_split)} image(s) have no row in "
-                              f"{PARTITION_FILE}, e.g. {', '.join(without_split[:5])}")
-        keep = [i for i, f in enumerate(files) if split == "all" or partition[f] == SPLITS[split]]
-        if max_images is not None:
-            if max_images < 1:
-                raise DatasetError(f"max_images must be at least 1, got {max_images}")
-            keep = keep[:max_images]
-        ds = cls(base, split, [files[i] for i in keep], labels[keep])
+        _check_lists_agree(files, partition, base)
+        out = {}
+        for split in splits:
+            keep = [i for i, f in enumerate(files) if split == "all" or partition[f] == SPLITS[split]][:max_images]
+            out[split] = cls(base, split, [files[i] for i in keep], labels[keep])
         if check_images:
-            missing = [f for f in ds.files if not (base / IMAGE_DIR / f).is_file()]
-            if missing:
-                raise DatasetError(f"{base / IMAGE_DIR}: {len(missing)} listed image(s) missing, "
-                                  f"e.g. {', '.join(missing[:5])}")
-        return ds
+            _check_images_exist(base, [f for ds in out.values() for f in ds.files])
+        return out
 
     def __len__(self) -> int:
         return len(self.files)

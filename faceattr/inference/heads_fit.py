@@ -37,7 +37,8 @@ def fit_heads_bundle(root, out, weights="pretrained", rules=("balanced",), devic
         parse_rule(rule)
     out = check_new_folder(out, "heads fit writes a new bundle folder, never into one")
     src = Bundle.load(weights)
-    train, val = (CelebA.load(root, s, max_images=max_images) for s in ("train", "val"))
+    data = CelebA.load_splits(root, ("train", "val"), max_images=max_images)
+    train, val = data["train"], data["val"]
     cache = FeatureCache(src, src.views, device)
     x_train, x_val = cache.features(train), cache.features(val)
     heads = fit_linear_heads(x_train, train.labels, x_val, val.labels)
