@@ -33,36 +33,16 @@ from faceattr.device import cpu_description, machine_description
 from faceattr.faces.detect import FaceDetector, Sensitivity
 from faceattr.faces.images import load_rgb
 
+from benchmarks.detector_tolerance import bf16_copy, int8_copy, iou, variant_of
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _bf16(net):
-    import copy
-    return copy.deepcopy(net).to(torch.bfloat16)
-
-
-def _int8(net):
-    import copy
-    return torch.ao.quantization.quantize_dynamic(copy.deepcopy(net), {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def variants(base: FaceDetector) -> dict[str, FaceDetector]:
     pnet, rnet, onet = base.mtcnn
-    nets = {"float32": (pnet, rnet, onet), "bf16 rnet+onet": (pnet, _bf16(rnet), _bf16(onet)),
-            "bf16 all": (_bf16(pnet), _bf16(rnet), _bf16(onet)), "int8 linear": (pnet, _int8(rnet), _int8(onet))}
-    out = {}
-    for name, n in nets.items():
-        d = FaceDetector(second_pass=Sensitivity())
-        d._mtcnn = n
-        out[name] = d
-    return out
-
-
-def iou(a, b) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return {"float32": base, "bf16 rnet+onet": variant_of(base, (pnet, bf16_copy(rnet), bf16_copy(onet))),
+            "bf16 all": variant_of(base, (bf16_copy(pnet), bf16_copy(rnet), bf16_copy(onet))),
+            "int8 linear": variant_of(base, (pnet, int8_copy(rnet), int8_copy(onet)))}
 
 
 def compare(ref: list, other: list) -> dict:
