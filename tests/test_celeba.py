@@ -111,3 +111,25 @@ def test_crop_cache_is_reused(tmp_path):
     assert len(files) == 1
     b = ds.crops(cache_dir=tmp_path / "cache")
     assert np.array_equal(a, b)
+
+
+def test_load_splits_reads_the_lists_once_and_gives_what_load_gives(tmp_path, monkeypatch):
+    import faceattr.data.celeba as celeba
+    base = write_celeba_tree(tmp_path, n=12, crlf=False)
+    reads = []
+    real = celeba.read_attributes
+    monkeypatch.setattr(celeba, "read_attributes", lambda p: reads.append(p) or real(p))
+    both = CelebA.load_splits(tmp_path, ("train", "test"), max_images=3)
+    assert len(reads) == 1
+    for split, ds in both.items():
+        alone = CelebA.load(tmp_path, split, max_images=3)
+        assert ds.files == alone.files and (ds.labels == alone.labels).all() and len(ds) <= 3
+
+
+def test_a_value_that_only_begins_like_minus_one_is_refused(tmp_path):
+    base = write_celeba_tree(tmp_path, n=3, crlf=False)
+    lines = (base / "list_attr_celeba.txt").read_text().splitlines()
+    lines[3] = lines[3].replace(" -1", " -1x", 1)  # line 4; the array keeps 3 characters
+    (base / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError, match="line 4: attribute values must be -1 or 1"):
+        CelebA.load(tmp_path)
