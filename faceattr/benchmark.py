@@ -17,7 +17,7 @@ from .data.celeba import CelebA
 from .inference.feature_cache import FeatureCache
 from .inference.heads import decision_scores, fit_linear_heads
 from .errors import InputError
-from .groups import by_gap, group_report, groupings_of, groups_csv, groups_figure, groups_markdown, parse_by
+from .groups import by_gap, group_report, groupings_of, groups_csv, groups_figure, groups_markdown, parse_by, rates
 
 BASELINES = ("majority", "pixels", "pca", "views", "vgg19", "hidden")
 PIXEL_SIDE = 32  # the pixels baseline downsamples the 64x64 crop to 32x32 (3,072 values) by 2x2 means
@@ -68,7 +68,6 @@ def accuracy_report(scores: np.ndarray, y: np.ndarray, thresholds=None) -> dict:
     balanced accuracy come from ``multilabel_confusion_matrix`` (the balanced accuracy of a
     column of one class is that class's recall, as ``balanced_accuracy_score`` gives)."""
     from sklearn.metrics import f1_score, multilabel_confusion_matrix
-    from .groups import rates
     pred = scores > (0 if thresholds is None else np.asarray(thresholds))
     y = y.astype(bool)
     counts = rates(multilabel_confusion_matrix(y, pred))

@@ -66,26 +66,25 @@ def weighted_auc(scores: np.ndarray, pos: np.ndarray, w: np.ndarray) -> np.ndarr
     wt = np.ascontiguousarray(w.T, np.float32)  # (n, B): a face's weights in every draw, one row
     out = np.full((len(w), scores.shape[1]), np.nan, np.float32)
     for a in range(scores.shape[1]):
-        positive, negative = np.flatnonzero(pos[:, a]), np.flatnonzero(~pos[:, a])
-        if len(positive) <= len(negative):  # each negative: the positives above it
-            above = _weight_beyond(scores[:, a], wt, sorted_=positive, queries=negative)
-            pairs = np.einsum("ij,ij->j", wt[negative], above[0] - above[1])
+        w_pos, w_neg = wt[pos[:, a]], wt[~pos[:, a]]  # (faces of the class, B)
+        if len(w_pos) <= len(w_neg):  # each negative: the positives above it
+            total, beyond = _weight_beyond(scores[pos[:, a], a], w_pos, scores[~pos[:, a], a])
+            pairs = np.einsum("ij,ij->j", w_neg, total - beyond)
         else:  # each positive: the negatives below it
-            below = _weight_beyond(scores[:, a], wt, sorted_=negative, queries=positive)
-            pairs = np.einsum("ij,ij->j", wt[positive], below[1])
+            _, beyond = _weight_beyond(scores[~pos[:, a], a], w_neg, scores[pos[:, a], a])
+            pairs = np.einsum("ij,ij->j", w_pos, beyond)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, a] = pairs / (wt[positive].sum(0) * wt[negative].sum(0))
+            out[:, a] = pairs / (w_pos.sum(0) * w_neg.sum(0))
     return out
 
 
-def _weight_beyond(score: np.ndarray, wt: np.ndarray, sorted_: np.ndarray, queries: np.ndarray):
-    """For each face of ``queries``: ((B,) total weight of ``sorted_``, (q, B) the weight of the
-    faces of ``sorted_`` scored below its score plus half of those tied with it)."""
-    order = sorted_[np.argsort(score[sorted_], kind="stable")]
-    running = _running_sum(np.concatenate([np.zeros((1, wt.shape[1]), np.float32), wt[order]]))
-    s = score[queries]
-    strictly = np.searchsorted(score[order], s, "left")
-    or_tied = np.searchsorted(score[order], s, "right")
+def _weight_beyond(scored: np.ndarray, weights: np.ndarray, queries: np.ndarray):
+    """((B,) the total of ``weights`` (faces x B, scored ``scored``), (q, B) for each score of
+    ``queries`` the weight of the faces scored below it plus half of those tied with it)."""
+    order = np.argsort(scored, kind="stable")
+    running = _running_sum(np.concatenate([np.zeros((1, weights.shape[1]), np.float32), weights[order]]))
+    strictly = np.searchsorted(scored[order], queries, "left")
+    or_tied = np.searchsorted(scored[order], queries, "right")
     return running[-1], 0.5 * (running[strictly] + running[or_tied])
 
 
